@@ -1,0 +1,191 @@
+"""Signed envelopes: the unit in which a city's records and alerts travel between nodes.
+
+The origin signs the redacted form of an envelope (everything but `content`, `signatures` and the
+transport-only `unsigned`), which carries the SHA-256 of the canonical content. A receiver can
+therefore erase the content later and keep a tombstone that still verifies. `seq` and `prev`
+chain each origin's envelopes so that gaps and forks become visible.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from protocol.canonical import canonical_bytes, check_profile
+from protocol.encoding import b64url, b64url_decode, sha256_b64url
+from protocol.errors import CanonicalError, EnvelopeError, ProtocolError, SchemaError, SignatureError
+from protocol.keys import NodeKey, check_key_id, check_node_id, verify
+from protocol.records import Kind, check_kind, validate_content
+from protocol.timestamps import format_timestamp, parse_timestamp
+
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+HASH_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+SIGNED_FIELDS = frozenset({"type", "id", "origin", "seq", "prev", "created", "hashes"})
+ENVELOPE_FIELDS = SIGNED_FIELDS | {"content", "signatures", "unsigned"}
+MAX_SEQ = 2**53 - 1
+
+KeyResolver = Callable[[str, str], bytes | None]
+"""resolve(origin node id, key id) -> trusted raw public key, or None if unknown."""
+
+
+def content_hash(content: Mapping[str, Any]) -> str:
+    """SHA-256 (base64url) of the canonical bytes of the content."""
+    return sha256_b64url(canonical_bytes(content))
+
+
+def signing_form(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    """The redacted form that the origin signs: the envelope without content, signatures, unsigned."""
+    return {name: envelope[name] for name in SIGNED_FIELDS if name in envelope}
+
+
+def signed_bytes(envelope: Mapping[str, Any]) -> bytes:
+    """The canonical bytes covered by the origin's signature."""
+    return canonical_bytes(signing_form(envelope))
+
+
+def envelope_ref(envelope: Mapping[str, Any]) -> str:
+    """The envelope's reference hash, used as `prev` by the next envelope of the same origin."""
+    return sha256_b64url(signed_bytes(envelope))
+
+
+def build_envelope(
+    key: NodeKey,
+    *,
+    origin: str,
+    kind: Kind,
+    record_id: str,
+    seq: int,
+    prev: str | None,
+    created: datetime,
+    content: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Sign new envelope. Content must already be free of local fields; it is validated here again."""
+    validate_content(kind, content, allow_local=False)
+    envelope: dict[str, Any] = {
+        "type": kind,
+        "id": record_id,
+        "origin": origin,
+        "seq": seq,
+        "prev": prev,
+        "created": format_timestamp(created),
+        "content": dict(content),
+        "hashes": {"sha256": content_hash(content)},
+    }
+    _check_structure(envelope)
+    envelope["signatures"] = {key.key_id: b64url(key.sign(signed_bytes(envelope)))}
+    return envelope
+
+
+def redact(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    """The envelope without its content: a tombstone that still verifies."""
+    return {name: value for name, value in envelope.items() if name not in ("content", "unsigned")}
+
+
+@dataclass(frozen=True)
+class VerifiedEnvelope:
+    """An envelope whose origin signature and content hash have been checked."""
+
+    envelope: dict[str, Any]
+    kind: Kind
+    id: str
+    origin: str
+    seq: int
+    prev: str | None
+    created: datetime
+    ref: str
+    key_id: str
+    has_content: bool
+
+
+def _check_structure(envelope: Mapping[str, Any]) -> None:
+    unknown = sorted(set(envelope) - ENVELOPE_FIELDS)
+    if unknown:
+        raise EnvelopeError(f"unknown envelope field {unknown[0]!r}")
+    for name in sorted(SIGNED_FIELDS - {"prev"}):
+        if name not in envelope:
+            raise EnvelopeError(f"envelope field {name!r} is missing")
+    if "prev" not in envelope:
+        raise EnvelopeError("envelope field 'prev' is missing")
+    try:
+        check_kind(envelope["type"])
+    except SchemaError as exc:
+        raise EnvelopeError(str(exc)) from None
+    if not isinstance(envelope["id"], str) or not ID_RE.match(envelope["id"]):
+        raise EnvelopeError("id must be 8 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
+    try:
+        check_node_id(envelope["origin"])
+        parse_timestamp(envelope["created"])
+    except ProtocolError as exc:
+        raise EnvelopeError(str(exc)) from None
+    seq, prev = envelope["seq"], envelope["prev"]
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
+        raise EnvelopeError("seq must be a positive integer")
+    if seq == 1 and prev is not None:
+        raise EnvelopeError("the first envelope of an origin (seq 1) has prev null")
+    if seq > 1 and (not isinstance(prev, str) or not HASH_RE.match(prev)):
+        raise EnvelopeError("prev must be the base64url SHA-256 of the origin's previous envelope")
+    hashes = envelope["hashes"]
+    if not isinstance(hashes, Mapping) or set(hashes) != {"sha256"} or not isinstance(hashes["sha256"], str):
+        raise EnvelopeError("hashes must be an object with exactly one member, sha256")
+    if not HASH_RE.match(hashes["sha256"]):
+        raise EnvelopeError("hashes.sha256 is not a base64url SHA-256")
+    if "unsigned" in envelope and not isinstance(envelope["unsigned"], Mapping):
+        raise EnvelopeError("unsigned must be an object")
+
+
+def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
+    """Check an envelope completely: structure, origin signature, content hash and content schema.
+
+    A content-less envelope (a tombstone) verifies too; `has_content` tells which it is.
+    Raises EnvelopeError, SignatureError or SchemaError with a message naming the problem.
+    """
+    if not isinstance(envelope, Mapping):
+        raise EnvelopeError("an envelope must be a JSON object")
+    try:
+        check_profile(envelope)
+    except CanonicalError as exc:
+        raise EnvelopeError(str(exc)) from None
+    _check_structure(envelope)
+    signatures = envelope.get("signatures")
+    if not isinstance(signatures, Mapping) or not signatures:
+        raise SignatureError("envelope is not signed")
+    origin = envelope["origin"]
+    message = signed_bytes(envelope)
+    verified_with: str | None = None
+    for kid, sig in sorted(signatures.items()):
+        try:
+            check_key_id(kid)
+            signature = b64url_decode(sig)
+        except ProtocolError as exc:
+            raise SignatureError(f"malformed origin signature under {kid!r}: {exc}") from None
+        public = resolve(origin, kid)
+        if public is None:
+            continue
+        verify(public, signature, message)
+        verified_with = verified_with or kid
+    if verified_with is None:
+        raise SignatureError(f"no signature by a known key of origin {origin}")
+    has_content = "content" in envelope
+    kind = check_kind(envelope["type"])
+    if has_content:
+        content = envelope["content"]
+        if not isinstance(content, Mapping):
+            raise EnvelopeError("content must be an object")
+        if content_hash(content) != envelope["hashes"]["sha256"]:
+            raise EnvelopeError("content does not match hashes.sha256")
+        validate_content(kind, content, allow_local=False)
+    return VerifiedEnvelope(
+        envelope=dict(envelope),
+        kind=kind,
+        id=envelope["id"],
+        origin=origin,
+        seq=envelope["seq"],
+        prev=envelope["prev"],
+        created=parse_timestamp(envelope["created"]),
+        ref=envelope_ref(envelope),
+        key_id=verified_with,
+        has_content=has_content,
+    )

@@ -1,0 +1,246 @@
+"""RFC 9421 HTTP Message Signatures for requests and responses between nodes (Ed25519).
+
+Requests cover @method, @authority, @target-uri and content-digest (RFC 9530, over the raw body),
+with created, keyid, nonce and the tag `praevnet`. Responses cover @status and content-digest and
+are bound to the request they answer through the request's own signature. The HTTP key id names
+the node as well as the key (`<node id>#ed25519:<version>`), so a verifier learns who claims to
+speak before it trusts a word; replay caching of nonces is the caller's job.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from http_message_signatures import (
+    HTTPMessageSigner,
+    HTTPMessageVerifier,
+    HTTPSignatureKeyResolver,
+    InvalidSignature,
+    algorithms,
+)
+from http_message_signatures.exceptions import HTTPMessageSignaturesException
+
+from protocol.errors import ProtocolError, SignatureError
+from protocol.keys import NodeKey, check_key_id, check_node_id
+
+TAG = "praevnet"
+RESPONSE_TAG = "praevnet-response"
+LABEL = "praevnet"
+MAX_AGE = timedelta(seconds=300)
+REQUEST_COMPONENTS = ("@method", "@authority", "@target-uri", "content-digest")
+RESPONSE_COMPONENTS = (
+    "@status",
+    "content-digest",
+    '"@method";req',
+    '"@target-uri";req',
+    f'"signature";req;key="{LABEL}"',
+)
+
+
+def http_key_id(node_id: str, key_id: str) -> str:
+    """The key id used in HTTP signatures: `<node id>#<key id>`."""
+    return f"{node_id}#{key_id}"
+
+
+def split_http_key_id(text: str) -> tuple[str, str]:
+    """Split an HTTP key id into node id and key id; raise SignatureError if malformed."""
+    node_id, sep, key_id = text.partition("#")
+    try:
+        if not sep:
+            raise ProtocolError("no '#'")
+        return check_node_id(node_id), check_key_id(key_id)
+    except ProtocolError:
+        raise SignatureError(f"malformed key id {text!r}; expected <node id>#ed25519:<n>") from None
+
+
+def new_nonce() -> str:
+    """A fresh random nonce for one request."""
+    return secrets.token_urlsafe(18)
+
+
+@dataclass
+class HttpRequest:
+    """The parts of an HTTP request that a signature covers."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HttpResponse:
+    """The parts of an HTTP response that a signature covers, with the request it answers."""
+
+    status_code: int
+    headers: dict[str, str]
+    request: HttpRequest
+
+
+class _Headers:
+    """A read-only, order-preserving header view over (name, value) pairs for the verifier."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._pairs = list(pairs)
+
+    def items(self) -> list[tuple[str, str]]:
+        return self._pairs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(name for name, _ in self._pairs))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(k.lower() == name.lower() for k, _ in self._pairs)
+
+
+@dataclass
+class _View:
+    method: str
+    url: str
+    headers: _Headers
+
+
+@dataclass
+class _ResponseView:
+    status_code: int
+    headers: _Headers
+    request: _View
+
+
+class _SingleKey(HTTPSignatureKeyResolver):
+    def __init__(self, key: NodeKey | None = None, public: Callable[[str], bytes | None] | None = None) -> None:
+        self._key = key
+        self._public = public
+        self.resolved: str | None = None
+
+    def resolve_private_key(self, key_id: str) -> object:
+        assert self._key is not None
+        return self._key.private
+
+    def resolve_public_key(self, key_id: str) -> object:
+        if self._public is None:
+            return None
+        raw = self._public(key_id)
+        if raw is None:
+            raise SignatureError(f"unknown key id {key_id!r}")
+        self.resolved = key_id
+        return Ed25519PublicKey.from_public_bytes(raw)
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """What a verified signature says about its signer."""
+
+    node_id: str
+    key_id: str
+    nonce: str
+    created: int
+
+
+def sign_request(
+    request: HttpRequest,
+    body: bytes,
+    key: NodeKey,
+    node_id: str,
+    *,
+    nonce: str | None = None,
+    created: datetime | None = None,
+) -> None:
+    """Add Content-Digest, Signature-Input and Signature headers to `request` in place."""
+    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_SingleKey(key))
+    signer.sign(
+        request,
+        key_id=http_key_id(node_id, key.key_id),
+        created=created,
+        nonce=nonce if nonce is not None else new_nonce(),
+        label=LABEL,
+        tag=TAG,
+        covered_component_ids=REQUEST_COMPONENTS[:3],
+        body=body,
+    )
+
+
+def sign_response(
+    response: HttpResponse,
+    body: bytes,
+    key: NodeKey,
+    node_id: str,
+    *,
+    nonce: str | None = None,
+    created: datetime | None = None,
+) -> None:
+    """Sign a response in place, bound to the signed request it answers."""
+    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_SingleKey(key))
+    signer.sign(
+        response,
+        key_id=http_key_id(node_id, key.key_id),
+        created=created,
+        nonce=nonce if nonce is not None else new_nonce(),
+        label=LABEL,
+        tag=RESPONSE_TAG,
+        covered_component_ids=RESPONSE_COMPONENTS[:1] + RESPONSE_COMPONENTS[2:],
+        body=body,
+    )
+
+
+def _verify(
+    message: _View | _ResponseView,
+    body: bytes,
+    resolve: Callable[[str, str], bytes | None],
+    tag: str,
+    components: tuple[str, ...],
+) -> SignatureInfo:
+    def lookup(http_kid: str) -> bytes | None:
+        node_id, key_id = split_http_key_id(http_kid)
+        return resolve(node_id, key_id)
+
+    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=_SingleKey(public=lookup))
+    try:
+        results = verifier.verify(message, max_age=MAX_AGE, expect_tag=tag, require_components=components, body=body)
+    except SignatureError:
+        raise
+    except InvalidSignature as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, SignatureError) else exc
+        raise SignatureError(f"HTTP signature refused: {str(cause) or 'signature does not verify'}") from None
+    except (HTTPMessageSignaturesException, ValueError, TypeError) as exc:
+        raise SignatureError(f"HTTP signature refused: {exc}") from None
+    if len(results) != 1:
+        raise SignatureError("expected exactly one praevnet signature")
+    params = results[0].parameters
+    nonce = params.get("nonce")
+    if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
+        raise SignatureError("HTTP signature needs a nonce of 16 to 64 characters")
+    node_id, key_id = split_http_key_id(str(params["keyid"]))
+    return SignatureInfo(node_id=node_id, key_id=key_id, nonce=nonce, created=int(params["created"]))
+
+
+def verify_request(
+    method: str,
+    url: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    resolve: Callable[[str, str], bytes | None],
+) -> SignatureInfo:
+    """Verify a request's signature; `resolve(node_id, key_id)` returns a trusted public key or None.
+
+    `url` is the absolute URL as this node is reached (its configured base URL plus the path).
+    Raises SignatureError for anything short of a fresh, complete, valid signature.
+    """
+    view = _View(method=method, url=url, headers=_Headers(headers))
+    return _verify(view, body, resolve, TAG, REQUEST_COMPONENTS)
+
+
+def verify_response(
+    status: int,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    request: HttpRequest,
+    resolve: Callable[[str, str], bytes | None],
+) -> SignatureInfo:
+    """Verify a response's signature and its binding to `request` (which we signed and sent)."""
+    req_view = _View(method=request.method, url=request.url, headers=_Headers(request.headers.items()))
+    view = _ResponseView(status_code=status, headers=_Headers(headers), request=req_view)
+    return _verify(view, body, resolve, RESPONSE_TAG, RESPONSE_COMPONENTS)
