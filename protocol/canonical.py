@@ -31,6 +31,8 @@ def _reject_constant(text: str) -> NoReturn:
 
 
 def _parse_int(text: str) -> int:
+    if len(text) > len(str(-MAX_SAFE_INTEGER)):  # before int(): Python refuses over 4300 digits with ValueError
+        raise CanonicalError(f"integer {text[:20]}... is outside +-(2^53-1)")
     value = int(text)
     if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
         raise CanonicalError(f"integer {text} is outside +-(2^53-1)")

@@ -21,8 +21,8 @@ from protocol.keys import NodeKey, check_key_id, check_node_id, verify
 from protocol.records import Kind, check_kind, validate_content
 from protocol.timestamps import format_timestamp, parse_timestamp
 
-ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-HASH_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
+HASH_RE = re.compile(r"^[A-Za-z0-9_-]{43}\Z")
 SIGNED_FIELDS = frozenset({"type", "id", "origin", "seq", "prev", "created", "hashes"})
 ENVELOPE_FIELDS = SIGNED_FIELDS | {"content", "signatures", "unsigned"}
 MAX_SEQ = 2**53 - 1

@@ -174,6 +174,21 @@ def sign_response(
 ) -> None:
     """Sign a response in place, bound to the signed request it answers."""
     signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_SingleKey(key))
+    try:
+        _sign_response(signer, response, body, key, node_id, nonce, created)
+    except HTTPMessageSignaturesException as exc:
+        raise SignatureError(f"cannot sign the response: {exc}") from None
+
+
+def _sign_response(
+    signer: HTTPMessageSigner,
+    response: HttpResponse,
+    body: bytes,
+    key: NodeKey,
+    node_id: str,
+    nonce: str | None,
+    created: datetime | None,
+) -> None:
     signer.sign(
         response,
         key_id=http_key_id(node_id, key.key_id),

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from protocol.encoding import b64url, b64url_decode
 from protocol.errors import ProtocolError, SignatureError
 
-KEY_ID_RE = re.compile(r"^ed25519:[1-9][0-9]{0,8}$")
-NODE_ID_RE = re.compile(r"^pn[a-z2-7]{32}$")
-FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
+KEY_ID_RE = re.compile(r"^ed25519:[1-9][0-9]{0,8}\Z")
+NODE_ID_RE = re.compile(r"^pn[a-z2-7]{32}\Z")
+FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}\Z")
 SAFETY_NUMBER_ITERATIONS = 5200
 
 

@@ -44,6 +44,7 @@ def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[
 
 
 _LONG = 20000
+# Patterns end in (?!\n)$: Python's $ also matches before a final newline, ECMA-262's does not.
 _TIMESTAMP = {"type": "string", "maxLength": 40}
 
 EXPERIENCE_SCHEMA: dict[str, Any] = _object(
@@ -68,7 +69,7 @@ EXPERIENCE_SCHEMA: dict[str, Any] = _object(
                 "kind": {"enum": ["none", "process", "outcome", "impact"]},
                 "design": _text(_LONG),
                 "result": _text(_LONG),
-                "report_url": {"type": "string", "maxLength": 2000, "pattern": r"^https?://[^\s]+$"},
+                "report_url": {"type": "string", "maxLength": 2000, "pattern": r"^https?://[^\s]+(?!\n)$"},
             }
         ),
         "evidence_level": {"enum": ["none", "theoretically_founded", "probable", "proven"]},
@@ -80,7 +81,9 @@ EXPERIENCE_SCHEMA: dict[str, Any] = _object(
             }
         ),
         "topics": _list(50, 100),
-        "contact": _object({"mailbox": {"type": "string", "maxLength": 254, "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"}}),
+        "contact": _object(
+            {"mailbox": {"type": "string", "maxLength": 254, "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+(?!\n)$"}}
+        ),
         "internal_notes": _text(_LONG),
     },
     required=("title", "summary"),
@@ -90,7 +93,7 @@ ALERT_SCHEMA: dict[str, Any] = _object(
     {
         "headline": _text(300, 1),
         "area": _object(
-            {"name": _text(300, 1), "ars": {"type": "string", "pattern": r"^[0-9]{2,12}$"}},
+            {"name": _text(300, 1), "ars": {"type": "string", "pattern": r"^[0-9]{2,12}(?!\n)$"}},
             required=("name",),
         ),
         "expires": _TIMESTAMP,

@@ -10,7 +10,7 @@ from protocol.errors import SchemaError
 
 MAX_ENVELOPES = 50
 MAX_OUTBOX_LIMIT = 500
-TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
+TXN_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{1,64}\Z")
 Status = Literal["accepted", "duplicate", "refused"]
 
 
@@ -55,7 +55,7 @@ def parse_cursor(text: str | None) -> int:
     """An outbox cursor: a non-negative integer in decimal, 0 when absent."""
     if text is None or text == "":
         return 0
-    if not text.isdigit() or len(text) > 16:
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:
         raise SchemaError("since", "must be a non-negative integer cursor")
     return int(text)
 
@@ -64,7 +64,7 @@ def parse_limit(text: str | None, default: int = 100) -> int:
     """The page size of an outbox request, 1 to 500."""
     if text is None or text == "":
         return default
-    if not text.isdigit() or not 1 <= int(text) <= MAX_OUTBOX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or len(text) > 16 or not 1 <= int(text) <= MAX_OUTBOX_LIMIT:
         raise SchemaError("limit", f"must be an integer from 1 to {MAX_OUTBOX_LIMIT}")
     return int(text)
 

@@ -1,0 +1,1 @@
+"""The `praevnet` command line: thin click commands over node/."""

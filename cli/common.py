@@ -1,0 +1,64 @@
+"""Options and output helpers shared by all commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from node.home import Node, default_home
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def home_option(func: F) -> F:
+    """--home DIR (default: $PRAEVNET_HOME, else ./praevnet-home)."""
+    return click.option(
+        "--home",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="The node's home directory (default: $PRAEVNET_HOME, else ./praevnet-home).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """--json: print JSON only."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON only.")(func)
+
+
+def resolve_home(home: Path | None) -> Path:
+    """The home directory the user meant."""
+    return home if home is not None else default_home()
+
+
+@contextmanager
+def opened(home: Path | None) -> Iterator[Node]:
+    """Open the node in `home` for the duration of a command."""
+    node = Node.open(resolve_home(home))
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+def emit_json(data: Any) -> None:
+    """Print data as pretty JSON."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+    """Print JSON if asked for, else the human form."""
+    if as_json:
+        emit_json(data)
+    else:
+        human(data)
+
+
+def short(text: object, width: int = 60) -> str:
+    """One line of at most `width` characters."""
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -1,0 +1,134 @@
+"""Entry point of the `praevnet` command: the group, error handling, and node-level commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from aiohttp import web
+
+from cli.common import emit, home_option, json_option, opened, resolve_home
+from cli.demo import demo
+from cli.inbox import inbox_group
+from cli.peers import peers_group
+from cli.records import alerts_group, records_group
+from node.errors import NodeError
+from node.home import Node, init_home
+from node.pairing import sync as sync_now
+from node.server import create_app
+from protocol.errors import ProtocolError
+
+
+class PraevnetGroup(click.Group):
+    """A group that turns every failure into a one-line message and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; map known failures to click errors."""
+        try:
+            return super().invoke(ctx)
+        except (NodeError, ProtocolError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("PRAEVNET_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {exc} (set PRAEVNET_DEBUG=1 for details)"
+            ) from None
+
+
+@click.group(cls=PraevnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="praevnet")
+def main() -> None:
+    """praevnet: share crime-prevention experience and early warnings between cities, signed and under control.
+
+    Each city runs its own node. Records and alerts stay local until an officer shares them with
+    trusted peers; every record is signed by its city, and nothing marked local ever leaves.
+    """
+
+
+@main.command()
+@home_option
+@click.option("--name", required=True, help="Display name of this node, e.g. 'Stadt Augsburg'.")
+@click.option(
+    "--url", required=True, help="Base URL under which peers reach this node, e.g. https://praevnet.augsburg.de"
+)
+def init(home: Path | None, name: str, url: str) -> None:
+    """Create a new node: key (mode 0600), config and database. Never overwrites an existing node."""
+    path = resolve_home(home)
+    init_home(path, name=name, url=url)
+    node = Node.open(path)
+    try:
+        click.echo(f"created node {node.config.name} in {path}")
+        click.echo(f"node id:     {node.node_id}")
+        click.echo(f"fingerprint: {node.fingerprint}")
+    finally:
+        node.close()
+
+
+@main.command()
+@home_option
+@click.option("--host", default=None, help="Address to listen on (default from config: 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default 8470).")
+def serve(home: Path | None, host: str | None, port: int | None) -> None:
+    """Run the node: serve the federation endpoints, deliver queued shares and pull from peers."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    node = Node.open(resolve_home(home))
+    host = host or node.config.server.host
+    port = port or node.config.server.port
+    click.echo(f"praevnet: {node.config.name} ({node.node_id}) serving {node.config.url} on {host}:{port}")
+    sys.stdout.flush()
+    try:
+        web.run_app(create_app(node), host=host, port=port, print=None, access_log=None)
+    finally:
+        node.close()
+
+
+@main.command("id")
+@home_option
+@json_option
+def show_id(home: Path | None, as_json: bool) -> None:
+    """Show this node's name, node id, URL, fingerprint and safety number."""
+    with opened(home) as node:
+        identity = node.identity()
+
+    def human(data: dict[str, str]) -> None:
+        for key in ("name", "node_id", "url", "fingerprint", "safety_number"):
+            click.echo(f"{key + ':':15} {data[key]}")
+
+    emit(identity, as_json, human)
+
+
+@main.command()
+@home_option
+@json_option
+def sync(home: Path | None, as_json: bool) -> None:
+    """Pull now from every trusted peer what it shares with this node."""
+    with opened(home) as node:
+        reports = asyncio.run(sync_now(node))
+
+    def human(data: list[dict[str, Any]]) -> None:
+        if not data:
+            click.echo("no trusted peers")
+        for report in data:
+            if "error" in report:
+                click.echo(f"{report['name']}: failed: {report['error']}")
+            else:
+                counts = ", ".join(f"{report.get(k, 0)} {k}" for k in ("accepted", "duplicate", "refused"))
+                click.echo(f"{report['name']}: {counts}")
+
+    emit(reports, as_json, human)
+    if any("error" in report for report in reports):
+        sys.exit(1)
+
+
+for command in (peers_group, records_group, alerts_group, inbox_group, demo):
+    main.add_command(command)

@@ -1,0 +1,86 @@
+"""Authenticating federation requests and signing our answers.
+
+A request is accepted only with a fresh RFC 9421 signature by a key of a trusted peer, covering
+method, authority, target URI and the body's digest, and with a nonce not seen before within the
+signature's lifetime. The URI is rebuilt from this node's configured base URL, so the check holds
+behind a reverse proxy. Every failure becomes a 401 that says why.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from aiohttp import web
+
+from node.errors import NotFound
+from node.home import Node
+from node.peers import get_peer, key_resolver
+from node.store import write
+from protocol.errors import ProtocolError
+from protocol.httpsig import MAX_AGE, HttpRequest, HttpResponse, http_key_id, sign_response, verify_request
+
+MAX_BODY = 1024 * 1024
+NONCE_SLACK = 10.0
+
+
+class AuthError(web.HTTPUnauthorized):
+    """401 with the reason in a JSON body (rendered by the error middleware)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason=None, text=reason)
+
+
+def remember_nonce(node: Node, keyid: str, nonce: str, created: int) -> bool:
+    """Record a (keyid, nonce) pair; False if it was seen before within its lifetime (a replay)."""
+    moment = time.time()
+    expires = max(created, moment) + MAX_AGE.total_seconds() + NONCE_SLACK
+    with write(node.db) as conn:
+        conn.execute("DELETE FROM nonces WHERE expires < ?", (moment,))
+        try:
+            conn.execute("INSERT INTO nonces (keyid, nonce, expires) VALUES (?, ?, ?)", (keyid, nonce, expires))
+        except sqlite3.IntegrityError:
+            return False
+    return True
+
+
+def target_url(node: Node, request: web.Request) -> str:
+    """The absolute URL a peer used to reach us: our configured base URL plus the raw path and query."""
+    return node.config.url + request.raw_path
+
+
+async def authenticate(node: Node, request: web.Request) -> tuple[dict[str, Any], bytes]:
+    """Verify the request's signature and freshness; return the trusted peer and the raw body."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    if "Signature" not in request.headers or "Signature-Input" not in request.headers:
+        raise AuthError("request is not signed: Signature and Signature-Input headers are required")
+    body = await request.read()
+    try:
+        info = verify_request(
+            request.method, target_url(node, request), request.headers.items(), body, key_resolver(node)
+        )
+    except ProtocolError as exc:
+        raise AuthError(str(exc)) from None
+    if not remember_nonce(node, http_key_id(info.node_id, info.key_id), info.nonce, info.created):
+        raise AuthError("replayed request: this nonce was already used")
+    try:
+        peer = get_peer(node, info.node_id)
+    except NotFound:
+        raise AuthError("the signing key does not belong to a trusted peer") from None
+    return peer, body
+
+
+def sign_answer(node: Node, request: web.Request, response: web.Response) -> None:
+    """Sign a /fed/ answer, bound to the signed request it answers (left unsigned if it had no signature)."""
+    if "Signature" not in request.headers:
+        return
+    body = response.body if isinstance(response.body, bytes) else b""
+    req = HttpRequest(method=request.method, url=target_url(node, request), headers=dict(request.headers.items()))
+    answer = HttpResponse(status_code=response.status, headers={}, request=req)
+    try:
+        sign_response(answer, body, node.key, node.node_id)
+    except ProtocolError:  # a request whose signature header cannot even be parsed gets no signed answer
+        return
+    response.headers.update(answer.headers)

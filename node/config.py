@@ -1,0 +1,97 @@
+"""The node's configuration file (praevnet.toml): what it is called, where it is reached, how it behaves."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from node.errors import NodeError
+from protocol.descriptor import normalize_base_url
+from protocol.errors import ProtocolError
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where `praevnet serve` listens (behind the operator's reverse proxy)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8470
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """Timeouts and intervals for talking to peers; all in seconds."""
+
+    connect_timeout: float = 5.0
+    request_timeout: float = 20.0
+    poll_interval: float = 0.2
+    pull_interval: float = 300.0
+    min_backoff: float = 1.0
+    max_backoff: float = 300.0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything in praevnet.toml."""
+
+    name: str
+    url: str
+    server: ServerConfig = field(default_factory=ServerConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+
+    def to_toml(self) -> str:
+        """Serialize for writing praevnet.toml."""
+        data = asdict(self)
+        return tomli_w.dumps({"node": {"name": data.pop("name"), "url": data.pop("url")}, **data})
+
+
+def _section(raw: dict[str, Any], name: str, cls: type[Any]) -> Any:
+    values = raw.get(name, {})
+    if not isinstance(values, dict):
+        raise NodeError(f"config: [{name}] must be a table")
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise NodeError(f"config: unknown setting {name}.{unknown[0]}")
+    defaults = cls()
+    for key, value in values.items():
+        expected = type(getattr(defaults, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            raise NodeError(f"config: {name}.{key} must be a {expected.__name__}")
+        values[key] = value
+    return cls(**values)
+
+
+def parse_config(text: str) -> NodeConfig:
+    """Parse praevnet.toml text; raise NodeError naming the bad setting."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise NodeError(f"config: {exc}") from None
+    unknown = sorted(set(raw) - {"node", "server", "delivery"})
+    if unknown:
+        raise NodeError(f"config: unknown section [{unknown[0]}]")
+    node = raw.get("node")
+    if not isinstance(node, dict) or not isinstance(node.get("name"), str) or not node["name"].strip():
+        raise NodeError("config: [node] needs a name")
+    try:
+        url = normalize_base_url(node.get("url"))
+    except ProtocolError as exc:
+        raise NodeError(f"config: node.url: {exc}") from None
+    server = _section(raw, "server", ServerConfig)
+    if not 0 < server.port < 65536:
+        raise NodeError("config: server.port must be between 1 and 65535")
+    return NodeConfig(
+        name=node["name"].strip(), url=url, server=server, delivery=_section(raw, "delivery", DeliveryConfig)
+    )
+
+
+def load_config(path: Path) -> NodeConfig:
+    """Read and parse the config file."""
+    return parse_config(path.read_text(encoding="utf-8"))

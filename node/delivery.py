@@ -1,0 +1,148 @@
+"""Push delivery: sending queued envelopes to one peer as a signed inbox transaction.
+
+The queue is the `deliveries` table, so it survives restarts. A batch holds up to 50 envelopes,
+alerts first; its transaction id is written before sending, so a repeat after a lost answer uses
+the same id and the receiver deduplicates. Failures put the peer into a persisted backoff.
+Envelopes come only from node.policy.releasable.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from node import policy
+from node.client import HttpFailure, signed_request
+from node.errors import PeerError
+from node.home import Node
+from node.peers import get_peer
+from node.store import now_text, rows, write
+from protocol.errors import ProtocolError
+from protocol.wire import MAX_ENVELOPES, parse_results
+
+RETRYABLE_STATUS = frozenset({401, 408, 429})
+
+
+def due_peers(node: Node) -> list[str]:
+    """Peers with pending deliveries whose backoff has run out."""
+    found = rows(
+        node.db,
+        """
+        SELECT DISTINCT d.peer_id FROM deliveries d JOIN peers p ON p.node_id = d.peer_id
+        WHERE d.state = 'pending' AND p.next_attempt <= ?
+        """,
+        (time.time(),),
+    )
+    return [row["peer_id"] for row in found]
+
+
+def _claim_batch(node: Node, peer_id: str) -> tuple[str, list[dict[str, Any]]]:
+    """The batch to send next: the unfinished transaction if there is one, else a new one of up to 50."""
+    with write(node.db) as conn:
+        inflight = conn.execute(
+            "SELECT txn_id FROM deliveries WHERE peer_id = ? AND state = 'pending' AND txn_id IS NOT NULL LIMIT 1",
+            (peer_id,),
+        ).fetchone()
+        if inflight is not None:
+            txn_id = inflight[0]
+        else:
+            txn_id = uuid.uuid4().hex
+            conn.execute(
+                """
+                UPDATE deliveries SET txn_id = ? WHERE id IN (
+                    SELECT id FROM deliveries WHERE peer_id = ? AND state = 'pending'
+                    ORDER BY priority, id LIMIT ?)
+                """,
+                (txn_id, peer_id, MAX_ENVELOPES),
+            )
+    batch = rows(
+        node.db,
+        "SELECT id, seq FROM deliveries WHERE peer_id = ? AND txn_id = ? AND state = 'pending' ORDER BY priority, id",
+        (peer_id, txn_id),
+    )
+    return txn_id, batch
+
+
+def _finish(node: Node, ids_and_states: Sequence[tuple[int, str, str | None]]) -> None:
+    stamp = now_text()
+    with write(node.db) as conn:
+        for delivery_id, state, reason in ids_and_states:
+            conn.execute(
+                "UPDATE deliveries SET state = ?, reason = ?, finished = ? WHERE id = ?",
+                (state, reason, stamp, delivery_id),
+            )
+
+
+def backoff_seconds(node: Node, failures: int) -> float:
+    """How long to wait after the n-th consecutive failure: doubling, capped, with jitter."""
+    settings = node.config.delivery
+    base = min(settings.max_backoff, settings.min_backoff * 2 ** min(failures - 1, 30))
+    return float(base * random.uniform(0.75, 1.25))  # noqa: S311 - jitter, not security
+
+
+def record_failure(node: Node, peer_id: str, message: str) -> None:
+    """Count a failed attempt and persist the next retry time."""
+    with write(node.db) as conn:
+        found = conn.execute("SELECT failures FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
+        if found is None:
+            return
+        failures = found[0] + 1
+        conn.execute(
+            "UPDATE peers SET failures = ?, next_attempt = ?, last_error = ? WHERE node_id = ?",
+            (failures, time.time() + backoff_seconds(node, failures), f"{now_text()} {message}", peer_id),
+        )
+
+
+def record_success(node: Node, peer_id: str) -> None:
+    """Reset a peer's backoff after a successful exchange."""
+    with write(node.db) as conn:
+        conn.execute(
+            "UPDATE peers SET failures = 0, next_attempt = 0, last_error = NULL, last_success = ? WHERE node_id = ?",
+            (now_text(), peer_id),
+        )
+
+
+async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -> int:
+    """Send the next batch of queued envelopes to one peer; return how many it took."""
+    txn_id, batch = _claim_batch(node, peer_id)
+    if not batch:
+        return 0
+    allowed = policy.releasable(node, peer_id, [row["seq"] for row in batch])
+    withheld = [(row["id"], "refused", "no longer shared with this peer") for row in batch if row["seq"] not in allowed]
+    sending = [row for row in batch if row["seq"] in allowed]
+    if withheld:
+        _finish(node, withheld)
+    if not sending:
+        return 0
+    peer = get_peer(node, peer_id)
+    payload = {"envelopes": [allowed[row["seq"]] for row in sending]}
+    try:
+        answer = await signed_request(node, session, peer, "PUT", f"/fed/v1/inbox/{txn_id}", payload)
+        results = parse_results(answer)
+    except HttpFailure as exc:
+        if exc.status in RETRYABLE_STATUS or exc.status >= 500:
+            record_failure(node, peer_id, str(exc))
+        else:
+            _finish(node, [(row["id"], "refused", str(exc)) for row in sending])
+            record_failure(node, peer_id, str(exc))
+        return 0
+    except (PeerError, ProtocolError) as exc:
+        record_failure(node, peer_id, str(exc))
+        return 0
+    by_index = {r.get("index"): r for r in results}
+    outcome: list[tuple[int, str, str | None]] = []
+    for index, row in enumerate(sending):
+        entry = by_index.get(index, {})
+        status = entry.get("status")
+        if status in ("accepted", "duplicate"):
+            outcome.append((row["id"], "delivered", None))
+        else:
+            outcome.append((row["id"], "refused", str(entry.get("reason") or "no result for this envelope")))
+    _finish(node, outcome)
+    record_success(node, peer_id)
+    return sum(1 for _, state, _ in outcome if state == "delivered")

@@ -1,0 +1,129 @@
+"""Trusted peers: pairing by fingerprint, listing, removal, and the keys we trust for each peer.
+
+A peer is added only after its self-signed descriptor has been fetched and verified and its key's
+fingerprint equals the one the officer got from the other city through a separate channel. An
+existing peer's keys are never replaced by a descriptor that fails these checks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from node.errors import NodeError, NotFound
+from node.home import Node
+from node.store import dumps, now_text, rows, write
+from protocol.descriptor import descriptor_keys, normalize_base_url
+from protocol.errors import ProtocolError
+from protocol.keys import FINGERPRINT_RE, check_node_id, fingerprint, public_key_from_b64
+from protocol.keys import safety_number as _safety_number
+
+
+def check_fingerprint_text(text: str) -> str:
+    """Return a fingerprint in `SHA256:<base64>` form, else raise NodeError."""
+    text = text.strip()
+    if not FINGERPRINT_RE.match(text):
+        raise NodeError(f"{text!r} is not a fingerprint; expected SHA256: followed by 43 base64 characters")
+    return text
+
+
+def trust_descriptor(node: Node, url: str, expected_fingerprint: str, descriptor: dict[str, Any]) -> dict[str, Any]:
+    """Store a verified descriptor as a trusted peer if URL and fingerprint match; return the peer.
+
+    `descriptor` must already have passed protocol.descriptor.verify_descriptor.
+    """
+    url = normalize_base_url(url)
+    expected_fingerprint = check_fingerprint_text(expected_fingerprint)
+    if descriptor["url"] != url:
+        raise NodeError(f"the node at {url} says its URL is {descriptor['url']}; refusing to pair")
+    keys = descriptor_keys(descriptor)
+    fingerprints = {kid: fingerprint(raw) for kid, raw in keys.items()}
+    if expected_fingerprint not in fingerprints.values():
+        raise NodeError(
+            f"fingerprint mismatch: the node at {url} has {', '.join(sorted(fingerprints.values()))}, "
+            f"not {expected_fingerprint}; do not pair, and check with the other city"
+        )
+    peer_id = descriptor["node_id"]
+    if peer_id == node.node_id:
+        raise NodeError("that is this node itself")
+    with write(node.db) as conn:
+        existing = conn.execute("SELECT keys FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
+        if existing is None:
+            conn.execute(
+                "INSERT INTO peers (node_id, name, url, fingerprint, keys, descriptor, added) VALUES (?,?,?,?,?,?,?)",
+                (
+                    peer_id,
+                    descriptor["name"],
+                    url,
+                    expected_fingerprint,
+                    dumps(descriptor["keys"]),
+                    dumps(descriptor),
+                    now_text(),
+                ),
+            )
+        else:
+            conn.execute(
+                "UPDATE peers SET name = ?, url = ?, fingerprint = ?, keys = ?, descriptor = ? WHERE node_id = ?",
+                (descriptor["name"], url, expected_fingerprint, dumps(descriptor["keys"]), dumps(descriptor), peer_id),
+            )
+    return get_peer(node, peer_id)
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    keys = json.loads(row["keys"])
+    return {
+        "node_id": row["node_id"],
+        "name": row["name"],
+        "url": row["url"],
+        "fingerprint": row["fingerprint"],
+        "keys": keys,
+        "added": row["added"],
+        "last_success": row["last_success"],
+        "last_error": row["last_error"],
+    }
+
+
+def list_peers(node: Node) -> list[dict[str, Any]]:
+    """All trusted peers, by name."""
+    return [_public(row) for row in rows(node.db, "SELECT * FROM peers ORDER BY name, node_id")]
+
+
+def get_peer(node: Node, peer_id: str) -> dict[str, Any]:
+    """One trusted peer; NotFound if it is not trusted."""
+    found = rows(node.db, "SELECT * FROM peers WHERE node_id = ?", (peer_id,))
+    if not found:
+        raise NotFound(f"{peer_id} is not a trusted peer (see `praevnet peers list`)")
+    return _public(found[0])
+
+
+def remove_peer(node: Node, peer_id: str) -> None:
+    """Stop trusting a peer: nothing more is sent to it or accepted from it; queued sends are dropped."""
+    try:
+        check_node_id(peer_id)
+    except ProtocolError as exc:
+        raise NodeError(str(exc)) from None
+    with write(node.db) as conn:
+        deleted = conn.execute("DELETE FROM peers WHERE node_id = ?", (peer_id,)).rowcount
+        if not deleted:
+            raise NotFound(f"{peer_id} is not a trusted peer (see `praevnet peers list`)")
+        conn.execute("DELETE FROM deliveries WHERE peer_id = ? AND state = 'pending'", (peer_id,))
+
+
+def peer_safety_number(node: Node, peer_id: str) -> str:
+    """The safety number of a peer's first current key, for reading aloud."""
+    keys = get_peer(node, peer_id)["keys"]
+    return _safety_number(public_key_from_b64(keys[sorted(keys)[0]]))
+
+
+def key_resolver(node: Node) -> Callable[[str, str], bytes | None]:
+    """resolve(node_id, key_id) -> the raw public key if that node is a trusted peer holding that key."""
+
+    def resolve(node_id: str, key_id: str) -> bytes | None:
+        found = node.db.execute("SELECT keys FROM peers WHERE node_id = ?", (node_id,)).fetchone()
+        if found is None:
+            return None
+        encoded = json.loads(found[0]).get(key_id)
+        return public_key_from_b64(encoded) if encoded is not None else None
+
+    return resolve

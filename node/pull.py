@@ -1,0 +1,60 @@
+"""Pull catch-up: fetching from a peer's outbox everything it shares with us since our cursor.
+
+The cursor is the peer's, ascending and monotonic, and is stored only after the page it ends has
+been ingested, so an interrupted pull resumes without loss.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import aiohttp
+
+from node.client import signed_request
+from node.errors import PeerError
+from node.home import Node
+from node.ingest import ingest
+from node.peers import list_peers
+from node.store import rows, write
+from protocol.errors import ProtocolError
+from protocol.wire import parse_outbox_page
+
+PAGE_SIZE = 200
+
+
+async def pull_from(node: Node, session: aiohttp.ClientSession, peer: dict[str, Any]) -> dict[str, Any]:
+    """Pull every page the peer has for us; return counts of accepted, duplicate and refused envelopes."""
+    counts: Counter[str] = Counter()
+    found = rows(node.db, "SELECT pull_cursor FROM peers WHERE node_id = ?", (peer["node_id"],))
+    if not found:
+        raise PeerError(f"{peer['node_id']} is no longer a trusted peer")
+    cursor = int(found[0]["pull_cursor"])
+    while True:
+        answer = await signed_request(node, session, peer, "GET", f"/fed/v1/outbox?since={cursor}&limit={PAGE_SIZE}")
+        try:
+            envelopes, following, more = parse_outbox_page(answer)
+        except ProtocolError as exc:
+            raise PeerError(f"{peer['url']} sent a malformed outbox page: {exc}") from None
+        if following < cursor or (envelopes and following == cursor):
+            raise PeerError(f"{peer['url']} moved its cursor backwards")
+        if envelopes:
+            for entry in ingest(node, peer["node_id"], envelopes)["results"]:
+                counts[entry["status"]] += 1
+        with write(node.db) as conn:
+            conn.execute("UPDATE peers SET pull_cursor = ? WHERE node_id = ?", (following, peer["node_id"]))
+        cursor = following
+        if not more:
+            break
+    return {"peer": peer["node_id"], "name": peer["name"], "cursor": cursor, **counts}
+
+
+async def pull_all(node: Node, session: aiohttp.ClientSession) -> list[dict[str, Any]]:
+    """Pull from every trusted peer; a failing peer is reported and does not stop the others."""
+    reports = []
+    for peer in list_peers(node):
+        try:
+            reports.append(await pull_from(node, session, peer))
+        except PeerError as exc:
+            reports.append({"peer": peer["node_id"], "name": peer["name"], "error": str(exc)})
+    return reports

@@ -1,0 +1,117 @@
+"""The federation server: the aiohttp application with the descriptor, inbox and outbox endpoints.
+
+`create_app(node)` builds the app; background work (push delivery and scheduled pulls) starts and
+stops with it through `cleanup_ctx`. Every error answer is JSON `{"error", "message"}`, and every
+/fed/ answer is signed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from node import policy
+from node.auth import MAX_BODY, authenticate, sign_answer
+from node.home import Node
+from node.ingest import ingest
+from node.worker import Worker
+from protocol.canonical import canonical_bytes, parse
+from protocol.errors import ProtocolError
+from protocol.wire import check_txn_id, parse_cursor, parse_limit, parse_transaction
+
+log = logging.getLogger("praevnet.server")
+NODE = web.AppKey("node", Node)
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def json_response(payload: Any, status: int = 200) -> web.Response:
+    """A JSON answer in canonical bytes."""
+    return web.Response(body=canonical_bytes(payload), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    code = ERROR_CODES.get(status, "error" if status >= 500 else "refused")
+    return json_response({"error": code, "message": message}, status)
+
+
+@web.middleware
+async def errors_and_signing(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn every failure into a JSON error, and sign every /fed/ answer."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        if exc.status == 413:
+            message = f"request body is larger than {MAX_BODY} bytes"
+        response = _error(exc.status, message)
+    except Exception:
+        log.exception("internal error handling %s %s", request.method, request.path)
+        response = _error(500, "internal error; see the node's log")
+    if request.path.startswith("/fed/") and isinstance(response, web.Response):
+        sign_answer(request.app[NODE], request, response)
+    return response
+
+
+def _bad(exc: ProtocolError) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=str(exc))
+
+
+async def well_known(request: web.Request) -> web.Response:
+    """GET /.well-known/praevnet: this node's self-signed descriptor."""
+    response = json_response(request.app[NODE].descriptor())
+    response.headers["Cache-Control"] = "max-age=3600"
+    return response
+
+
+async def inbox(request: web.Request) -> web.Response:
+    """PUT /fed/v1/inbox/{txn_id}: receive a signed batch of envelopes from a trusted peer."""
+    node = request.app[NODE]
+    peer, body = await authenticate(node, request)
+    try:
+        txn_id = check_txn_id(request.match_info["txn_id"])
+        envelopes = parse_transaction(parse(body))
+    except ProtocolError as exc:
+        raise _bad(exc) from None
+    return json_response(ingest(node, peer["node_id"], envelopes, txn_id))
+
+
+async def outbox(request: web.Request) -> web.Response:
+    """GET /fed/v1/outbox?since=CURSOR&limit=N: what this node shares with the requesting peer."""
+    node = request.app[NODE]
+    peer, _ = await authenticate(node, request)
+    unknown = sorted(set(request.query) - {"since", "limit"})
+    try:
+        if unknown:
+            raise ProtocolError(f"unknown query parameter {unknown[0]!r}")
+        since = parse_cursor(request.query.get("since"))
+        limit = parse_limit(request.query.get("limit"))
+    except ProtocolError as exc:
+        raise _bad(exc) from None
+    envelopes, cursor, more = policy.outbox_page(node, peer["node_id"], since, limit)
+    return json_response({"envelopes": envelopes, "next": cursor, "more": more})
+
+
+def create_app(node: Node, *, background: bool = True) -> web.Application:
+    """The node's web application; with `background`, push delivery and pulls run alongside."""
+    app = web.Application(middlewares=[errors_and_signing], client_max_size=MAX_BODY)
+    app[NODE] = node
+    app.router.add_get("/.well-known/praevnet", well_known)
+    app.router.add_put("/fed/v1/inbox/{txn_id}", inbox)
+    app.router.add_get("/fed/v1/outbox", outbox)
+    if background:
+        app.cleanup_ctx.append(_background)
+    return app
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    worker = Worker(app[NODE])
+    await worker.start()
+    yield
+    await worker.stop()

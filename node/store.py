@@ -1,0 +1,65 @@
+"""The node's SQLite database: opening it durably, migrating it, and explicit write transactions.
+
+WAL mode with synchronous=FULL, so that a commit has reached the disk before we answer a peer with
+200. Writes that must not interleave with another process (the CLI and `serve` share the file) run
+in `BEGIN IMMEDIATE` transactions through `write()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from node.migrations import migrations
+
+
+def open_db(path: Path | str) -> Database:
+    """Open (and create or migrate) the database at `path`."""
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
+    db = Database(conn)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    migrations.apply(db)
+    return db
+
+
+@contextmanager
+def write(db: Database) -> Iterator[sqlite3.Connection]:
+    """A `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any exception."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def rows(db: Database, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+    """Run a query and return its rows as dicts."""
+    return list(db.query(sql, params))
+
+
+def now() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def now_text() -> str:
+    """The current time as stored in the database (ISO 8601, UTC)."""
+    return now().isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def dumps(value: Any) -> str:
+    """JSON text for a database column (not canonical; use protocol.canonical for signed bytes)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

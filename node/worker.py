@@ -1,0 +1,74 @@
+"""Background work of a serving node: the push sender loop and scheduled pulls.
+
+One transaction in flight per peer; a slow peer never holds up the others. The loop polls the
+durable queue every `poll_interval` seconds, so a share made by the CLI in another process goes
+out within a second. Pulls run at start and every `pull_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from node.client import new_session
+from node.delivery import due_peers, send_batch
+from node.home import Node
+from node.pull import pull_all
+
+log = logging.getLogger("praevnet.worker")
+
+
+class Worker:
+    """Runs delivery and pulls for one node until stopped."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Open the HTTP session and start the loops."""
+        self.session = new_session(self.node)
+        self.tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._pull_loop())]
+
+    async def stop(self) -> None:
+        """Cancel the loops and in-flight sends, then close the session."""
+        for task in [*self.tasks, *self.inflight.values()]:
+            task.cancel()
+        for task in [*self.tasks, *self.inflight.values()]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.session.close()
+
+    async def _send_loop(self) -> None:
+        while True:
+            try:
+                for peer_id in due_peers(self.node):
+                    if peer_id not in self.inflight:
+                        self.inflight[peer_id] = asyncio.create_task(self._send(peer_id))
+            except Exception:
+                log.exception("delivery loop")
+            await asyncio.sleep(self.node.config.delivery.poll_interval)
+
+    async def _send(self, peer_id: str) -> None:
+        try:
+            sent = await send_batch(self.node, self.session, peer_id)
+            if sent:
+                log.info("delivered %d envelope(s) to %s", sent, peer_id)
+        except Exception:
+            log.exception("delivery to %s", peer_id)
+        finally:
+            self.inflight.pop(peer_id, None)
+
+    async def _pull_loop(self) -> None:
+        while True:
+            try:
+                for report in await pull_all(self.node, self.session):
+                    if "error" in report:
+                        log.warning("pull from %s failed: %s", report["name"], report["error"])
+                    elif report.get("accepted"):
+                        log.info("pulled %d envelope(s) from %s", report["accepted"], report["name"])
+            except Exception:
+                log.exception("pull loop")
+            await asyncio.sleep(self.node.config.delivery.pull_interval)

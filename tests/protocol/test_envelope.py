@@ -1,0 +1,373 @@
+"""Signed envelopes: build, verify, tamper, redact."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from protocol.canonical import canonical_bytes
+from protocol.encoding import b64url, b64url_decode, sha256_b64url
+from protocol.envelope import (
+    build_envelope,
+    content_hash,
+    envelope_ref,
+    redact,
+    signed_bytes,
+    signing_form,
+    verify_envelope,
+)
+from protocol.errors import EnvelopeError, ProtocolError, SchemaError, SignatureError
+from protocol.keys import NodeKey, node_id_for
+
+KEY = NodeKey.from_seed(bytes(range(32)))
+OTHER = NodeKey.from_seed(bytes(range(1, 33)))
+ORIGIN = node_id_for(KEY.public)
+OTHER_ORIGIN = node_id_for(OTHER.public)
+CREATED = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+CONTENT = {
+    "title": "Sicherer Schulweg",
+    "summary": "Eltern, Schule und Ordnungsamt begleiten den Schulweg.",
+    "topics": ["öffentlicher Raum"],
+    "implementation": {"duration": "2 Jahre", "partners": ["Grundschule Nord"]},
+}
+ALERT = {
+    "headline": "Falsche Handwerker an der Haustür",
+    "area": {"name": "Nordstadt", "ars": "064140000000"},
+    "expires": "2026-12-31T00:00:00Z",
+    "case_band": "5-9",
+}
+
+Resolver = Callable[[str, str], bytes | None]
+
+
+def resolver(keys: dict[tuple[str, str], bytes]) -> Resolver:
+    return lambda origin, kid: keys.get((origin, kid))
+
+
+TRUSTED = resolver({(ORIGIN, "ed25519:1"): KEY.public, (OTHER_ORIGIN, "ed25519:1"): OTHER.public})
+
+
+def make(seq: int = 1, prev: str | None = None, content: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "origin": ORIGIN,
+        "kind": "experience",
+        "record_id": "rec-0001abcd",
+        "seq": seq,
+        "prev": prev,
+        "created": CREATED,
+        "content": CONTENT if content is None else content,
+    }
+    args.update(kw)
+    return build_envelope(KEY, **args)
+
+
+def resign(envelope: dict[str, Any], key: NodeKey = KEY) -> dict[str, Any]:
+    """Sign an arbitrary (possibly malicious) envelope the way an attacker holding the key would."""
+    envelope = dict(envelope)
+    envelope.pop("signatures", None)
+    envelope["signatures"] = {key.key_id: b64url(key.sign(signed_bytes(envelope)))}
+    return envelope
+
+
+# --- building and verifying -------------------------------------------------------------------
+
+
+def test_build_and_verify_roundtrip() -> None:
+    envelope = make()
+    assert set(envelope) == {"type", "id", "origin", "seq", "prev", "created", "content", "hashes", "signatures"}
+    assert envelope["created"] == "2026-11-22T08:00:00Z"
+    assert envelope["hashes"] == {"sha256": sha256_b64url(canonical_bytes(CONTENT))}
+    verified = verify_envelope(envelope, TRUSTED)
+    assert verified.kind == "experience"
+    assert verified.id == "rec-0001abcd"
+    assert verified.origin == ORIGIN
+    assert verified.seq == 1
+    assert verified.prev is None
+    assert verified.created == CREATED
+    assert verified.key_id == "ed25519:1"
+    assert verified.has_content
+    assert verified.ref == envelope_ref(envelope)
+    assert verified.envelope == envelope
+
+
+def test_verify_survives_json_roundtrip() -> None:
+    from protocol.canonical import parse
+
+    envelope = make(content=ALERT, kind="alert")
+    assert verify_envelope(parse(canonical_bytes(envelope)), TRUSTED).kind == "alert"
+
+
+def test_signature_covers_the_redacted_form() -> None:
+    envelope = make()
+    form = signing_form(envelope)
+    assert set(form) == {"type", "id", "origin", "seq", "prev", "created", "hashes"}
+    assert signed_bytes(envelope) == canonical_bytes(form)
+    signature = b64url_decode(envelope["signatures"]["ed25519:1"])
+    from protocol.keys import verify
+
+    verify(KEY.public, signature, canonical_bytes(form))
+
+
+def test_content_hash() -> None:
+    assert content_hash(CONTENT) == sha256_b64url(canonical_bytes(CONTENT))
+    assert content_hash(dict(reversed(list(CONTENT.items())))) == content_hash(CONTENT)
+
+
+def test_chain_of_envelopes() -> None:
+    first = make()
+    second = make(seq=2, prev=envelope_ref(first), record_id="rec-0002abcd")
+    verified = verify_envelope(second, TRUSTED)
+    assert verified.prev == envelope_ref(first)
+    assert verified.seq == 2
+
+
+def test_unsigned_part_is_not_covered() -> None:
+    envelope = make()
+    envelope["unsigned"] = {"received": "2026-11-22T08:01:00Z"}
+    assert verify_envelope(envelope, TRUSTED).has_content
+    assert signed_bytes(envelope) == signed_bytes(make())
+
+
+def test_unsigned_must_be_an_object() -> None:
+    envelope = make()
+    envelope["unsigned"] = "x"
+    with pytest.raises(EnvelopeError, match="unsigned"):
+        verify_envelope(envelope, TRUSTED)
+
+
+# --- tampering --------------------------------------------------------------------------------
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(envelope: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target = envelope
+        for name in parents:
+            target = target[name]
+        target[last] = value
+
+    return change
+
+
+def _drop(name: str) -> Callable[[dict[str, Any]], None]:
+    return lambda envelope: envelope.pop(name)
+
+
+def _flip_signature(envelope: dict[str, Any]) -> None:
+    raw = bytearray(b64url_decode(envelope["signatures"]["ed25519:1"]))
+    raw[0] ^= 0x80
+    envelope["signatures"]["ed25519:1"] = b64url(bytes(raw))
+
+
+TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], None], type[ProtocolError], str]] = {
+    "content changed": (_set("content.title", "Anderer Titel"), EnvelopeError, "content does not match"),
+    "content member added": (_set("content.problem", "neu"), EnvelopeError, "content does not match"),
+    "hashes changed": (_set("hashes.sha256", sha256_b64url(b"other")), SignatureError, "does not verify"),
+    "seq changed": (_set("seq", 2), EnvelopeError, "prev must be"),
+    "seq changed, prev set": (_set("prev", sha256_b64url(b"x")), EnvelopeError, "seq 1"),
+    "origin changed": (_set("origin", OTHER_ORIGIN), SignatureError, "does not verify"),
+    "origin unknown": (_set("origin", "pn" + "a" * 32), SignatureError, "no signature by a known key"),
+    "id changed": (_set("id", "rec-9999abcd"), SignatureError, "does not verify"),
+    "type changed": (_set("type", "alert"), SignatureError, "does not verify"),
+    "created changed": (_set("created", "2026-11-22T08:00:01Z"), SignatureError, "does not verify"),
+    "signature flipped": (_flip_signature, SignatureError, "does not verify"),
+    "signature removed": (_set("signatures", {}), SignatureError, "not signed"),
+    "signatures missing": (_drop("signatures"), SignatureError, "not signed"),
+    "signature malformed": (_set("signatures.ed25519:1", "!!"), SignatureError, "malformed"),
+    "signature key id malformed": (_set("signatures", {"ed25519": "AAAA"}), SignatureError, "malformed"),
+    "signature short": (_set("signatures.ed25519:1", b64url(b"x" * 32)), SignatureError, "64 bytes"),
+    "signature under unknown key id only": (
+        lambda e: e.update(signatures={"ed25519:7": e["signatures"]["ed25519:1"]}),
+        SignatureError,
+        "no signature by a known key",
+    ),
+    "extra unknown field": (_set("extra", 1), EnvelopeError, "unknown envelope field 'extra'"),
+    "missing type": (_drop("type"), EnvelopeError, "'type' is missing"),
+    "missing id": (_drop("id"), EnvelopeError, "'id' is missing"),
+    "missing origin": (_drop("origin"), EnvelopeError, "'origin' is missing"),
+    "missing seq": (_drop("seq"), EnvelopeError, "'seq' is missing"),
+    "missing prev": (_drop("prev"), EnvelopeError, "'prev' is missing"),
+    "missing created": (_drop("created"), EnvelopeError, "'created' is missing"),
+    "missing hashes": (_drop("hashes"), EnvelopeError, "'hashes' is missing"),
+    "hashes with extra member": (_set("hashes.sha512", "x"), EnvelopeError, "exactly one member"),
+    "bad origin": (_set("origin", "node-a"), EnvelopeError, "malformed node id"),
+    "bad id": (_set("id", "short"), EnvelopeError, "id must be"),
+    "id with newline": (_set("id", "rec-0001abcd\n"), EnvelopeError, "id must be"),
+    "bad created": (_set("created", "2026-11-22T08:00:00"), EnvelopeError, "UTC offset"),
+    "unknown type": (_set("type", "note"), EnvelopeError, "unknown type"),
+    "float inside content": (_set("content.implementation.duration", 2.5), EnvelopeError, "floating-point"),
+    "big integer in content": (_set("content.title", 2**60), EnvelopeError, "outside"),
+    "content not an object": (_set("content", ["x"]), EnvelopeError, "content must be an object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+def test_tampered_envelope_is_refused(case: str) -> None:
+    change, error, message = TAMPERING[case]
+    envelope = copy.deepcopy(make())
+    change(envelope)
+    with pytest.raises(error, match=message):
+        verify_envelope(envelope, TRUSTED)
+
+
+@pytest.mark.parametrize("seq", [True, False, 0, -1, "1", None])
+def test_bad_seq_is_refused_even_when_signed(seq: Any) -> None:
+    envelope = make()
+    envelope["seq"] = seq
+    with pytest.raises(EnvelopeError, match="seq must be a positive integer"):
+        verify_envelope(resign(envelope), TRUSTED)
+
+
+@pytest.mark.parametrize(("seq", "message"), [(2**53, "outside"), (1.0, "floating-point")])
+def test_seq_outside_the_profile_is_refused(seq: Any, message: str) -> None:
+    envelope = make()
+    envelope["seq"] = seq
+    with pytest.raises(EnvelopeError, match=message):
+        verify_envelope(envelope, TRUSTED)
+
+
+def test_bool_seq_is_refused_by_build() -> None:
+    with pytest.raises(EnvelopeError, match="seq must be a positive integer"):
+        make(seq=True)
+
+
+def test_seq_one_with_prev_is_refused() -> None:
+    prev = envelope_ref(make())
+    with pytest.raises(EnvelopeError, match="seq 1"):
+        make(seq=1, prev=prev)
+    envelope = make()
+    envelope["prev"] = prev
+    with pytest.raises(EnvelopeError, match="seq 1"):
+        verify_envelope(resign(envelope), TRUSTED)
+
+
+@pytest.mark.parametrize("prev", [None, "", "abc", sha256_b64url(b"x") + "=", sha256_b64url(b"x") + "\n", 5])
+def test_seq_above_one_needs_a_prev_hash(prev: Any) -> None:
+    with pytest.raises(EnvelopeError, match="prev must be"):
+        make(seq=2, prev=prev)
+    envelope = make()
+    envelope["seq"] = 2
+    envelope["prev"] = prev
+    with pytest.raises(EnvelopeError, match="prev must be"):
+        verify_envelope(resign(envelope), TRUSTED)
+
+
+def test_resigned_tampering_is_only_accepted_with_the_origin_key() -> None:
+    envelope = make()
+    envelope["id"] = "rec-9999abcd"
+    assert verify_envelope(resign(envelope), TRUSTED).id == "rec-9999abcd"
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_envelope(resign(envelope, OTHER), TRUSTED)
+
+
+def test_signature_by_another_node_key_under_the_origin_key_id_is_refused() -> None:
+    # OTHER signs an envelope claiming ORIGIN: the resolver gives ORIGIN's key, which does not verify it.
+    envelope = make()
+    envelope = resign(envelope, OTHER)
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_envelope(envelope, TRUSTED)
+
+
+def test_one_good_and_one_bad_signature_is_refused() -> None:
+    envelope = make()
+    v2 = NodeKey.from_seed(bytes(range(2, 34)), version=2)
+    envelope["signatures"]["ed25519:2"] = b64url(v2.sign(b"something else"))
+    both = resolver({(ORIGIN, "ed25519:1"): KEY.public, (ORIGIN, "ed25519:2"): v2.public})
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_envelope(envelope, both)
+
+
+def test_extra_signature_under_unknown_key_id_is_ignored() -> None:
+    envelope = make()
+    envelope["signatures"]["ed25519:9"] = b64url(b"\x00" * 64)
+    assert verify_envelope(envelope, TRUSTED).key_id == "ed25519:1"
+
+
+@pytest.mark.parametrize("value", [None, "x", [], 1])
+def test_non_object_envelope_is_refused(value: Any) -> None:
+    with pytest.raises(EnvelopeError, match="JSON object"):
+        verify_envelope(value, TRUSTED)
+
+
+# --- content rules ----------------------------------------------------------------------------
+
+
+def test_build_refuses_internal_notes() -> None:
+    with pytest.raises(SchemaError, match="internal_notes") as info:
+        make(content={**CONTENT, "internal_notes": "nur für uns"})
+    assert info.value.field == "internal_notes"
+
+
+def test_verify_refuses_internal_notes_even_when_signed() -> None:
+    envelope = make()
+    content = {**CONTENT, "internal_notes": "nur für uns"}
+    envelope["content"] = content
+    envelope["hashes"] = {"sha256": content_hash(content)}
+    attacked = resign(envelope)
+    with pytest.raises(SchemaError, match="local field") as info:
+        verify_envelope(attacked, TRUSTED)
+    assert info.value.field == "internal_notes"
+
+
+def test_verify_refuses_content_outside_the_schema_even_when_signed() -> None:
+    envelope = make()
+    content = {**CONTENT, "colour": "blue"}
+    envelope["content"] = content
+    envelope["hashes"] = {"sha256": content_hash(content)}
+    with pytest.raises(SchemaError, match="unknown field"):
+        verify_envelope(resign(envelope), TRUSTED)
+
+
+def test_build_refuses_float_in_content() -> None:
+    with pytest.raises(ProtocolError):
+        make(content={**CONTENT, "implementation": {"duration": 1.5}})
+
+
+def test_verify_refuses_float_in_signed_content() -> None:
+    envelope = make()
+    envelope["content"] = {**CONTENT, "implementation": {"duration": 1.5}}
+    with pytest.raises(EnvelopeError, match="floating-point"):
+        verify_envelope(resign(envelope), TRUSTED)
+
+
+def test_build_refuses_wrong_kind_for_content() -> None:
+    with pytest.raises(SchemaError):
+        make(kind="alert")
+
+
+# --- redaction --------------------------------------------------------------------------------
+
+
+def test_redacted_envelope_still_verifies() -> None:
+    envelope = make()
+    envelope["unsigned"] = {"note": "transport"}
+    tombstone = redact(envelope)
+    assert "content" not in tombstone
+    assert "unsigned" not in tombstone
+    verified = verify_envelope(tombstone, TRUSTED)
+    assert not verified.has_content
+    assert verified.ref == envelope_ref(envelope)
+
+
+def test_envelope_ref_is_stable_across_redaction() -> None:
+    envelope = make()
+    assert envelope_ref(redact(envelope)) == envelope_ref(envelope)
+    assert envelope_ref(envelope) == sha256_b64url(signed_bytes(envelope))
+    assert envelope_ref(make(record_id="rec-0002abcd")) != envelope_ref(envelope)
+
+
+def test_redacted_envelope_with_tampered_hash_is_refused() -> None:
+    tombstone = redact(make())
+    tombstone["hashes"] = {"sha256": sha256_b64url(b"x")}
+    with pytest.raises(SignatureError):
+        verify_envelope(tombstone, TRUSTED)
+
+
+def test_redact_does_not_change_the_original() -> None:
+    envelope = make()
+    redact(envelope)
+    assert "content" in envelope
