@@ -167,7 +167,13 @@ async def run_demo(base: Path, say: Callable[[str], None], hold: Callable[[], An
             for city in cities:
                 say(f"    {city.name}: {city.node.config.url}")
             await hold()
-        return {"arrived": arrived, "leaked": leaked, "chemnitz_kinds": sorted(chemnitz_kinds), "record_id": record_id, "alert_id": alert_id}
+        return {
+            "arrived": arrived,
+            "leaked": leaked,
+            "chemnitz_kinds": sorted(chemnitz_kinds),
+            "record_id": record_id,
+            "alert_id": alert_id,
+        }
     finally:
         for city in cities:
             await city.runner.cleanup()

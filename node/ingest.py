@@ -15,7 +15,6 @@ from typing import Any
 from node.home import Node
 from node.peers import key_resolver
 from node.store import dumps, now_text, rows, write
-from protocol.canonical import canonical_bytes
 from protocol.envelope import VerifiedEnvelope, verify_envelope
 from protocol.errors import ProtocolError
 from protocol.wire import result
@@ -81,7 +80,7 @@ def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None
                     item.id,
                     item.kind,
                     item.ref,
-                    canonical_bytes(item.envelope).decode(),
+                    dumps(item.envelope),
                     sender,
                     stamp,
                 ),

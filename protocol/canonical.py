@@ -48,49 +48,96 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def check_profile(value: JSONValue, path: str = "$", depth: int = 0) -> None:
-    """Raise CanonicalError unless `value` lies inside the strict profile; the message names the path."""
-    if depth > MAX_DEPTH:
-        raise CanonicalError(f"{path}: nesting deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, int):
+class _ProfileError(Exception):
+    """Raised deep in a scan; carries the path back up as it unwinds."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.path: list[str] = []
+
+
+def _check_string(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _ProfileError("string contains a lone surrogate") from None
+
+
+def _scan(value: JSONValue, depth: int) -> bool:
+    """Check the profile; return True if some object key lies outside the BMP (JCS then sorts differently)."""
+    kind = type(value)
+    if value is None or kind is bool or kind is str:
+        if kind is str:
+            _check_string(value)
+        return False
+    if kind is int:
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            raise CanonicalError(f"{path}: integer {value} is outside +-(2^53-1)")
-        return
-    if isinstance(value, float):
-        raise CanonicalError(f"{path}: floating-point numbers are not allowed")
-    if isinstance(value, str):
-        _check_string(value, path)
-        return
+            raise _ProfileError(f"integer {value} is outside +-(2^53-1)")
+        return False
+    if depth >= MAX_DEPTH:
+        raise _ProfileError(f"nesting deeper than {MAX_DEPTH} levels")
+    astral = False
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise CanonicalError(f"{path}: object key {key!r} is not a string")
-            _check_string(key, path)
-            check_profile(item, f"{path}.{key}", depth + 1)
-        return
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+            if type(key) is not str:
+                raise _ProfileError(f"object key {key!r} is not a string")
+            if not key.isascii():
+                _check_string(key)
+                astral = astral or max(key) > "\uffff"
+            try:
+                astral = _scan(item, depth + 1) or astral
+            except _ProfileError as exc:
+                exc.path.append(f".{key}")
+                raise
+        return astral
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
         for index, item in enumerate(value):
-            check_profile(item, f"{path}[{index}]", depth + 1)
-        return
-    raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
+            try:
+                astral = _scan(item, depth + 1) or astral
+            except _ProfileError as exc:
+                exc.path.append(f"[{index}]")
+                raise
+        return astral
+    if isinstance(value, float):
+        raise _ProfileError("floating-point numbers are not allowed")
+    if isinstance(value, int):  # an int subclass other than bool
+        return _scan(int(value), depth)
+    raise _ProfileError(f"{type(value).__name__} is not a JSON value")
 
 
-def _check_string(text: str, path: str) -> None:
+def scan(value: JSONValue) -> bool:
+    """Check that `value` lies inside the strict profile (else CanonicalError naming the path).
+
+    Returns whether some object key lies outside the Basic Multilingual Plane, where JCS key order
+    (UTF-16 code units) differs from Python's (code points); pass it on to `encode_scanned`.
+    """
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise CanonicalError(f"{path}: string contains a lone surrogate") from None
+        return _scan(value, 0)
+    except _ProfileError as exc:
+        raise CanonicalError(f"${''.join(reversed(exc.path))}: {exc.message}") from None
+
+
+def check_profile(value: JSONValue) -> None:
+    """Raise CanonicalError unless `value` lies inside the strict profile; the message names the path."""
+    scan(value)
+
+
+def encode_scanned(value: JSONValue, astral: bool) -> bytes:
+    """Canonical bytes of a value inside a document already checked by `scan`, which returned `astral`.
+
+    Within the profile, json.dumps with sorted keys produces exactly the JCS bytes unless an object
+    key lies outside the BMP; such documents go through rfc8785 itself. A property test holds the
+    two to identity.
+    """
+    if astral:
+        return rfc8785.dumps(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
 def canonical_bytes(value: JSONValue) -> bytes:
     """Return the RFC 8785 canonical bytes of `value`, which must lie inside the strict profile."""
-    check_profile(value)
-    try:
-        return rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError as exc:  # pragma: no cover - check_profile catches these first
-        raise CanonicalError(str(exc)) from exc
+    return encode_scanned(value, scan(value))
 
 
 def parse(data: bytes | str) -> JSONValue:

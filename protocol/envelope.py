@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from protocol.canonical import canonical_bytes, check_profile
+from protocol.canonical import canonical_bytes, encode_scanned, scan
 from protocol.encoding import b64url, b64url_decode, sha256_b64url
 from protocol.errors import CanonicalError, EnvelopeError, ProtocolError, SchemaError, SignatureError
 from protocol.keys import NodeKey, check_key_id, check_node_id, verify
@@ -145,7 +145,7 @@ def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
     if not isinstance(envelope, Mapping):
         raise EnvelopeError("an envelope must be a JSON object")
     try:
-        check_profile(envelope)
+        astral = scan(envelope)
     except CanonicalError as exc:
         raise EnvelopeError(str(exc)) from None
     _check_structure(envelope)
@@ -153,7 +153,7 @@ def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
     if not isinstance(signatures, Mapping) or not signatures:
         raise SignatureError("envelope is not signed")
     origin = envelope["origin"]
-    message = signed_bytes(envelope)
+    message = encode_scanned(signing_form(envelope), astral)
     verified_with: str | None = None
     for kid, sig in sorted(signatures.items()):
         try:
@@ -174,7 +174,7 @@ def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
         content = envelope["content"]
         if not isinstance(content, Mapping):
             raise EnvelopeError("content must be an object")
-        if content_hash(content) != envelope["hashes"]["sha256"]:
+        if sha256_b64url(encode_scanned(content, astral)) != envelope["hashes"]["sha256"]:
             raise EnvelopeError("content does not match hashes.sha256")
         validate_content(kind, content, allow_local=False)
     return VerifiedEnvelope(
@@ -185,7 +185,7 @@ def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
         seq=envelope["seq"],
         prev=envelope["prev"],
         created=parse_timestamp(envelope["created"]),
-        ref=envelope_ref(envelope),
+        ref=sha256_b64url(message),
         key_id=verified_with,
         has_content=has_content,
     )

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema_rs import Draft202012Validator, ValidationError
 
 from protocol.errors import ProtocolError, SchemaError
 from protocol.timestamps import parse_timestamp
@@ -124,41 +123,43 @@ def check_kind(kind: object) -> Kind:
 
 
 def _field_path(error: ValidationError) -> str:
-    path = ".".join(str(part) for part in error.absolute_path)
-    if error.validator == "required":
-        missing = str(error.message).split("'")[1]
-        return f"{path}.{missing}" if path else missing
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        name = extra[0] if extra else "?"
-        return f"{path}.{name}" if path else name
+    path = ".".join(str(part) for part in error.instance_path)
+    kind = error.kind
+    if kind.name == "required":
+        return f"{path}.{kind.property}" if path else str(kind.property)
+    if kind.name == "additionalProperties":
+        name = sorted(kind.unexpected)[0]
+        return f"{path}.{name}" if path else str(name)
     return path or "(content)"
 
 
 def _reason(error: ValidationError) -> str:
-    if error.validator == "required":
-        return "required field is missing"
-    if error.validator == "additionalProperties":
-        return "unknown field"
-    if error.validator == "type":
-        return f"must be of type {error.validator_value}, not {type(error.instance).__name__}"
-    if error.validator == "enum":
-        allowed = ", ".join(repr(value) for value in error.validator_value)
-        return f"must be one of {allowed}"
-    if error.validator == "maxLength":
-        return f"longer than {error.validator_value} characters"
-    if error.validator == "minLength":
-        return "must not be empty" if error.validator_value == 1 else f"shorter than {error.validator_value}"
-    if error.validator == "maxItems":
-        return f"more than {error.validator_value} entries"
-    if error.validator == "pattern":
-        return "has the wrong format"
-    return str(error.message)
+    kind = error.kind
+    reasons = {
+        "required": lambda: "required field is missing",
+        "additionalProperties": lambda: "unknown field",
+        "type": lambda: f"must be of type {' or '.join(kind.types)}, not {_json_type(error.instance)}",
+        "enum": lambda: "must be one of " + ", ".join(repr(value) for value in kind.options),
+        "maxLength": lambda: f"longer than {kind.limit} characters",
+        "minLength": lambda: "must not be empty" if kind.limit == 1 else f"shorter than {kind.limit} characters",
+        "maxItems": lambda: f"more than {kind.limit} entries",
+        "pattern": lambda: "has the wrong format",
+    }
+    explain = reasons.get(kind.name)
+    return explain() if explain is not None else str(error.message)
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "boolean", int: "integer", str: "string", list: "array", dict: "object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _first_error(kind: Kind, content: object) -> ValidationError | None:
+    validator = _VALIDATORS[kind]
+    if validator.is_valid(content):
+        return None
     errors = sorted(
-        _VALIDATORS[kind].iter_errors(content), key=lambda e: ([str(p) for p in e.absolute_path], str(e.validator))
+        validator.iter_errors(content), key=lambda e: ([str(p) for p in e.instance_path], e.kind.name)
     )
     return errors[0] if errors else None
 

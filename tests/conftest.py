@@ -1,0 +1,125 @@
+"""Shared fixtures: node factories, fake peers with their own keys, and free loopback ports."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.home import Node, init_home
+from node.peers import trust_descriptor
+from protocol.canonical import canonical_bytes
+from protocol.descriptor import build_descriptor
+from protocol.envelope import build_envelope, envelope_ref
+from protocol.httpsig import HttpRequest, sign_request
+from protocol.keys import NodeKey, fingerprint, node_id_for
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+RECORD: dict[str, Any] = {
+    "title": "Nachbarschaftsbegehungen im Quartier",
+    "summary": "Gemeinsame Begehungen mit Anwohnern, Polizei und Ordnungsamt.",
+    "topics": ["öffentlicher Raum"],
+    "internal_notes": "LOCAL-ONLY-7f3a: interner Vermerk, bleibt hier",
+}
+
+
+def alert_content(days: int = 7) -> dict[str, Any]:
+    """A valid alert expiring in `days` days."""
+    expires = (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "headline": "Trickdiebstahl an Geldautomaten",
+        "area": {"name": "Innenstadt"},
+        "expires": expires,
+        "internal_notes": "LOCAL-ONLY-alert-91c2",
+    }
+
+
+@dataclass
+class FakePeer:
+    """Another city's node, reduced to its key: signs requests and envelopes like a real peer."""
+
+    name: str
+    url: str
+    key: NodeKey = field(default_factory=NodeKey.generate)
+    seq: int = 0
+    prev: str | None = None
+
+    @property
+    def node_id(self) -> str:
+        return node_id_for(self.key.public)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.key.public)
+
+    def descriptor(self) -> dict[str, Any]:
+        return build_descriptor(
+            [self.key],
+            node_id=self.node_id,
+            name=self.name,
+            url=self.url,
+            valid_until=datetime.now(UTC) + timedelta(days=7),
+        )
+
+    def trusted_by(self, node: Node) -> FakePeer:
+        """Make `node` trust this peer (as `peers add` would after a fingerprint check)."""
+        trust_descriptor(node, self.url, self.fingerprint, self.descriptor())
+        return self
+
+    def envelope(self, content: dict[str, Any] | None = None, kind: str = "experience") -> dict[str, Any]:
+        """The next signed envelope in this peer's chain."""
+        self.seq += 1
+        envelope = build_envelope(
+            self.key,
+            origin=self.node_id,
+            kind=kind,  # type: ignore[arg-type]
+            record_id=f"rec{self.seq:08d}",
+            seq=self.seq,
+            prev=self.prev,
+            created=datetime.now(UTC),
+            content=content or {"title": f"Bericht {self.seq}", "summary": "Kurzfassung"},
+        )
+        self.prev = envelope_ref(envelope)
+        return envelope
+
+    def signed_headers(self, method: str, url: str, body: bytes, **kwargs: Any) -> dict[str, str]:
+        """Headers of a request signed by this peer (kwargs go to sign_request: nonce, created)."""
+        request = HttpRequest(method=method, url=url, headers={})
+        if body:
+            request.headers["Content-Type"] = "application/json"
+        sign_request(request, body, self.key, self.node_id, **kwargs)
+        return request.headers
+
+
+@pytest.fixture
+def make_node(tmp_path: Path) -> Iterator[Callable[..., Node]]:
+    """Factory: make_node(name, url=...) creates and opens a node in its own home under tmp_path."""
+    opened: list[Node] = []
+
+    def factory(name: str = "Stadt Testhausen", url: str | None = None) -> Node:
+        home = tmp_path / name.lower().replace(" ", "-")
+        init_home(home, name=name, url=url or f"http://127.0.0.1:{free_port()}")
+        node = Node.open(home)
+        opened.append(node)
+        return node
+
+    yield factory
+    for node in opened:
+        node.close()
+
+
+def body_of(payload: Any) -> bytes:
+    """Canonical request body bytes."""
+    return canonical_bytes(payload)
