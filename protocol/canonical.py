@@ -8,7 +8,6 @@ Infinity, so that exactly one canonical form exists for every accepted document.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 import rfc8785
@@ -78,7 +77,7 @@ def _scan(value: JSONValue, depth: int) -> bool:
     if depth >= MAX_DEPTH:
         raise _ProfileError(f"nesting deeper than {MAX_DEPTH} levels")
     astral = False
-    if isinstance(value, Mapping):
+    if kind is dict:
         for key, item in value.items():
             if type(key) is not str:
                 raise _ProfileError(f"object key {key!r} is not a string")
@@ -91,7 +90,7 @@ def _scan(value: JSONValue, depth: int) -> bool:
                 exc.path.append(f".{key}")
                 raise
         return astral
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
+    if kind is list or kind is tuple:
         for index, item in enumerate(value):
             try:
                 astral = _scan(item, depth + 1) or astral

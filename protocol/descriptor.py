@@ -27,7 +27,10 @@ def normalize_base_url(text: object) -> str:
     """Check a node's base URL (http or https, no query or fragment) and return it without a trailing /."""
     if not isinstance(text, str) or len(text) > 500:
         raise ProtocolError("a base URL must be a string of at most 500 characters")
-    parts = urlsplit(text.strip())
+    stripped = text.strip()
+    if not stripped.isascii() or any(c <= " " or c == "\x7f" for c in stripped):
+        raise ProtocolError(f"{text!r}: a base URL is ASCII without spaces or control characters (use punycode)")
+    parts = urlsplit(stripped)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProtocolError(f"{text!r} is not an http:// or https:// URL with a host")
     if parts.query or parts.fragment or parts.username or parts.password:
@@ -36,6 +39,8 @@ def normalize_base_url(text: object) -> str:
         port = parts.port
     except ValueError:
         raise ProtocolError(f"{text!r} has an invalid port") from None
+    if port == 0:
+        raise ProtocolError(f"{text!r} has an invalid port")
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"

@@ -124,29 +124,38 @@ def check_kind(kind: object) -> Kind:
 
 def _field_path(error: ValidationError) -> str:
     path = ".".join(str(part) for part in error.instance_path)
-    kind = error.kind
-    if kind.name == "required":
-        return f"{path}.{kind.property}" if path else str(kind.property)
-    if kind.name == "additionalProperties":
-        name = sorted(kind.unexpected)[0]
-        return f"{path}.{name}" if path else str(name)
+    details = error.kind.as_dict()
+    name: str | None = None
+    if error.kind.name == "required":
+        name = str(details["property"])
+    elif error.kind.name == "additionalProperties":
+        name = str(sorted(details["unexpected"])[0])
+    if name is not None:
+        return f"{path}.{name}" if path else name
     return path or "(content)"
 
 
 def _reason(error: ValidationError) -> str:
-    kind = error.kind
-    reasons = {
-        "required": lambda: "required field is missing",
-        "additionalProperties": lambda: "unknown field",
-        "type": lambda: f"must be of type {' or '.join(kind.types)}, not {_json_type(error.instance)}",
-        "enum": lambda: "must be one of " + ", ".join(repr(value) for value in kind.options),
-        "maxLength": lambda: f"longer than {kind.limit} characters",
-        "minLength": lambda: "must not be empty" if kind.limit == 1 else f"shorter than {kind.limit} characters",
-        "maxItems": lambda: f"more than {kind.limit} entries",
-        "pattern": lambda: "has the wrong format",
-    }
-    explain = reasons.get(kind.name)
-    return explain() if explain is not None else str(error.message)
+    keyword = error.kind.name
+    details = error.kind.as_dict()
+    limit = details.get("limit")
+    if keyword == "required":
+        return "required field is missing"
+    if keyword == "additionalProperties":
+        return "unknown field"
+    if keyword == "type":
+        return f"must be of type {' or '.join(details['types'])}, not {_json_type(error.instance)}"
+    if keyword == "enum":
+        return "must be one of " + ", ".join(repr(value) for value in details["options"])
+    if keyword == "maxLength":
+        return f"longer than {limit} characters"
+    if keyword == "minLength":
+        return "must not be empty" if limit == 1 else f"shorter than {limit} characters"
+    if keyword == "maxItems":
+        return f"more than {limit} entries"
+    if keyword == "pattern":
+        return "has the wrong format"
+    return error.message
 
 
 def _json_type(value: object) -> str:
@@ -158,9 +167,7 @@ def _first_error(kind: Kind, content: object) -> ValidationError | None:
     validator = _VALIDATORS[kind]
     if validator.is_valid(content):
         return None
-    errors = sorted(
-        validator.iter_errors(content), key=lambda e: ([str(p) for p in e.instance_path], e.kind.name)
-    )
+    errors = sorted(validator.iter_errors(content), key=lambda e: ([str(p) for p in e.instance_path], e.kind.name))
     return errors[0] if errors else None
 
 

@@ -229,6 +229,8 @@ def test_non_object_is_refused(value: Any) -> None:
         ("http://[::1]:8080/", "http://[::1]:8080"),
         ("http://[::1]:80/", "http://[::1]"),
         ("  https://praevnet.example.de/  ", "https://praevnet.example.de"),
+        ("https://xn--prvnet-bua.example.de/", "https://xn--prvnet-bua.example.de"),
+        ("https://praevnet.example.de/%C3%A4", "https://praevnet.example.de/%C3%A4"),
     ],
 )
 def test_normalize_base_url(text: str, expected: str) -> None:
@@ -256,6 +258,13 @@ def test_normalize_base_url(text: str, expected: str) -> None:
         "https://praevnet.example.de:-1",
         "https://praevnet.example.de:http",
         "https://" + "a" * 500 + ".de",
+        "https://praevnet.example.de:0",
+        "https://praev net.example.de",
+        "https://praevnet.example.de/a b",
+        "https://praevnet.example.de/a\tb",
+        "https://praevnet.example.de/a\nb",
+        "https://praevnet.ex\u00e4mple.de",
+        "https://praevnet.example.de/\u00e4",
     ],
 )
 def test_normalize_base_url_refuses(text: object) -> None:

@@ -1,0 +1,300 @@
+"""Content schemas of experience records and alerts: every refusal names its field."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from protocol.errors import SchemaError
+from protocol.records import (
+    ALERT_SCHEMA,
+    EXPERIENCE_SCHEMA,
+    LOCAL_FIELDS,
+    Kind,
+    check_kind,
+    shared_content,
+    validate_content,
+)
+
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+FULL_EXPERIENCE: dict[str, Any] = {
+    "title": "Sicherer Schulweg",
+    "summary": "Eltern, Schule und Ordnungsamt begleiten den Schulweg.",
+    "problem": "Unsicherheitsgefühl laut kommunaler Sicherheitsbefragung 2025.",
+    "causes": "Schlecht beleuchtete Unterführung.",
+    "goals": "Weniger Angsträume.",
+    "target_groups": ["Kinder", "Eltern"],
+    "measures": "Beleuchtung, Begehungen.",
+    "implementation": {"duration": "2 Jahre", "costs": "15.000 EUR", "staff": "0,5 Stelle", "partners": ["Polizei"]},
+    "evaluation": {
+        "kind": "outcome",
+        "design": "Vorher-Nachher-Befragung",
+        "result": "Deutlich weniger Angst.",
+        "report_url": "https://example.de/bericht.pdf",
+    },
+    "evidence_level": "probable",
+    "lessons": {"success_factors": "Frühe Beteiligung.", "pitfalls": "Lange Vergabe.", "transferability": "Hoch."},
+    "topics": ["öffentlicher Raum"],
+    "contact": {"mailbox": "praevention@musterstadt.de"},
+}
+
+FULL_ALERT: dict[str, Any] = {
+    "headline": "Falsche Handwerker an der Haustür",
+    "area": {"name": "Nordstadt", "ars": "064140000000"},
+    "expires": "2026-12-31T00:00:00Z",
+    "effective": "2026-11-22T00:00:00+01:00",
+    "description": "Täter geben sich als Wasserwerker aus.",
+    "phenomenon": "Trickbetrug",
+    "urgency": "Expected",
+    "severity": "Moderate",
+    "certainty": "Observed",
+    "trend": "rising",
+    "case_band": "5-9",
+    "instruction": "Niemanden unangemeldet hereinlassen.",
+    "source": "Pressemitteilung der Polizei",
+}
+
+
+def test_full_records_are_valid() -> None:
+    validate_content("experience", FULL_EXPERIENCE, allow_local=False)
+    validate_content("alert", FULL_ALERT, allow_local=False, now=NOW)
+
+
+def test_minimal_records_are_valid() -> None:
+    validate_content("experience", {"title": "T", "summary": "S"}, allow_local=False)
+    validate_content(
+        "alert", {"headline": "H", "area": {"name": "A"}, "expires": "2027-01-01T00:00:00Z"}, allow_local=False
+    )
+
+
+def test_schemas_list_every_field() -> None:
+    assert set(EXPERIENCE_SCHEMA["properties"]) == set(FULL_EXPERIENCE) | {"internal_notes"}
+    assert set(ALERT_SCHEMA["properties"]) == set(FULL_ALERT) | {"internal_notes"}
+    assert set(LOCAL_FIELDS) == {"internal_notes"}
+
+
+@pytest.mark.parametrize("name", ["title", "summary"])
+def test_experience_required_field_missing(name: str) -> None:
+    content = {k: v for k, v in FULL_EXPERIENCE.items() if k != name}
+    with pytest.raises(SchemaError, match="required field is missing") as info:
+        validate_content("experience", content, allow_local=False)
+    assert info.value.field == name
+
+
+@pytest.mark.parametrize("name", ["headline", "area", "expires"])
+def test_alert_required_field_missing(name: str) -> None:
+    content = {k: v for k, v in FULL_ALERT.items() if k != name}
+    with pytest.raises(SchemaError, match="required field is missing") as info:
+        validate_content("alert", content, allow_local=False, now=NOW)
+    assert info.value.field == name
+
+
+def test_alert_area_name_missing() -> None:
+    content = {**FULL_ALERT, "area": {"ars": "06414"}}
+    with pytest.raises(SchemaError, match="required field is missing") as info:
+        validate_content("alert", content, allow_local=False)
+    assert info.value.field == "area.name"
+
+
+def _with(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    content = copy.deepcopy(base)
+    *parents, last = path.split(".")
+    target = content
+    for name in parents:
+        target = target[name]
+    target[last] = value
+    return content
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "field"),
+    [
+        ("experience", "colour", "colour"),
+        ("experience", "implementation.foo", "implementation.foo"),
+        ("experience", "evaluation.score", "evaluation.score"),
+        ("experience", "lessons.extra", "lessons.extra"),
+        ("experience", "contact.name", "contact.name"),
+        ("alert", "colour", "colour"),
+        ("alert", "area.lat", "area.lat"),
+    ],
+)
+def test_unknown_field_is_refused(kind: Kind, path: str, field: str) -> None:
+    base = FULL_EXPERIENCE if kind == "experience" else FULL_ALERT
+    with pytest.raises(SchemaError, match="unknown field") as info:
+        validate_content(kind, _with(base, path, "x"), allow_local=False)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value", "message"),
+    [
+        ("experience", "title", 5, "must be of type string, not int"),
+        ("experience", "title", None, "must be of type string"),
+        ("experience", "title", ["a"], "must be of type string"),
+        ("experience", "title", "", "must not be empty"),
+        ("experience", "title", "x" * 301, "longer than 300"),
+        ("experience", "summary", "x" * 5001, "longer than 5000"),
+        ("experience", "problem", "x" * 20001, "longer than 20000"),
+        ("experience", "target_groups", "Kinder", "must be of type array"),
+        ("experience", "target_groups", ["x"] * 31, "more than 30"),
+        ("experience", "implementation", "2 Jahre", "must be of type object"),
+        ("experience", "implementation.partners", ["x"] * 51, "more than 50"),
+        ("experience", "implementation.costs", 15000, "must be of type string"),
+        ("experience", "evaluation.kind", "great", "must be one of"),
+        ("experience", "evaluation.report_url", "ftp://example.de/x", "wrong format"),
+        ("experience", "evaluation.report_url", "https://example.de/a b", "wrong format"),
+        ("experience", "evaluation.report_url", "https://example.de/x\n", "wrong format"),
+        ("experience", "evidence_level", "excellent", "must be one of"),
+        ("experience", "evidence_level", None, "must be one of"),
+        ("experience", "contact.mailbox", "Max Mustermann", "wrong format"),
+        ("experience", "contact.mailbox", "a@b", "wrong format"),
+        ("experience", "contact.mailbox", "praevention@musterstadt.de\n", "wrong format"),
+        ("experience", "contact.mailbox", "x" * 250 + "@b.de", "longer than 254"),
+        ("alert", "headline", "", "must not be empty"),
+        ("alert", "area", "Nordstadt", "must be of type object"),
+        ("alert", "area.ars", 6414, "must be of type string"),
+        ("alert", "area.ars", "0", "wrong format"),
+        ("alert", "area.ars", "0641400000001", "wrong format"),
+        ("alert", "area.ars", "06414a", "wrong format"),
+        ("alert", "area.ars", "06414\n", "wrong format"),
+        ("alert", "urgency", "immediate", "must be one of"),
+        ("alert", "severity", "High", "must be one of"),
+        ("alert", "certainty", "Sure", "must be one of"),
+        ("alert", "trend", "up", "must be one of"),
+        ("alert", "case_band", "7", "must be one of"),
+        ("alert", "case_band", 7, "must be one of"),
+        ("alert", "expires", 1796000000, "must be of type string"),
+        ("alert", "expires", "x" * 41, "longer than 40"),
+    ],
+)
+def test_wrong_value_is_refused(kind: Kind, path: str, value: Any, message: str) -> None:
+    base = FULL_EXPERIENCE if kind == "experience" else FULL_ALERT
+    with pytest.raises(SchemaError, match=message) as info:
+        validate_content(kind, _with(base, path, value), allow_local=False)
+    assert info.value.field == path
+
+
+@pytest.mark.parametrize(
+    ("path", "items", "message"),
+    [
+        ("target_groups", ["Kinder", ""], "must not be empty"),
+        ("target_groups", ["Kinder", 1], "must be of type string"),
+        ("topics", ["ok", "x" * 101], "longer than 100"),
+        ("implementation.partners", ["ok", "x" * 201], "longer than 200"),
+    ],
+)
+def test_wrong_list_item_is_refused_with_its_index(path: str, items: list[Any], message: str) -> None:
+    with pytest.raises(SchemaError, match=message) as info:
+        validate_content("experience", _with(FULL_EXPERIENCE, path, items), allow_local=False)
+    assert info.value.field == f"{path}.1"
+
+
+@pytest.mark.parametrize("band", ["<5", "5-9", "10-19", "20+"])
+def test_case_bands(band: str) -> None:
+    validate_content("alert", {**FULL_ALERT, "case_band": band}, allow_local=False)
+
+
+@pytest.mark.parametrize("content", [None, [], "text", 5])
+def test_content_must_be_an_object(content: Any) -> None:
+    with pytest.raises(SchemaError, match="must be a JSON object") as info:
+        validate_content("experience", content, allow_local=True)
+    assert info.value.field == "(content)"
+
+
+def test_check_kind() -> None:
+    assert check_kind("experience") == "experience"
+    assert check_kind("alert") == "alert"
+    for kind in ("Experience", "note", None, ""):
+        with pytest.raises(SchemaError, match="unknown type") as info:
+            check_kind(kind)
+        assert info.value.field == "type"
+
+
+def test_first_error_is_reported_deterministically() -> None:
+    content = {"summary": 5, "colour": "x"}
+    messages = set()
+    for _ in range(5):
+        with pytest.raises(SchemaError) as info:
+            validate_content("experience", content, allow_local=False)
+        messages.add(str(info.value))
+    assert len(messages) == 1
+
+
+# --- alert times ------------------------------------------------------------------------------
+
+
+def test_alert_expired_is_refused() -> None:
+    content = {**FULL_ALERT, "expires": "2026-11-22T07:59:59Z"}
+    with pytest.raises(SchemaError, match="lies in the past") as info:
+        validate_content("alert", content, allow_local=False, now=NOW)
+    assert info.value.field == "expires"
+    # Without `now` (e.g. an archived alert from an envelope) the time is not checked.
+    validate_content("alert", content, allow_local=False)
+
+
+def test_alert_expiring_now_is_refused() -> None:
+    with pytest.raises(SchemaError, match="lies in the past"):
+        validate_content("alert", {**FULL_ALERT, "expires": "2026-11-22T09:00:00+01:00"}, allow_local=False, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "expires", ["2026-12-31T00:00:00", "2026-12-31", "31.12.2026", "2026-12-31T00:00Z", "2026-13-31T00:00:00Z", ""]
+)
+def test_alert_expires_without_offset_or_malformed_is_refused(expires: str) -> None:
+    with pytest.raises(SchemaError) as info:
+        validate_content("alert", {**FULL_ALERT, "expires": expires}, allow_local=False, now=NOW)
+    assert info.value.field == "expires"
+
+
+def test_alert_effective_without_offset_is_refused() -> None:
+    with pytest.raises(SchemaError, match="UTC offset") as info:
+        validate_content("alert", {**FULL_ALERT, "effective": "2026-11-22T00:00:00"}, allow_local=False, now=NOW)
+    assert info.value.field == "effective"
+
+
+@pytest.mark.parametrize("effective", ["2027-01-01T00:00:00Z", "2026-12-31T00:00:00Z", "2026-12-31T01:00:00+01:00"])
+def test_alert_effective_not_before_expires_is_refused(effective: str) -> None:
+    with pytest.raises(SchemaError, match="later than effective") as info:
+        validate_content("alert", {**FULL_ALERT, "effective": effective}, allow_local=False, now=NOW)
+    assert info.value.field == "expires"
+
+
+@pytest.mark.parametrize(
+    "expires", ["2026-12-31T00:00:00Z", "2026-12-31T00:00:00.5+02:00", "2026-12-31T00:00:00-05:00"]
+)
+def test_alert_expires_formats(expires: str) -> None:
+    validate_content("alert", {**FULL_ALERT, "expires": expires}, allow_local=False, now=NOW)
+
+
+# --- local fields -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "base"), [("experience", FULL_EXPERIENCE), ("alert", FULL_ALERT)])
+def test_internal_notes_are_local(kind: Kind, base: dict[str, Any]) -> None:
+    content = {**base, "internal_notes": "Ansprechpartner: Herr M."}
+    validate_content(kind, content, allow_local=True)
+    with pytest.raises(SchemaError, match="local field") as info:
+        validate_content(kind, content, allow_local=False)
+    assert info.value.field == "internal_notes"
+    shared = shared_content(content)
+    assert "internal_notes" not in shared
+    assert shared == base
+    validate_content(kind, shared, allow_local=False)
+    assert "internal_notes" in content  # the input is not changed
+
+
+def test_internal_notes_must_be_text_even_locally() -> None:
+    with pytest.raises(SchemaError, match="must be of type string") as info:
+        validate_content("experience", {**FULL_EXPERIENCE, "internal_notes": 5}, allow_local=True)
+    assert info.value.field == "internal_notes"
+
+
+def test_schema_error_message_names_the_field() -> None:
+    with pytest.raises(SchemaError) as info:
+        validate_content("experience", _with(FULL_EXPERIENCE, "implementation.foo", 1), allow_local=False)
+    assert str(info.value) == "implementation.foo: unknown field"
+    assert info.value.reason == "unknown field"

@@ -1,0 +1,328 @@
+"""The test vectors in protocol/SPEC.md, re-derived from fixed seeds and checked block by block.
+
+SPEC.md carries each vector as a fenced code block whose info string is `text vector=<name>` or
+`json vector=<name>`. Text blocks must match byte for byte; JSON blocks must parse to the same value.
+Every block in SPEC.md must be derived here, and every vector derived here must be in SPEC.md.
+
+To regenerate the blocks after a deliberate change to the protocol:
+
+    .venv/bin/python -m tests.protocol.test_spec_vectors
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from http_message_signatures import HTTPMessageSigner, algorithms
+
+from protocol.canonical import canonical_bytes, parse
+from protocol.descriptor import build_descriptor, verify_descriptor
+from protocol.encoding import b64url_decode, sha256_b64url
+from protocol.envelope import (
+    build_envelope,
+    content_hash,
+    envelope_ref,
+    redact,
+    signed_bytes,
+    verify_envelope,
+)
+from protocol.httpsig import (
+    LABEL,
+    REQUEST_COMPONENTS,
+    TAG,
+    HttpRequest,
+    HttpResponse,
+    http_key_id,
+    sign_request,
+    sign_response,
+)
+from protocol.keys import NodeKey, fingerprint, node_id_for, safety_number, verify
+from protocol.wire import result
+
+SPEC = Path(__file__).resolve().parents[2] / "protocol" / "SPEC.md"
+BLOCK_RE = re.compile(r"^```(text|json) vector=([a-z0-9_.-]+)\n(.*?)\n```$", re.MULTILINE | re.DOTALL)
+
+SEED_A = bytes(range(0, 32))
+SEED_B = bytes(range(32, 64))
+CREATED = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
+VALID_UNTIL = datetime(2026, 2, 15, 0, 0, tzinfo=UTC)
+URL_A = "https://praevnet.musterstadt.example"
+URL_B = "https://praevnet.nachbarstadt.example"
+REQUEST_NONCE = "vector-nonce-0123456789"
+RESPONSE_NONCE = "vector-nonce-response-0123"
+
+CANONICAL_INPUT = """{
+  "zeta": [1, -2, true, false, null],
+  "alpha": "Gr\\u00fc\\u00dfe aus M\\u00fcnster \\u20ac\\n\\"tab\\"\\t\\u001f",
+  "\\ud83d\\ude00": "emoji key (UTF-16 D83D DE00)",
+  "\\ufb33": "sorts after the emoji",
+  "nested": {"b": {}, "a": [], "max": 9007199254740991, "min": -9007199254740991}
+}"""
+
+EXPERIENCE = {
+    "title": "Sicherer Schulweg",
+    "summary": "Eltern, Schule und Ordnungsamt begleiten den Schulweg gemeinsam.",
+    "topics": ["öffentlicher Raum", "Kinder und Jugendliche"],
+    "evidence_level": "probable",
+    "contact": {"mailbox": "praevention@musterstadt.example"},
+}
+ALERT = {
+    "headline": "Falsche Wasserwerker an der Haustür",
+    "area": {"name": "Nordstadt", "ars": "051130000000"},
+    "effective": "2026-01-15T00:00:00Z",
+    "expires": "2026-02-15T00:00:00+01:00",
+    "severity": "Moderate",
+    "trend": "rising",
+    "case_band": "5-9",
+}
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _signature_header_value(header: str) -> bytes:
+    """The raw signature bytes from a `praevnet=:<base64>:` Signature header."""
+    match = re.fullmatch(rf"{LABEL}=:([A-Za-z0-9+/=]+):", header)
+    assert match is not None, header
+    return base64.b64decode(match.group(1))
+
+
+def derive() -> dict[str, tuple[str, str]]:
+    """Every vector, by name: (block type, block text)."""
+    a, b = NodeKey.from_seed(SEED_A), NodeKey.from_seed(SEED_B)
+    node_a, node_b = node_id_for(a.public), node_id_for(b.public)
+    out: dict[str, tuple[str, str]] = {}
+
+    def text(name: str, value: str | bytes) -> None:
+        out[name] = ("text", value.decode("utf-8") if isinstance(value, bytes) else value)
+
+    # Identity.
+    text("identity.seed", SEED_A.hex())
+    text("identity.public_key_hex", a.public.hex())
+    text("identity.public_key", a.public_b64)
+    text("identity.key_id", a.key_id)
+    text("identity.node_id_digest", hashlib.sha256(b"praevnet-node-id:" + a.public).digest()[:20].hex())
+    text("identity.node_id", node_a)
+    text("identity.fingerprint", fingerprint(a.public))
+    text("identity.safety_number", safety_number(a.public))
+    text("identity.b.seed", SEED_B.hex())
+    text("identity.b.public_key", b.public_b64)
+    text("identity.b.node_id", node_b)
+
+    # Canonical JSON.
+    out["canonical.input"] = ("json", CANONICAL_INPUT)
+    text("canonical.output", canonical_bytes(parse(CANONICAL_INPUT)))
+    text("canonical.output_hex", canonical_bytes(parse(CANONICAL_INPUT)).hex())
+
+    # Envelopes: an experience record (seq 1) and an alert chained to it (seq 2).
+    first = build_envelope(
+        a,
+        origin=node_a,
+        kind="experience",
+        record_id="exp-2026-0001",
+        seq=1,
+        prev=None,
+        created=CREATED,
+        content=EXPERIENCE,
+    )
+    second = build_envelope(
+        a,
+        origin=node_a,
+        kind="alert",
+        record_id="alert-2026-0001",
+        seq=2,
+        prev=envelope_ref(first),
+        created=CREATED,
+        content=ALERT,
+    )
+    for name, envelope in (("envelope1", first), ("envelope2", second)):
+        text(f"{name}.content", canonical_bytes(envelope["content"]))
+        text(f"{name}.content_hash", envelope["hashes"]["sha256"])
+        text(f"{name}.signed", signed_bytes(envelope))
+        text(f"{name}.signature", envelope["signatures"]["ed25519:1"])
+        text(f"{name}.ref", envelope_ref(envelope))
+        out[f"{name}.json"] = ("json", _pretty(envelope))
+
+    # Descriptor of node A.
+    descriptor = build_descriptor(
+        [a], node_id=node_a, name="Präventionsrat Musterstadt", url=URL_A + "/", valid_until=VALID_UNTIL
+    )
+    text("descriptor.signed", canonical_bytes({k: v for k, v in descriptor.items() if k != "signatures"}))
+    text("descriptor.signature", descriptor["signatures"]["ed25519:1"])
+    out["descriptor.json"] = ("json", _pretty(descriptor))
+
+    # A signed inbox request from A to B, and B's signed answer.
+    body = canonical_bytes({"envelopes": [first]})
+    request = HttpRequest(method="PUT", url=URL_B + "/fed/v1/inbox/txn-0001", headers={})
+    sign_request(request, body, a, node_a, nonce=REQUEST_NONCE, created=CREATED)
+    text("request.line", f"{request.method} {request.url}")
+    text("request.body", body)
+    text("request.content_digest", request.headers["Content-Digest"])
+    text("request.signature_base", _request_base(request, body, a, node_a))
+    text("request.signature_input", request.headers["Signature-Input"])
+    text("request.signature", request.headers["Signature"])
+
+    answer = canonical_bytes({"results": [result(0, first, "accepted")]})
+    response = HttpResponse(status_code=200, headers={}, request=request)
+    sign_response(response, answer, b, node_b, nonce=RESPONSE_NONCE, created=CREATED)
+    text("response.body", answer)
+    text("response.content_digest", response.headers["Content-Digest"])
+    text("response.signature_base", _response_base(response, answer))
+    text("response.signature_input", response.headers["Signature-Input"])
+    text("response.signature", response.headers["Signature"])
+    return out
+
+
+def _request_base(request: HttpRequest, body: bytes, key: NodeKey, node_id: str) -> str:
+    """The request's signature base, as the signing library builds it for sign_request."""
+    fresh = HttpRequest(method=request.method, url=request.url, headers={})
+    prepared = HTTPMessageSigner(signature_algorithm=algorithms.ED25519).prepare(
+        fresh,
+        key_id=http_key_id(node_id, key.key_id),
+        created=CREATED,
+        nonce=REQUEST_NONCE,
+        label=LABEL,
+        tag=TAG,
+        covered_component_ids=REQUEST_COMPONENTS[:3],
+        body=body,
+    )
+    return prepared.signature_base.decode("ascii")
+
+
+def _response_base(response: HttpResponse, body: bytes) -> str:
+    """The response's signature base, written out by hand from SPEC.md's rules."""
+    params = response.headers["Signature-Input"].removeprefix(f"{LABEL}=")
+    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+    request_signature = response.request.headers["Signature"].removeprefix(f"{LABEL}=")
+    lines = [
+        f'"@status": {response.status_code}',
+        f'"@method";req: {response.request.method}',
+        f'"@target-uri";req: {response.request.url}',
+        f'"signature";req;key="{LABEL}": {request_signature}',
+        f'"content-digest": {digest}',
+        f'"@signature-params": {params}',
+    ]
+    return "\n".join(lines)
+
+
+def spec_blocks() -> dict[str, tuple[str, str]]:
+    """The vector blocks of SPEC.md, by name."""
+    blocks: dict[str, tuple[str, str]] = {}
+    for kind, name, body in BLOCK_RE.findall(SPEC.read_text(encoding="utf-8")):
+        assert name not in blocks, f"vector {name} appears twice in SPEC.md"
+        blocks[name] = (kind, body)
+    return blocks
+
+
+DERIVED = derive()
+
+
+def test_spec_has_exactly_the_derived_vectors() -> None:
+    blocks = spec_blocks()
+    assert sorted(blocks) == sorted(DERIVED)
+
+
+@pytest.mark.parametrize("name", sorted(DERIVED))
+def test_spec_vector_matches(name: str) -> None:
+    kind, expected = DERIVED[name]
+    found_kind, found = spec_blocks()[name]
+    assert found_kind == kind
+    if kind == "json":
+        assert parse(found) == parse(expected)
+    else:
+        assert found == expected
+
+
+# --- independent checks of the vectors against the rules as SPEC.md states them ---------------
+
+
+def _v(name: str) -> str:
+    return DERIVED[name][1]
+
+
+def test_identity_vectors_follow_the_stated_derivation() -> None:
+    public = bytes.fromhex(_v("identity.public_key_hex"))
+    digest = hashlib.sha256(b"praevnet-node-id:" + public).digest()[:20]
+    assert _v("identity.node_id_digest") == digest.hex()
+    assert _v("identity.node_id") == "pn" + base64.b32encode(digest).decode("ascii").lower()
+    assert _v("identity.public_key") == base64.urlsafe_b64encode(public).decode().rstrip("=")
+    assert _v("identity.fingerprint") == "SHA256:" + base64.b64encode(hashlib.sha256(public).digest()).decode().rstrip(
+        "="
+    )
+
+
+def test_envelope_vectors_verify() -> None:
+    a = NodeKey.from_seed(SEED_A)
+    node_a = node_id_for(a.public)
+
+    def resolve(origin: str, kid: str) -> bytes | None:
+        return a.public if (origin, kid) == (node_a, "ed25519:1") else None
+
+    first, second = parse(_v("envelope1.json")), parse(_v("envelope2.json"))
+    for name, envelope in (("envelope1", first), ("envelope2", second)):
+        verified = verify_envelope(envelope, resolve)
+        assert verified.ref == _v(f"{name}.ref") == sha256_b64url(_v(f"{name}.signed").encode())
+        assert content_hash(envelope["content"]) == _v(f"{name}.content_hash")
+        assert _v(f"{name}.content_hash") == sha256_b64url(_v(f"{name}.content").encode())
+        verify(a.public, b64url_decode(_v(f"{name}.signature")), _v(f"{name}.signed").encode())
+        assert verify_envelope(redact(envelope), resolve).ref == verified.ref
+    assert second["prev"] == _v("envelope1.ref")
+
+
+def test_descriptor_vector_verifies() -> None:
+    descriptor = parse(_v("descriptor.json"))
+    assert verify_descriptor(descriptor, now=CREATED) == descriptor
+    a = NodeKey.from_seed(SEED_A)
+    verify(a.public, b64url_decode(_v("descriptor.signature")), _v("descriptor.signed").encode())
+
+
+def test_request_vector_signature_base_and_signature() -> None:
+    a = NodeKey.from_seed(SEED_A)
+    body = _v("request.body").encode()
+    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+    assert _v("request.content_digest") == digest
+    params = _v("request.signature_input").removeprefix(f"{LABEL}=")
+    method, url = _v("request.line").split(" ")
+    by_hand = "\n".join(
+        [
+            f'"@method": {method}',
+            '"@authority": praevnet.nachbarstadt.example',
+            f'"@target-uri": {url}',
+            f'"content-digest": {digest}',
+            f'"@signature-params": {params}',
+        ]
+    )
+    assert _v("request.signature_base") == by_hand
+    assert params == (
+        '("@method" "@authority" "@target-uri" "content-digest");created=1768469400;'
+        f'keyid="{node_id_for(a.public)}#ed25519:1";alg="ed25519";nonce="{REQUEST_NONCE}";tag="praevnet"'
+    )
+    signature = _signature_header_value(_v("request.signature"))
+    verify(a.public, signature, by_hand.encode("ascii"))
+
+
+def test_response_vector_signature() -> None:
+    b = NodeKey.from_seed(SEED_B)
+    signature = _signature_header_value(_v("response.signature"))
+    verify(b.public, signature, _v("response.signature_base").encode("ascii"))
+    assert _v("response.signature_base").startswith('"@status": 200\n"@method";req: PUT\n')
+
+
+def render() -> str:
+    """All vector blocks in order, for pasting into SPEC.md."""
+    parts = []
+    for name, (kind, body) in DERIVED.items():
+        parts.append(f"```{kind} vector={name}\n{body}\n```")
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(render())
