@@ -80,6 +80,9 @@ def parse_config(text: str) -> NodeConfig:
     node = raw.get("node")
     if not isinstance(node, dict) or not isinstance(node.get("name"), str) or not node["name"].strip():
         raise NodeError("config: [node] needs a name")
+    unknown = sorted(set(node) - {"name", "url"})
+    if unknown:
+        raise NodeError(f"config: unknown setting node.{unknown[0]}")
     try:
         url = normalize_base_url(node.get("url"))
     except ProtocolError as exc:

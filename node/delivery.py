@@ -1,8 +1,9 @@
 """Push delivery: sending queued envelopes to one peer as a signed inbox transaction.
 
-The queue is the `deliveries` table, so it survives restarts. A batch holds up to 50 envelopes,
-alerts first; its transaction id is written before sending, so a repeat after a lost answer uses
-the same id and the receiver deduplicates. Failures put the peer into a persisted backoff.
+The queue is the `deliveries` table, so it survives restarts. A batch holds up to 50 envelopes
+and no more bytes than the receiver's 1 MiB body limit, alerts first; its transaction id is
+written before sending, so a repeat after a lost answer uses the same id and the receiver
+deduplicates. Failures put the peer into a persisted backoff.
 Envelopes come only from node.policy.releasable.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from node import policy
+from node.auth import MAX_BODY
 from node.client import HttpFailure, signed_request
 from node.errors import PeerError
 from node.home import Node
@@ -26,6 +28,7 @@ from protocol.errors import ProtocolError
 from protocol.wire import MAX_ENVELOPES, parse_results
 
 RETRYABLE_STATUS = frozenset({401, 408, 429})
+MAX_BATCH_BYTES = MAX_BODY - 1024  # the receiver's body limit, less room for {"envelopes":[...]}
 
 
 def due_peers(node: Node) -> list[str]:
@@ -52,14 +55,21 @@ def _claim_batch(node: Node, peer_id: str) -> tuple[str, list[dict[str, Any]]]:
             txn_id = inflight[0]
         else:
             txn_id = uuid.uuid4().hex
-            conn.execute(
+            candidates = conn.execute(
                 """
-                UPDATE deliveries SET txn_id = ? WHERE id IN (
-                    SELECT id FROM deliveries WHERE peer_id = ? AND state = 'pending'
-                    ORDER BY priority, id LIMIT ?)
+                SELECT d.id, length(CAST(e.envelope AS BLOB)) FROM deliveries d JOIN envelopes e ON e.seq = d.seq
+                WHERE d.peer_id = ? AND d.state = 'pending' ORDER BY d.priority, d.id LIMIT ?
                 """,
-                (txn_id, peer_id, MAX_ENVELOPES),
-            )
+                (peer_id, MAX_ENVELOPES),
+            ).fetchall()
+            chosen: list[int] = []
+            size = 0
+            for delivery_id, length in candidates:  # up to 50, and no more bytes than the receiver takes
+                if chosen and size + length + 1 > MAX_BATCH_BYTES:
+                    break
+                chosen.append(delivery_id)
+                size += length + 1
+            conn.executemany("UPDATE deliveries SET txn_id = ? WHERE id = ?", [(txn_id, i) for i in chosen])
     batch = rows(
         node.db,
         "SELECT id, seq FROM deliveries WHERE peer_id = ? AND txn_id = ? AND state = 'pending' ORDER BY priority, id",

@@ -47,6 +47,8 @@ def _check_clean(envelope: Mapping[str, Any]) -> None:
         raise PolicyError(f"envelope {envelope.get('id')} carries local field {sorted(leaked)[0]}; not sending it")
 
 
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+
 _RELEASABLE = """
     SELECT e.seq, e.envelope FROM envelopes e
     JOIN shares s ON s.seq = e.seq
@@ -69,7 +71,11 @@ def releasable(node: Node, peer_id: str, seqs: Sequence[int]) -> dict[int, dict[
 
 
 def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> tuple[list[dict[str, Any]], int, bool]:
-    """What `peer_id` may pull after cursor `since`: envelopes, the next cursor, and whether more remain."""
+    """What `peer_id` may pull after cursor `since`: envelopes, the next cursor, and whether more remain.
+
+    A page holds at most `limit` envelopes and stops early at MAX_PAGE_BYTES (but never holds
+    fewer than one), so that pages stay well below what a client accepts.
+    """
     found = rows(
         node.db,
         """
@@ -81,11 +87,14 @@ def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> tuple[list[
         """,
         (peer_id, since, limit + 1),
     )
-    more = len(found) > limit
-    page = found[:limit]
-    envelopes = []
-    for row in page:
+    envelopes: list[dict[str, Any]] = []
+    cursor, size = since, 0
+    for row in found[:limit]:
+        size += len(row["envelope"])
+        if envelopes and size > MAX_PAGE_BYTES:
+            break
         envelope = json.loads(row["envelope"])
         _check_clean(envelope)
         envelopes.append(envelope)
-    return envelopes, (page[-1]["cursor"] if page else since), more
+        cursor = row["cursor"]
+    return envelopes, cursor, len(found) > len(envelopes)

@@ -51,6 +51,8 @@ async def errors_and_signing(
         if exc.status == 413:
             message = f"request body is larger than {MAX_BODY} bytes"
         response = _error(exc.status, message)
+        if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110, 15.5.6)
+            response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         log.exception("internal error handling %s %s", request.method, request.path)
         response = _error(500, "internal error; see the node's log")

@@ -1,0 +1,100 @@
+"""Helpers for node tests: a node served in-process, signed requests to it, and store counters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient, AiohttpServer
+
+from node.home import Node
+from node.server import create_app
+from tests.conftest import FakePeer, free_port
+
+Client = TestClient[Any, Any]
+NodeFactory = Callable[..., Node]
+
+
+@dataclass
+class Served:
+    """A node with its server running in-process (no background work) and a test client for it."""
+
+    node: Node
+    port: int
+    client: Client
+
+    def url(self, path: str) -> str:
+        """The absolute URL a peer signs for `path` on this node."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def signed(
+        self, peer: FakePeer, method: str, path: str, body: bytes = b"", **sign: Any
+    ) -> tuple[ClientResponse, dict[str, str]]:
+        """Send a request signed by `peer`; return the response and the headers that were sent."""
+        headers = peer.signed_headers(method, self.url(path), body, **sign)
+        response = await self.client.request(method, path, data=body or None, headers=headers)
+        return response, headers
+
+    async def put_inbox(
+        self, peer: FakePeer, txn_id: str, body: bytes, **sign: Any
+    ) -> tuple[ClientResponse, dict[str, str]]:
+        """PUT a signed transaction to this node's inbox."""
+        return await self.signed(peer, "PUT", f"/fed/v1/inbox/{txn_id}", body, **sign)
+
+
+async def serve(
+    node_name: str,
+    make_node: NodeFactory,
+    aiohttp_server: AiohttpServer,
+    aiohttp_client: AiohttpClient,
+) -> Served:
+    """Create a node on a free port and serve it with background work switched off."""
+    port = free_port()
+    node = make_node(node_name, url=f"http://127.0.0.1:{port}")
+    server = await aiohttp_server(create_app(node, background=False), port=port)
+    client: Client = await aiohttp_client(server)
+    return Served(node=node, port=port, client=client)
+
+
+@pytest.fixture
+async def served(make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient) -> Served:
+    """Stadt A, served in-process."""
+    return await serve("Stadt A", make_node, aiohttp_server, aiohttp_client)
+
+
+@pytest.fixture
+def peer_b(served: Served) -> FakePeer:
+    """Stadt B, trusted by the served node."""
+    return FakePeer("Stadt B", "http://127.0.0.1:9").trusted_by(served.node)
+
+
+def count(node: Node, table: str) -> int:
+    """Rows in one table of the node's database."""
+    assert table.isidentifier()
+    return int(node.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def stored(node: Node) -> tuple[int, int]:
+    """How many envelopes the inbox holds and how many inbound transactions were recorded."""
+    return count(node, "inbox"), count(node, "inbound_txns")
+
+
+async def refusal(response: ClientResponse, status: int, error: str, *words: str) -> str:
+    """Assert a JSON error answer `{"error", "message"}` whose message names the problem; return the message."""
+    raw = await response.read()
+    assert response.status == status, raw
+    assert response.content_type == "application/json"
+    answer = json.loads(raw)
+    assert set(answer) == {"error", "message"}
+    assert answer["error"] == error
+    message = answer["message"]
+    assert isinstance(message, str)
+    assert message
+    for word in words:
+        assert word.lower() in message.lower(), message
+    return message
