@@ -12,11 +12,14 @@ from typing import Any
 import click
 from aiohttp import web
 
+from cli.audit import audit_group
 from cli.common import emit, home_option, json_option, opened, resolve_home
 from cli.demo import demo
 from cli.inbox import inbox_group
 from cli.peers import peers_group
 from cli.records import alerts_group, records_group
+from cli.shares import shares_group
+from cli.users import users_group
 from node.errors import NodeError
 from node.home import Node, init_home
 from node.pairing import sync as sync_now
@@ -130,5 +133,9 @@ def sync(home: Path | None, as_json: bool) -> None:
         sys.exit(1)
 
 
-for command in (peers_group, records_group, alerts_group, inbox_group, demo):
+for command in (peers_group, records_group, alerts_group, shares_group, inbox_group, users_group, audit_group, demo):
     main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()
