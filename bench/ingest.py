@@ -59,6 +59,8 @@ def make_batches(sender: NodeKey, total: int) -> list[bytes]:
             origin=origin,
             kind="experience",
             record_id=f"bench{seq:08d}",
+            version=1,
+            tlp="TLP:AMBER",
             seq=seq,
             prev=prev,
             created=datetime.now(UTC),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +12,9 @@ from typing import Any, TypeVar
 
 import click
 
+from node.errors import NodeError
 from node.home import Node, default_home
+from node.users import ADMIN, Actor, login_password, login_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,3 +66,34 @@ def short(text: object, width: int = 60) -> str:
     """One line of at most `width` characters."""
     line = " ".join(str(text or "").split())
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def user_option(func: F) -> F:
+    """--user NAME: act as this local user instead of the node's built-in administrator."""
+    return click.option(
+        "--user",
+        "user",
+        metavar="NAME",
+        default=None,
+        help=(
+            "Act as this local user (asks for the password, or reads PRAEVNET_TOKEN); "
+            "default: the node's built-in administrator."
+        ),
+    )(func)
+
+
+def acting_user(node: Node, user: str | None) -> Actor:
+    """Who runs this command: the built-in administrator, or `user` after a token or password check.
+
+    A name alone never authenticates anyone: with --user, PRAEVNET_TOKEN must hold that user's
+    personal token, or the user types their password at a terminal.
+    """
+    if user is None:
+        return ADMIN
+    token = os.environ.get("PRAEVNET_TOKEN")
+    if token:
+        return login_token(node, user, token.strip())
+    if sys.stdin is not None and sys.stdin.isatty():
+        password = click.prompt(f"Password for {user}", hide_input=True, err=True)
+        return login_password(node, user, password)
+    raise NodeError(f"no password for user {user}: set PRAEVNET_TOKEN or run interactively")

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli.common import emit, home_option, json_option, opened, short
-from node.ingest import list_inbox
+from node.ingest import history, list_inbox
 
 
 @click.group("inbox")
@@ -19,10 +19,11 @@ def inbox_group() -> None:
 @inbox_group.command("list")
 @home_option
 @json_option
-def list_(home: Path | None, as_json: bool) -> None:
-    """List what peers sent: kind, id, origin, content, and whether the origin's signature verifies."""
+@click.option("--all", "include_lapsed", is_flag=True, help="Include expired alerts and retracted records.")
+def list_(home: Path | None, as_json: bool, include_lapsed: bool) -> None:
+    """List what peers sent (newest version of each): kind, id, origin, content, and whether it verifies."""
     with opened(home) as node:
-        items = list_inbox(node)
+        items = list_inbox(node, include_lapsed=include_lapsed)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
@@ -32,6 +33,29 @@ def list_(home: Path | None, as_json: bool) -> None:
             content = item["content"] or {}
             title = content.get("title") or content.get("headline")
             origin = item["origin_name"] or item["origin"]
-            click.echo(f"{item['kind']:10}  {item['id']}  from {short(origin, 25):25}  {mark:8}  {short(title, 50)}")
+            label = item["tlp"].removeprefix("TLP:")
+            state = " (retracted)" if item["erased"] else ""
+            click.echo(
+                f"{item['kind']:10}  {item['id']} v{item['version']:<3} {label:12} from {short(origin, 25):25}"
+                f"  {mark:8}  {short(title, 50)}{state}"
+            )
+
+    emit(items, as_json, human)
+
+
+@inbox_group.command("history")
+@home_option
+@json_option
+@click.argument("record_id")
+def history_(home: Path | None, as_json: bool, record_id: str) -> None:
+    """Show every version (and retraction) of a received record that this node holds."""
+    with opened(home) as node:
+        items = history(node, record_id)
+
+    def human(data: list[dict[str, Any]]) -> None:
+        for item in data:
+            mark = "verified" if item["verified"] else f"NOT VERIFIED ({item['problem']})"
+            what = "retraction" if item["kind"] == "retraction" else ("erased" if item["erased"] else "content")
+            click.echo(f"v{item['version']:<3} {item['tlp']:17} {item['created']}  {what:10} {mark}")
 
     emit(items, as_json, human)

@@ -1,17 +1,50 @@
-"""`praevnet records ...` and `praevnet alerts ...`: the officer's own records and alerts."""
+"""`praevnet records ...` and `praevnet alerts ...`: the officer's own records and alerts, and sharing them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from cli.common import emit, emit_json, home_option, json_option, opened, short
-from node.records import add_record, get_record, list_records, read_content_file, send_alert, share_record
+from cli.common import acting_user, emit, emit_json, home_option, json_option, opened, short, user_option
+from node.records import add_record, edit_record, get_record, list_records, read_content_file, send_alert
+from node.sharing import preview, retract, share_record, unshare
+from protocol.errors import ProtocolError
+from protocol.tlp import DEFAULT, LABELS, parse_label
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 to_option = click.option("--to", "to", multiple=True, metavar="NODE_ID", help="A recipient peer (repeatable).")
-all_peers_option = click.option("--all-peers", is_flag=True, help="Every trusted peer.")
+all_peers_option = click.option("--all-peers", is_flag=True, help="Every trusted peer (not allowed for TLP:RED).")
+confirm_pii_option = click.option(
+    "--confirm-pii", is_flag=True, help="Share despite possible personal data found by the check (recorded)."
+)
+local_option = click.option(
+    "--local",
+    "local",
+    multiple=True,
+    metavar="FIELD",
+    help="Mark an optional field local (e.g. problem, implementation.costs): it never leaves, in any version.",
+)
+
+
+def _label(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return parse_label(value)
+    except ProtocolError:
+        raise click.BadParameter(f"{value!r}; use one of {', '.join(LABELS)}") from None
+
+
+def tlp_option(default: str | None) -> Callable[[F], F]:
+    """--tlp LABEL, accepted as `red`, `amber+strict`, `TLP:GREEN`, ..."""
+    text = f"TLP 2.0 label (default {DEFAULT})" if default else "New TLP 2.0 label"
+    return click.option(
+        "--tlp", default=default, callback=_label, metavar="LABEL", help=f"{text}: {', '.join(LABELS)}."
+    )
 
 
 @click.group("records")
@@ -22,20 +55,70 @@ def records_group() -> None:
 @records_group.command("add")
 @home_option
 @json_option
+@user_option
+@tlp_option(DEFAULT)
+@local_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def add(home: Path | None, as_json: bool, file: Path) -> None:
+def add(home: Path | None, as_json: bool, user: str | None, tlp: str, local: tuple[str, ...], file: Path) -> None:
     """Store the experience record in FILE (JSON) locally and print its id; nothing is shared yet."""
     with opened(home) as node:
-        record_id = add_record(node, "experience", read_content_file(file))
+        record_id = add_record(
+            node, "experience", read_content_file(file), tlp=tlp, local=local, by=acting_user(node, user)
+        )
     emit({"id": record_id}, as_json, lambda d: click.echo(d["id"]))
+
+
+@records_group.command("edit")
+@home_option
+@json_option
+@user_option
+@tlp_option(None)
+@local_option
+@confirm_pii_option
+@click.argument("record_id")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def edit(
+    home: Path | None,
+    as_json: bool,
+    user: str | None,
+    tlp: str | None,
+    local: tuple[str, ...],
+    confirm_pii: bool,
+    record_id: str,
+    file: Path | None,
+) -> None:
+    """Make a new version of RECORD_ID (record or alert) from FILE and/or a new label or local marks.
+
+    Peers the record is shared with receive the new version (after release, with four-eyes).
+    """
+    with opened(home) as node:
+        content = read_content_file(file) if file is not None else None
+        version = edit_record(
+            node, record_id, content, tlp=tlp, local=local, by=acting_user(node, user), confirm_pii=confirm_pii
+        )
+    emit(
+        {"id": record_id, "version": version},
+        as_json,
+        lambda d: click.echo(f"{d['id']} is now version {d['version']}"),
+    )
 
 
 def _list_human(data: list[dict[str, Any]], title_field: str) -> None:
     if not data:
         click.echo("nothing here yet")
     for item in data:
-        shared = f"shared with {len(item['shared_with'])}" if item["shared_with"] else "local"
-        click.echo(f"{item['id']}  {item['created']}  {shared:16}  {short(item['content'].get(title_field))}")
+        if item["retracted"]:
+            state = "retracted"
+        elif item["shared_with"] or item["pending"]:
+            state = f"shared with {len(item['shared_with'])}"
+            if item["pending"]:
+                state += f", {len(item['pending'])} pending"
+        else:
+            state = "local"
+        label = item["tlp"].removeprefix("TLP:")
+        click.echo(
+            f"{item['id']}  v{item['version']:<3} {label:12} {state:22}  {short(item['content'].get(title_field), 50)}"
+        )
 
 
 @records_group.command("list")
@@ -53,7 +136,7 @@ def list_(home: Path | None, as_json: bool) -> None:
 @json_option
 @click.argument("record_id")
 def show(home: Path | None, as_json: bool, record_id: str) -> None:
-    """Show one record, including its local fields and who it was shared with."""
+    """Show one record or alert: content with local fields, label, versions and shares."""
     with opened(home) as node:
         item = get_record(node, record_id)
     emit(item, as_json, emit_json)
@@ -61,14 +144,77 @@ def show(home: Path | None, as_json: bool, record_id: str) -> None:
 
 @records_group.command("share")
 @home_option
+@json_option
+@user_option
+@confirm_pii_option
 @click.argument("record_id")
 @to_option
 @all_peers_option
-def share(home: Path | None, record_id: str, to: tuple[str, ...], all_peers: bool) -> None:
+def share(
+    home: Path | None,
+    as_json: bool,
+    user: str | None,
+    confirm_pii: bool,
+    record_id: str,
+    to: tuple[str, ...],
+    all_peers: bool,
+) -> None:
     """Sign RECORD_ID and share it with the named peers or all trusted peers (local fields stay here)."""
     with opened(home) as node:
-        recipients = share_record(node, record_id, to, all_peers)
-    click.echo(f"shared {record_id} with {len(recipients)} peer(s): {', '.join(recipients)}")
+        outcome = share_record(node, record_id, to, all_peers, by=acting_user(node, user), confirm_pii=confirm_pii)
+
+    def human(d: dict[str, Any]) -> None:
+        verb = "shared" if d["state"] == "released" else "waiting for release (four-eyes):"
+        click.echo(f"{verb} {d['id']} with {len(d['recipients'])} peer(s): {', '.join(d['recipients'])}")
+
+    emit(outcome, as_json, human)
+
+
+@records_group.command("preview")
+@home_option
+@json_option
+@user_option
+@confirm_pii_option
+@click.argument("record_id")
+@click.option("--to", "peer_id", required=True, metavar="NODE_ID", help="The recipient to preview for.")
+def preview_(
+    home: Path | None, as_json: bool, user: str | None, confirm_pii: bool, record_id: str, peer_id: str
+) -> None:
+    """Print the exact canonical bytes NODE_ID would receive for RECORD_ID, and their SHA-256.
+
+    This seals (signs) the current version, so any share of it sends exactly these bytes.
+    """
+    with opened(home) as node:
+        shown = preview(node, record_id, peer_id, by=acting_user(node, user), confirm_pii=confirm_pii)
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"# {d['id']} version {d['version']} ({d['tlp']}) for {d['to']}: {d['size']} bytes, {d['sha256']}")
+        click.echo(d["bytes"])
+
+    emit(shown, as_json, human)
+
+
+@records_group.command("unshare")
+@home_option
+@user_option
+@click.argument("record_id")
+@click.option("--from", "peer_id", required=True, metavar="NODE_ID", help="The peer to withdraw the record from.")
+def unshare_(home: Path | None, user: str | None, record_id: str, peer_id: str) -> None:
+    """Withdraw RECORD_ID from one peer; if it received anything, it gets a signed retraction."""
+    with opened(home) as node:
+        reached = unshare(node, record_id, peer_id, by=acting_user(node, user))
+    click.echo(f"withdrew {record_id} from {peer_id}" + ("; retraction queued" if reached else ""))
+
+
+@records_group.command("retract")
+@home_option
+@user_option
+@click.argument("record_id")
+def retract_(home: Path | None, user: str | None, record_id: str) -> None:
+    """Retract RECORD_ID everywhere: every peer that received any version erases its content."""
+    with opened(home) as node:
+        reached = retract(node, record_id, by=acting_user(node, user))
+    click.echo(f"retracted {record_id}; retraction queued for {len(reached)} peer(s)")
 
 
 @click.group("alerts")
@@ -79,25 +225,48 @@ def alerts_group() -> None:
 @alerts_group.command("send")
 @home_option
 @json_option
+@user_option
+@tlp_option(DEFAULT)
+@local_option
+@confirm_pii_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @to_option
 @all_peers_option
-def send(home: Path | None, as_json: bool, file: Path, to: tuple[str, ...], all_peers: bool) -> None:
-    """Sign the alert in FILE (JSON) and send it to the named peers or all trusted peers."""
+def send(
+    home: Path | None,
+    as_json: bool,
+    user: str | None,
+    tlp: str,
+    local: tuple[str, ...],
+    confirm_pii: bool,
+    file: Path,
+    to: tuple[str, ...],
+    all_peers: bool,
+) -> None:
+    """Sign the alert in FILE (JSON) and send it to the named peers or all trusted peers.
+
+    An exact case_count stays here; peers receive only its band (small numbers are never shared).
+    """
     with opened(home) as node:
-        alert_id, recipients = send_alert(node, read_content_file(file), to, all_peers)
-    emit(
-        {"id": alert_id, "recipients": recipients},
-        as_json,
-        lambda d: click.echo(f"{d['id']}  sent to {len(d['recipients'])} peer(s)"),
-    )
+        outcome = send_alert(
+            node,
+            read_content_file(file),
+            to,
+            all_peers,
+            tlp=tlp,
+            local=local,
+            by=acting_user(node, user),
+            confirm_pii=confirm_pii,
+        )
+    emit(outcome, as_json, lambda d: click.echo(f"{d['id']}  {d['state']} for {len(d['recipients'])} peer(s)"))
 
 
 @alerts_group.command("list")
 @home_option
 @json_option
-def alerts_list(home: Path | None, as_json: bool) -> None:
-    """List this node's alerts."""
+@click.option("--all", "include_lapsed", is_flag=True, help="Include alerts that have expired.")
+def alerts_list(home: Path | None, as_json: bool, include_lapsed: bool) -> None:
+    """List this node's alerts that have not expired."""
     with opened(home) as node:
-        items = list_records(node, "alert")
+        items = list_records(node, "alert", include_lapsed=include_lapsed)
     emit(items, as_json, lambda d: _list_human(d, "headline"))

@@ -35,6 +35,21 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
+class ReleaseConfig:
+    """Who must agree before something leaves: with four_eyes, a second user releases every share."""
+
+    four_eyes: bool = False
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """How alerts are handled: the small-number threshold k for case bands, and content retention."""
+
+    small_number_threshold: int = 5
+    retention_days: int = 30
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Everything in praevnet.toml."""
 
@@ -42,6 +57,8 @@ class NodeConfig:
     url: str
     server: ServerConfig = field(default_factory=ServerConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    release: ReleaseConfig = field(default_factory=ReleaseConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     def to_toml(self) -> str:
         """Serialize for writing praevnet.toml."""
@@ -74,7 +91,7 @@ def parse_config(text: str) -> NodeConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise NodeError(f"config: {exc}") from None
-    unknown = sorted(set(raw) - {"node", "server", "delivery"})
+    unknown = sorted(set(raw) - {"node", "server", "delivery", "release", "alerts"})
     if unknown:
         raise NodeError(f"config: unknown section [{unknown[0]}]")
     node = raw.get("node")
@@ -88,10 +105,20 @@ def parse_config(text: str) -> NodeConfig:
     except ProtocolError as exc:
         raise NodeError(f"config: node.url: {exc}") from None
     server = _section(raw, "server", ServerConfig)
+    alerts = _section(raw, "alerts", AlertsConfig)
+    if not 1 <= alerts.small_number_threshold <= 10000:
+        raise NodeError("config: alerts.small_number_threshold must be between 1 and 10000")
+    if not 0 <= alerts.retention_days <= 3650:
+        raise NodeError("config: alerts.retention_days must be between 0 and 3650")
     if not 0 < server.port < 65536:
         raise NodeError("config: server.port must be between 1 and 65535")
     return NodeConfig(
-        name=node["name"].strip(), url=url, server=server, delivery=_section(raw, "delivery", DeliveryConfig)
+        name=node["name"].strip(),
+        url=url,
+        server=server,
+        delivery=_section(raw, "delivery", DeliveryConfig),
+        release=_section(raw, "release", ReleaseConfig),
+        alerts=alerts,
     )
 
 

@@ -9,6 +9,7 @@ Envelopes come only from node.policy.releasable.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -17,16 +18,19 @@ from typing import Any
 
 import aiohttp
 
-from node import policy
+from node import audit, policy
 from node.auth import MAX_BODY
 from node.client import HttpFailure, signed_request
 from node.errors import PeerError
 from node.home import Node
 from node.peers import get_peer
 from node.store import now_text, rows, write
+from node.users import NODE
+from protocol.canonical import canonical_bytes
 from protocol.errors import ProtocolError
 from protocol.wire import MAX_ENVELOPES, parse_results
 
+log = logging.getLogger("praevnet.delivery")
 RETRYABLE_STATUS = frozenset({401, 408, 429})
 MAX_BATCH_BYTES = MAX_BODY - 1024  # the receiver's body limit, less room for {"envelopes":[...]}
 
@@ -78,13 +82,32 @@ def _claim_batch(node: Node, peer_id: str) -> tuple[str, list[dict[str, Any]]]:
     return txn_id, batch
 
 
-def _finish(node: Node, ids_and_states: Sequence[tuple[int, str, str | None]]) -> None:
+def _finish(
+    node: Node,
+    ids_and_states: Sequence[tuple[int, str, str | None]],
+    sent: Sequence[dict[str, Any]] = (),
+    peer_id: str = "",
+) -> None:
+    """Record the outcome of deliveries and, for envelopes whose bytes reached the peer, an audit entry."""
     stamp = now_text()
     with write(node.db) as conn:
         for delivery_id, state, reason in ids_and_states:
             conn.execute(
                 "UPDATE deliveries SET state = ?, reason = ?, finished = ? WHERE id = ?",
                 (state, reason, stamp, delivery_id),
+            )
+        if not sent:  # withheld before sending: no bytes left, nothing to audit
+            return
+        for envelope, (_, state, reason) in zip(sent, ids_and_states, strict=True):
+            audit.append(
+                conn,
+                user=NODE.name,
+                action="sent",
+                record_id=envelope["id"],
+                version=envelope["version"],
+                recipients=[peer_id],
+                digest=audit.digest_of(canonical_bytes(envelope)),
+                detail=f"{envelope['type']}: {'accepted' if state == 'delivered' else f'refused: {reason}'}",
             )
 
 
@@ -96,15 +119,17 @@ def backoff_seconds(node: Node, failures: int) -> float:
 
 
 def record_failure(node: Node, peer_id: str, message: str) -> None:
-    """Count a failed attempt and persist the next retry time."""
+    """Count a failed attempt, persist the next retry time, and log it for the operator."""
     with write(node.db) as conn:
         found = conn.execute("SELECT failures FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
         if found is None:
             return
         failures = found[0] + 1
+        delay = backoff_seconds(node, failures)
+        log.warning("delivery to %s failed (%d in a row), next try in %.0f s: %s", peer_id, failures, delay, message)
         conn.execute(
             "UPDATE peers SET failures = ?, next_attempt = ?, last_error = ? WHERE node_id = ?",
-            (failures, time.time() + backoff_seconds(node, failures), f"{now_text()} {message}", peer_id),
+            (failures, time.time() + delay, f"{now_text()} {message}", peer_id),
         )
 
 
@@ -138,7 +163,7 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
         if exc.status in RETRYABLE_STATUS or exc.status >= 500:
             record_failure(node, peer_id, str(exc))
         else:
-            _finish(node, [(row["id"], "refused", str(exc)) for row in sending])
+            _finish(node, [(row["id"], "refused", str(exc)) for row in sending], payload["envelopes"], peer_id)
             record_failure(node, peer_id, str(exc))
         return 0
     except (PeerError, ProtocolError) as exc:
@@ -153,6 +178,6 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
             outcome.append((row["id"], "delivered", None))
         else:
             outcome.append((row["id"], "refused", str(entry.get("reason") or "no result for this envelope")))
-    _finish(node, outcome)
+    _finish(node, outcome, payload["envelopes"], peer_id)
     record_success(node, peer_id)
     return sum(1 for _, state, _ in outcome if state == "delivered")

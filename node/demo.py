@@ -20,9 +20,11 @@ from aiohttp import web
 from node.home import Node, init_home
 from node.ingest import list_inbox
 from node.pairing import add_peer
-from node.records import add_record, send_alert, share_record
+from node.records import add_record, send_alert
 from node.server import create_app
+from node.sharing import share_record
 from node.store import now
+from node.users import ADMIN
 from protocol.timestamps import format_timestamp
 
 CITIES = (("augsburg", "Stadt Augsburg"), ("bonn", "Stadt Bonn"), ("chemnitz", "Stadt Chemnitz"))
@@ -126,10 +128,10 @@ async def run_demo(base: Path, say: Callable[[str], None], hold: Callable[[], An
                     await add_peer(city.node, other.node.config.url, other.node.fingerprint)
             say(f"[{city.name}] trusts the other two cities")
         say("")
-        record_id = add_record(augsburg.node, "experience", EXAMPLE_RECORD)
-        share_record(augsburg.node, record_id, [bonn.node.node_id], all_peers=False)
+        record_id = add_record(augsburg.node, "experience", EXAMPLE_RECORD, by=ADMIN)
+        share_record(augsburg.node, record_id, [bonn.node.node_id], all_peers=False, by=ADMIN)
         say(f"[{augsburg.name}] shares record {record_id} '{EXAMPLE_RECORD['title']}' with Bonn only")
-        alert_id, _ = send_alert(bonn.node, example_alert(), [], all_peers=True)
+        alert_id = send_alert(bonn.node, example_alert(), [], all_peers=True, by=ADMIN)["id"]
         say(f"[{bonn.name}] sends alert {alert_id} to all peers: 'Vermehrt Schockanrufe ...'")
         arrived = await _wait_for(
             lambda: (

@@ -9,14 +9,21 @@ the same answer and an envelope is stored once, whole, or not at all.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from node import audit
+from node.errors import NotFound
 from node.home import Node
 from node.peers import key_resolver
-from node.store import dumps, now_text, rows, write
-from protocol.envelope import VerifiedEnvelope, verify_envelope
+from node.store import dumps, flush_erased, now, now_text, rows, write
+from node.users import NODE
+from protocol.canonical import canonical_bytes
+from protocol.envelope import VerifiedEnvelope, redact, verify_envelope
 from protocol.errors import ProtocolError
+from protocol.timestamps import format_timestamp, parse_timestamp
+from protocol.tlp import may_forward
 from protocol.wire import result
 
 
@@ -29,13 +36,83 @@ def _verify_all(node: Node, sender: str, envelopes: Sequence[Any]) -> list[Verif
         except ProtocolError as exc:
             checked.append(str(exc))
             continue
-        if verified.origin != sender:
-            checked.append(f"origin {verified.origin} is not the sending peer {sender}")
+        if verified.origin != sender and not may_forward(verified.tlp, shared_in=None, forward_in=None):
+            checked.append(
+                f"origin {verified.origin} is not the sending peer {sender}, and {verified.tlp} may not be forwarded"
+            )
         elif not verified.has_content:
             checked.append("envelope has no content")
         else:
             checked.append(verified)
     return checked
+
+
+def _store_retraction(conn: sqlite3.Connection, item: VerifiedEnvelope, stamp: str) -> None:
+    conn.execute(
+        """INSERT INTO retractions (origin, id, version, received) VALUES (?, ?, ?, ?)
+           ON CONFLICT (origin, id) DO UPDATE SET version = max(version, excluded.version)""",
+        (item.origin, item.id, item.version, stamp),
+    )
+    for seq, text in conn.execute(
+        """SELECT seq, envelope FROM inbox WHERE origin = ? AND id = ? AND version <= ?
+           AND kind != 'retraction' AND erased IS NULL""",
+        (item.origin, item.id, item.version),
+    ).fetchall():
+        conn.execute(
+            "UPDATE inbox SET envelope = ?, erased = ? WHERE origin = ? AND seq = ?",
+            (dumps(redact(json.loads(text))), stamp, item.origin, seq),
+        )
+
+
+def _expires(item: VerifiedEnvelope) -> str | None:
+    if item.kind != "alert":
+        return None
+    return format_timestamp(parse_timestamp(item.envelope["content"]["expires"]))
+
+
+def _store(conn: sqlite3.Connection, sender: str, item: VerifiedEnvelope, stamp: str) -> str | None:
+    """Store one verified envelope; return a refusal reason, "duplicate", or None when it was stored."""
+    existing = conn.execute("SELECT ref FROM inbox WHERE origin = ? AND seq = ?", (item.origin, item.seq)).fetchone()
+    if existing is not None:
+        if existing[0] == item.ref:
+            return "duplicate"
+        return f"fork: origin already sent a different envelope with seq {item.seq}"
+    if item.kind != "retraction":
+        retracted = conn.execute(
+            "SELECT version FROM retractions WHERE origin = ? AND id = ?", (item.origin, item.id)
+        ).fetchone()
+        if retracted is not None and retracted[0] >= item.version:
+            return f"version {item.version} of {item.id} was retracted by its origin"
+    conn.execute(
+        """INSERT INTO inbox (origin, seq, id, version, kind, tlp, ref, envelope, sender, received, expires)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+        (
+            item.origin,
+            item.seq,
+            item.id,
+            item.version,
+            item.kind,
+            item.tlp,
+            item.ref,
+            dumps(item.envelope),
+            sender,
+            stamp,
+            _expires(item),
+        ),
+    )
+    if item.kind == "retraction":
+        _store_retraction(conn, item, stamp)
+    audit.append(
+        conn,
+        user=NODE.name,
+        action="received" if item.kind != "retraction" else "retraction.received",
+        record_id=item.id,
+        version=item.version,
+        recipients=[sender],
+        digest=audit.digest_of(canonical_bytes(item.envelope)),
+        detail=f"{item.kind} from {item.origin}",
+    )
+    return None
 
 
 def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None = None) -> dict[str, Any]:
@@ -62,36 +139,21 @@ def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None
             if isinstance(item, str):
                 results.append(result(index, raw, "refused", item))
                 continue
-            existing = conn.execute(
-                "SELECT ref FROM inbox WHERE origin = ? AND seq = ?", (item.origin, item.seq)
-            ).fetchone()
-            if existing is not None:
-                if existing[0] == item.ref:
-                    results.append(result(index, raw, "duplicate"))
-                else:
-                    reason = f"fork: origin already sent a different envelope with seq {item.seq}"
-                    results.append(result(index, raw, "refused", reason))
-                continue
-            conn.execute(
-                "INSERT INTO inbox (origin, seq, id, kind, ref, envelope, sender, received) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    item.origin,
-                    item.seq,
-                    item.id,
-                    item.kind,
-                    item.ref,
-                    dumps(item.envelope),
-                    sender,
-                    stamp,
-                ),
-            )
-            results.append(result(index, raw, "accepted"))
+            outcome = _store(conn, sender, item, stamp)
+            if outcome is None:
+                results.append(result(index, raw, "accepted"))
+            elif outcome == "duplicate":
+                results.append(result(index, raw, "duplicate"))
+            else:
+                results.append(result(index, raw, "refused", outcome))
         answer = {"results": results}
         if txn_id is not None:
             conn.execute(
                 "INSERT INTO inbound_txns (sender, txn_id, response, received) VALUES (?, ?, ?, ?)",
                 (sender, txn_id, dumps(answer), stamp),
             )
+    if any(isinstance(item, VerifiedEnvelope) and item.kind == "retraction" for item in checked):
+        flush_erased(node.db)
     return answer
 
 
@@ -101,34 +163,65 @@ def stored_answer(node: Node, sender: str, txn_id: str) -> dict[str, Any] | None
     return dict(json.loads(found[0]["response"])) if found else None
 
 
-def list_inbox(node: Node, kind: str | None = None) -> list[dict[str, Any]]:
-    """What peers sent, newest first, each re-verified now against the origin's trusted keys."""
+def _entry(row: dict[str, Any], resolve: Any) -> dict[str, Any]:
+    envelope = json.loads(row["envelope"])
+    try:
+        verify_envelope(envelope, resolve)
+        verified, problem = True, None
+    except ProtocolError as exc:
+        verified, problem = False, str(exc)
+    return {
+        "kind": row["kind"],
+        "id": row["id"],
+        "version": row["version"],
+        "tlp": row["tlp"],
+        "origin": row["origin"],
+        "origin_name": row.get("origin_name"),
+        "seq": row["seq"],
+        "created": envelope.get("created"),
+        "received": row["received"],
+        "expires": row["expires"],
+        "erased": row["erased"],
+        "verified": verified,
+        "problem": problem,
+        "content": envelope.get("content"),
+    }
+
+
+def list_inbox(node: Node, kind: str | None = None, *, include_lapsed: bool = False) -> list[dict[str, Any]]:
+    """The newest version of each record and alert peers sent, newest first, re-verified now.
+
+    Retracted (erased) entries and lapsed alerts are left out unless `include_lapsed` is given.
+    """
     resolve = key_resolver(node)
-    sql = "SELECT i.*, p.name AS origin_name FROM inbox i LEFT JOIN peers p ON p.node_id = i.origin"
-    params: tuple[Any, ...] = ()
-    if kind is not None:
-        sql += " WHERE i.kind = ?"
-        params = (kind,)
+    found = rows(
+        node.db,
+        """SELECT i.*, p.name AS origin_name FROM inbox i LEFT JOIN peers p ON p.node_id = i.origin
+           WHERE i.kind != 'retraction' AND i.version = (
+               SELECT max(j.version) FROM inbox j WHERE j.origin = i.origin AND j.id = i.id AND j.kind != 'retraction')
+           ORDER BY i.received DESC, i.rowid DESC""",
+    )
+    moment = now()
     entries = []
-    for row in rows(node.db, sql + " ORDER BY i.received DESC, i.rowid DESC", params):
-        envelope = json.loads(row["envelope"])
-        try:
-            verify_envelope(envelope, resolve)
-            verified, problem = True, None
-        except ProtocolError as exc:
-            verified, problem = False, str(exc)
-        entries.append(
-            {
-                "kind": row["kind"],
-                "id": row["id"],
-                "origin": row["origin"],
-                "origin_name": row["origin_name"],
-                "seq": row["seq"],
-                "created": envelope.get("created"),
-                "received": row["received"],
-                "verified": verified,
-                "problem": problem,
-                "content": envelope.get("content"),
-            }
-        )
+    for row in found:
+        if kind is not None and row["kind"] != kind:
+            continue
+        lapsed = row["erased"] is not None or (row["expires"] is not None and parse_timestamp(row["expires"]) <= moment)
+        if lapsed and not include_lapsed:
+            continue
+        entries.append(_entry(row, resolve))
     return entries
+
+
+def history(node: Node, record_id: str) -> list[dict[str, Any]]:
+    """Every version (and retraction) of a received record that this node holds, oldest first."""
+    found = rows(
+        node.db,
+        """SELECT i.*, p.name AS origin_name FROM inbox i LEFT JOIN peers p ON p.node_id = i.origin
+           WHERE i.id = ? ORDER BY i.origin, i.version, i.seq""",
+        (record_id,),
+    )
+    if not found:
+        raise NotFound(f"no received record with id {record_id!r}")
+    resolve = key_resolver(node)
+    return [_entry(row, resolve) for row in found]

@@ -9,23 +9,40 @@ migrations = Migrations("praevnet")
 
 @migrations(name="0001_initial")
 def initial(db: Database) -> None:
-    """Records, the signed chain, shares, delivery queue, peers, inbox, transactions and nonces."""
-    db.executescript(
+    """Records and their versions, the signed chain, shares and grants, delivery, peers and the inbox."""
+    for statement in _statements(
         """
         CREATE TABLE records (
             id TEXT PRIMARY KEY,
             kind TEXT NOT NULL CHECK (kind IN ('experience', 'alert')),
-            content TEXT NOT NULL,          -- JSON, including local fields
             created TEXT NOT NULL,
-            seq INTEGER REFERENCES envelopes(seq)  -- set once the record has been signed
+            author TEXT NOT NULL,
+            version INTEGER NOT NULL,       -- the current version
+            local_fields TEXT NOT NULL DEFAULT '[]',  -- officer's local marks (JSON list), which only grow
+            expires TEXT,                   -- alerts: when they lapse (UTC ISO 8601)
+            retracted TEXT,                 -- when it was retracted everywhere
+            purged TEXT                     -- when its content was purged after expiry and retention
         );
         CREATE TABLE envelopes (            -- this node's own signed chain
             seq INTEGER PRIMARY KEY,
             id TEXT NOT NULL,
+            version INTEGER NOT NULL,
             kind TEXT NOT NULL,
             ref TEXT NOT NULL UNIQUE,
             envelope TEXT NOT NULL,         -- canonical JSON as signed, never with local fields
             created TEXT NOT NULL
+        );
+        CREATE INDEX envelopes_id ON envelopes (id, version);
+        CREATE TABLE versions (
+            record_id TEXT NOT NULL REFERENCES records(id),
+            version INTEGER NOT NULL,
+            content TEXT NOT NULL,          -- JSON, including local fields
+            tlp TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created TEXT NOT NULL,
+            seq INTEGER REFERENCES envelopes(seq),  -- set once this version is sealed (signed)
+            pii_confirmed_by TEXT,          -- who confirmed sharing despite PII findings
+            PRIMARY KEY (record_id, version)
         );
         CREATE TABLE peers (
             node_id TEXT PRIMARY KEY,
@@ -41,19 +58,33 @@ def initial(db: Database) -> None:
             last_error TEXT,
             last_success TEXT
         );
-        CREATE TABLE shares (               -- who may receive which envelope; cursor orders the outbox
+        CREATE TABLE shares (               -- an officer's decision that a peer receives a record
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_id TEXT NOT NULL REFERENCES records(id),
+            peer_id TEXT NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('named', 'all-peers', 'network')),
+            state TEXT NOT NULL CHECK (state IN ('pending', 'released', 'withdrawn')),
+            author TEXT NOT NULL,
+            created TEXT NOT NULL,
+            released_by TEXT,
+            released TEXT,
+            withdrawn_by TEXT,
+            withdrawn TEXT
+        );
+        CREATE UNIQUE INDEX shares_active ON shares (record_id, peer_id) WHERE state != 'withdrawn';
+        CREATE TABLE grants (               -- which signed envelope a peer may receive, in outbox (cursor) order
             cursor INTEGER PRIMARY KEY AUTOINCREMENT,
             seq INTEGER NOT NULL REFERENCES envelopes(seq),
             peer_id TEXT NOT NULL,
             created TEXT NOT NULL,
             UNIQUE (seq, peer_id)
         );
-        CREATE INDEX shares_peer ON shares (peer_id, cursor);
+        CREATE INDEX grants_peer ON grants (peer_id, cursor);
         CREATE TABLE deliveries (           -- the durable push queue, one row per (peer, envelope)
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             peer_id TEXT NOT NULL,
             seq INTEGER NOT NULL REFERENCES envelopes(seq),
-            priority INTEGER NOT NULL,      -- 0 alerts, 1 experience records
+            priority INTEGER NOT NULL,      -- 0 alerts and retractions, 1 experience records
             state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'refused')),
             txn_id TEXT,
             enqueued TEXT NOT NULL,
@@ -66,14 +97,25 @@ def initial(db: Database) -> None:
             origin TEXT NOT NULL,
             seq INTEGER NOT NULL,
             id TEXT NOT NULL,
+            version INTEGER NOT NULL,
             kind TEXT NOT NULL,
+            tlp TEXT NOT NULL,
             ref TEXT NOT NULL,
-            envelope TEXT NOT NULL,
+            envelope TEXT NOT NULL,         -- as received, or only its tombstone once erased
             sender TEXT NOT NULL,
             received TEXT NOT NULL,
+            expires TEXT,                   -- alerts: when they lapse
+            erased TEXT,                    -- when the content was erased (retraction or expiry)
             PRIMARY KEY (origin, seq)
         );
-        CREATE INDEX inbox_id ON inbox (origin, id);
+        CREATE INDEX inbox_id ON inbox (origin, id, version);
+        CREATE TABLE retractions (          -- the newest retraction each origin sent for each record
+            origin TEXT NOT NULL,
+            id TEXT NOT NULL,
+            version INTEGER NOT NULL,       -- every version up to this one is retracted
+            received TEXT NOT NULL,
+            PRIMARY KEY (origin, id)
+        );
         CREATE TABLE inbound_txns (
             sender TEXT NOT NULL,
             txn_id TEXT NOT NULL,
@@ -87,5 +129,88 @@ def initial(db: Database) -> None:
             expires REAL NOT NULL,
             PRIMARY KEY (keyid, nonce)
         );
+        """
+    ):
+        db.execute(statement)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script of plain statements (no triggers) so that each runs inside the migration's transaction."""
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+@migrations(name="0002_audit")
+def audit(db: Database) -> None:
+    """The hash-chained, append-only audit log, its head, and triggers that refuse changes (see node/audit.py)."""
+    for statement in (
+        """
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,        -- contiguous from 1
+            time TEXT NOT NULL,             -- ISO 8601, UTC, with Z
+            user TEXT NOT NULL,
+            action TEXT NOT NULL,
+            record_id TEXT,
+            version INTEGER,
+            recipients TEXT NOT NULL,       -- JSON array of node ids
+            digest TEXT,                    -- sha256:<base64url> of the bytes that left or arrived
+            detail TEXT,
+            prev TEXT NOT NULL,             -- hash of the previous entry, '' for the first
+            hash TEXT NOT NULL              -- base64url SHA-256 of the canonical JSON of the fields above
+        )
+        """,
+        "CREATE INDEX audit_record ON audit (record_id, seq)",
+        """
+        CREATE TABLE audit_head (           -- seq and hash of the last entry, moved with every append
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL
+        )
+        """,
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')",
+        """
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END
+        """,
+        """
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END
+        """,
+        """
+        CREATE TRIGGER audit_append_only BEFORE INSERT ON audit
+        WHEN NEW.seq IS NOT (SELECT seq + 1 FROM audit_head WHERE id = 1)
+            OR NEW.prev IS NOT (SELECT hash FROM audit_head WHERE id = 1)
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only: a new entry must follow the head'); END
+        """,
+        """
+        CREATE TRIGGER audit_head_no_insert BEFORE INSERT ON audit_head
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only: the head exists once'); END
+        """,
+        """
+        CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END
+        """,
+        """
+        CREATE TRIGGER audit_head_forward BEFORE UPDATE ON audit_head
+        WHEN NEW.id IS NOT OLD.id OR NEW.seq IS NOT OLD.seq + 1
+            OR NEW.hash IS NOT (SELECT hash FROM audit WHERE seq = NEW.seq)
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only: the head only moves to the next entry'); END
+        """,
+    ):
+        db.execute(statement)
+
+
+@migrations(name="0003_users")
+def users(db: Database) -> None:
+    """Local users with roles, their scrypt password hashes and the SHA-256 of their personal token."""
+    db.execute(
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('officer', 'approver', 'admin')),
+            password TEXT NOT NULL,         -- scrypt$N$r$p$<salt b64>$<hash b64>, never the plaintext
+            token_hash TEXT,                -- SHA-256 (hex) of the personal token, if one was issued
+            created TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        )
         """
     )

@@ -1,29 +1,94 @@
 """The sharing policy: the single gate through which every byte bound for another node passes.
 
-It decides which content may be signed (local fields never are), who may be named as a recipient,
-and which signed envelopes a given peer may receive, whether pushed to it or pulled by it. The
-push sender and the outbox handler both get their envelopes only from `releasable` and
+It decides what of a record may be signed (never local fields, never the officer's local marks,
+never exact small case counts), who may be named as a recipient under which TLP label, whether
+PII findings block a share, and which signed envelopes a given peer may receive, pushed or pulled.
+The push sender and the outbox handler get their envelopes only from `releasable` and
 `outbox_page`; nothing else in the node reads the envelopes table for sending.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from node.errors import NodeError, PolicyError
 from node.home import Node
+from node.pii import Finding, scan_content
 from node.store import rows
-from protocol.records import LOCAL_FIELDS, shared_content
+from protocol.records import LOCAL_FIELDS, SCHEMAS, Kind, case_band
+from protocol.tlp import Scope, scope_refusal
+
+MAX_PAGE_BYTES = 4 * 1024 * 1024
 
 
-def outgoing_content(content: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a record that may be signed and sent: everything but its local fields."""
-    return shared_content(content)
+def markable_fields(kind: Kind) -> list[str]:
+    """The fields an officer may mark local: every optional field, and optional members of objects."""
+    schema = SCHEMAS[kind]
+    required = set(schema["required"])
+    names: list[str] = []
+    for name, sub in schema["properties"].items():
+        if name in LOCAL_FIELDS:
+            continue
+        if name not in required:
+            names.append(name)
+        if sub.get("type") == "object":
+            inner_required = set(sub.get("required", []))
+            names.extend(f"{name}.{inner}" for inner in sub["properties"] if inner not in inner_required)
+    return names
 
 
-def audience(node: Node, to: Sequence[str], all_peers: bool) -> list[str]:
+def check_marks(kind: Kind, marks: Iterable[str]) -> list[str]:
+    """Validate local marks (dotted field paths); return them sorted and de-duplicated."""
+    allowed = set(markable_fields(kind))
+    checked = sorted(set(marks))
+    for mark in checked:
+        if mark not in allowed:
+            hint = "required fields always leave with the record" if "." not in mark else "not an optional field"
+            raise NodeError(f"--local {mark}: cannot be marked local ({hint}); markable: {', '.join(sorted(allowed))}")
+    return checked
+
+
+def outgoing_content(
+    kind: Kind, content: Mapping[str, Any], marks: Sequence[str] = (), *, threshold: int = 5
+) -> dict[str, Any]:
+    """What of a record's content may be signed: without local fields and marks, counts as bands."""
+    shared: dict[str, Any] = {}
+    nested_marks: dict[str, set[str]] = {}
+    for mark in marks:
+        parent, _, child = mark.partition(".")
+        if child:
+            nested_marks.setdefault(parent, set()).add(child)
+    for name, value in content.items():
+        if name in LOCAL_FIELDS or name in marks:
+            continue
+        if name in nested_marks and isinstance(value, Mapping):
+            value = {k: v for k, v in value.items() if k not in nested_marks[name]}
+            if not value:
+                continue
+        shared[name] = value
+    if kind == "alert" and "case_count" in content and "case_band" not in shared:
+        shared["case_band"] = case_band(int(content["case_count"]), threshold)
+    return shared
+
+
+def pii_findings(content: Mapping[str, Any]) -> list[Finding]:
+    """PII in content that is about to be signed; the record's own function mailbox is allowed."""
+    contact = content.get("contact")
+    mailbox = contact.get("mailbox") if isinstance(contact, Mapping) else None
+    return scan_content(content, allowed_mailbox=mailbox if isinstance(mailbox, str) else None)
+
+
+def pii_refusal(findings: Sequence[Finding]) -> NodeError:
+    """The error that stops a share because of PII findings, listing each with field and position."""
+    lines = "\n".join(f"  - {finding.describe()}" for finding in findings)
+    return NodeError(
+        f"possible personal data found; edit the record, or confirm with --confirm-pii (recorded):\n{lines}"
+    )
+
+
+def audience(node: Node, to: Sequence[str], all_peers: bool) -> tuple[list[str], Scope]:
     """Resolve a share's recipients to trusted peer ids. An empty audience is an error, never 'everybody'."""
     if all_peers and to:
         raise NodeError("give either --to NODE_ID ... or --all-peers, not both")
@@ -31,13 +96,20 @@ def audience(node: Node, to: Sequence[str], all_peers: bool) -> list[str]:
     if all_peers:
         if not trusted:
             raise NodeError("there are no trusted peers yet; pair with `praevnet peers add` first")
-        return trusted
+        return trusted, "all-peers"
     if not to:
         raise NodeError("no recipients: name them with --to NODE_ID (repeatable) or use --all-peers")
     unknown = [peer for peer in to if peer not in trusted]
     if unknown:
         raise NodeError(f"{unknown[0]} is not a trusted peer (see `praevnet peers list`); nothing was shared")
-    return sorted(set(to))
+    return sorted(set(to)), "named"
+
+
+def check_scope(label: str, scope: Scope) -> None:
+    """Refuse a share whose scope the record's label does not allow (TLP:RED only to named recipients)."""
+    refusal = scope_refusal(label, scope)
+    if refusal is not None:
+        raise PolicyError(f"{refusal}; nothing was shared")
 
 
 def _check_clean(envelope: Mapping[str, Any]) -> None:
@@ -47,13 +119,11 @@ def _check_clean(envelope: Mapping[str, Any]) -> None:
         raise PolicyError(f"envelope {envelope.get('id')} carries local field {sorted(leaked)[0]}; not sending it")
 
 
-MAX_PAGE_BYTES = 4 * 1024 * 1024
-
 _RELEASABLE = """
     SELECT e.seq, e.envelope FROM envelopes e
-    JOIN shares s ON s.seq = e.seq
-    JOIN peers p ON p.node_id = s.peer_id
-    WHERE s.peer_id = ? AND e.seq IN ({marks})
+    JOIN grants g ON g.seq = e.seq
+    JOIN peers p ON p.node_id = g.peer_id
+    WHERE g.peer_id = ? AND e.seq IN ({marks})
 """
 
 
@@ -79,11 +149,11 @@ def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> tuple[list[
     found = rows(
         node.db,
         """
-        SELECT s.cursor, e.envelope FROM shares s
-        JOIN envelopes e ON e.seq = s.seq
-        JOIN peers p ON p.node_id = s.peer_id
-        WHERE s.peer_id = ? AND s.cursor > ?
-        ORDER BY s.cursor LIMIT ?
+        SELECT g.cursor, e.envelope FROM grants g
+        JOIN envelopes e ON e.seq = g.seq
+        JOIN peers p ON p.node_id = g.peer_id
+        WHERE g.peer_id = ? AND g.cursor > ?
+        ORDER BY g.cursor LIMIT ?
         """,
         (peer_id, since, limit + 1),
     )

@@ -13,10 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from node import policy
+from node import audit, policy
 from node.auth import MAX_BODY, authenticate, sign_answer
 from node.home import Node
 from node.ingest import ingest
+from node.store import write
+from node.users import NODE as NODE_ACTOR
 from node.worker import Worker
 from protocol.canonical import canonical_bytes, parse
 from protocol.errors import ProtocolError
@@ -97,6 +99,19 @@ async def outbox(request: web.Request) -> web.Response:
     except ProtocolError as exc:
         raise _bad(exc) from None
     envelopes, cursor, more = policy.outbox_page(node, peer["node_id"], since, limit)
+    if envelopes:
+        with write(node.db) as conn:
+            for envelope in envelopes:
+                audit.append(
+                    conn,
+                    user=NODE_ACTOR.name,
+                    action="served",
+                    record_id=envelope["id"],
+                    version=envelope["version"],
+                    recipients=[peer["node_id"]],
+                    digest=audit.digest_of(canonical_bytes(envelope)),
+                    detail=f"{envelope['type']} pulled by the peer",
+                )
     return json_response({"envelopes": envelopes, "next": cursor, "more": more})
 
 

@@ -1,8 +1,9 @@
 """The node's SQLite database: opening it durably, migrating it, and explicit write transactions.
 
 WAL mode with synchronous=FULL, so that a commit has reached the disk before we answer a peer with
-200. Writes that must not interleave with another process (the CLI and `serve` share the file) run
-in `BEGIN IMMEDIATE` transactions through `write()`.
+200, and secure_delete, so that erased content does not linger in free pages. Writes that must not
+interleave with another process (the CLI and `serve` share the file) run in `BEGIN IMMEDIATE`
+transactions through `write()`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,20 @@ def open_db(path: Path | str) -> Database:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA secure_delete=ON")
     migrations.apply(db)
     return db
+
+
+def flush_erased(db: Database) -> bool:
+    """After erasing content: checkpoint and truncate the WAL so no old copy stays in it.
+
+    With secure_delete on, SQLite zeroes freed space in the database file itself; the write-ahead
+    log still holds the pages as they were until it is checkpointed and truncated. Returns False
+    if another connection kept the checkpoint from completing (the next erasure tries again).
+    """
+    busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 One transaction in flight per peer; a slow peer never holds up the others. The loop polls the
 durable queue every `poll_interval` seconds, so a share made by the CLI in another process goes
-out within a second. Pulls run at start and every `pull_interval` seconds.
+out within a second. Pulls run at start and every `pull_interval` seconds; expired alerts are
+purged at start and every ten minutes.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import logging
 
 from node.client import new_session
 from node.delivery import due_peers, send_batch
+from node.expiry import purge_expired
 from node.home import Node
 from node.pull import pull_all
 
 log = logging.getLogger("praevnet.worker")
+PURGE_INTERVAL = 600.0
 
 
 class Worker:
@@ -30,7 +33,11 @@ class Worker:
     async def start(self) -> None:
         """Open the HTTP session and start the loops."""
         self.session = new_session(self.node)
-        self.tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._pull_loop())]
+        self.tasks = [
+            asyncio.create_task(self._send_loop()),
+            asyncio.create_task(self._pull_loop()),
+            asyncio.create_task(self._purge_loop()),
+        ]
 
     async def stop(self) -> None:
         """Cancel the loops and in-flight sends, then close the session."""
@@ -60,6 +67,16 @@ class Worker:
             log.exception("delivery to %s", peer_id)
         finally:
             self.inflight.pop(peer_id, None)
+
+    async def _purge_loop(self) -> None:
+        while True:
+            try:
+                purged = purge_expired(self.node)
+                if any(purged.values()):
+                    log.info("purged expired alerts: %d own, %d received", purged["own"], purged["received"])
+            except Exception:
+                log.exception("purge loop")
+            await asyncio.sleep(PURGE_INTERVAL)
 
     async def _pull_loop(self) -> None:
         while True:

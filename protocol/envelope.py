@@ -20,10 +20,11 @@ from protocol.errors import CanonicalError, EnvelopeError, ProtocolError, Schema
 from protocol.keys import NodeKey, check_key_id, check_node_id, verify
 from protocol.records import Kind, check_kind, validate_content
 from protocol.timestamps import format_timestamp, parse_timestamp
+from protocol.tlp import check_label
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 HASH_RE = re.compile(r"^[A-Za-z0-9_-]{43}\Z")
-SIGNED_FIELDS = frozenset({"type", "id", "origin", "seq", "prev", "created", "hashes"})
+SIGNED_FIELDS = frozenset({"type", "id", "version", "tlp", "origin", "seq", "prev", "created", "hashes"})
 ENVELOPE_FIELDS = SIGNED_FIELDS | {"content", "signatures", "unsigned"}
 MAX_SEQ = 2**53 - 1
 
@@ -57,6 +58,8 @@ def build_envelope(
     origin: str,
     kind: Kind,
     record_id: str,
+    version: int,
+    tlp: str,
     seq: int,
     prev: str | None,
     created: datetime,
@@ -67,6 +70,8 @@ def build_envelope(
     envelope: dict[str, Any] = {
         "type": kind,
         "id": record_id,
+        "version": version,
+        "tlp": tlp,
         "origin": origin,
         "seq": seq,
         "prev": prev,
@@ -91,6 +96,8 @@ class VerifiedEnvelope:
     envelope: dict[str, Any]
     kind: Kind
     id: str
+    version: int
+    tlp: str
     origin: str
     seq: int
     prev: str | None
@@ -119,6 +126,13 @@ def _check_structure(envelope: Mapping[str, Any]) -> None:
         check_node_id(envelope["origin"])
         parse_timestamp(envelope["created"])
     except ProtocolError as exc:
+        raise EnvelopeError(str(exc)) from None
+    version = envelope["version"]
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_SEQ:
+        raise EnvelopeError("version must be a positive integer")
+    try:
+        check_label(envelope["tlp"])
+    except SchemaError as exc:
         raise EnvelopeError(str(exc)) from None
     seq, prev = envelope["seq"], envelope["prev"]
     if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
@@ -181,6 +195,8 @@ def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
         envelope=dict(envelope),
         kind=kind,
         id=envelope["id"],
+        version=envelope["version"],
+        tlp=envelope["tlp"],
         origin=origin,
         seq=envelope["seq"],
         prev=envelope["prev"],

@@ -16,12 +16,14 @@ from jsonschema_rs import Draft202012Validator, ValidationError
 from protocol.errors import ProtocolError, SchemaError
 from protocol.timestamps import parse_timestamp
 
-Kind = Literal["experience", "alert"]
-KINDS: tuple[Kind, ...] = ("experience", "alert")
+Kind = Literal["experience", "alert", "retraction"]
+KINDS: tuple[Kind, ...] = ("experience", "alert", "retraction")
+RECORD_KINDS: tuple[Kind, ...] = ("experience", "alert")
 
-LOCAL_FIELDS = frozenset({"internal_notes"})
+LOCAL_FIELDS = frozenset({"internal_notes", "case_count"})
 """Fields that are stored and shown on their own node only and never put into an envelope."""
 
+DEFAULT_SMALL_NUMBER_THRESHOLD = 5
 CASE_BANDS = ("<5", "5-9", "10-19", "20+")
 
 
@@ -43,6 +45,7 @@ def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[
 
 
 _LONG = 20000
+_BAND = r"^(<[1-9][0-9]{0,4}|[1-9][0-9]{0,4}-[1-9][0-9]{0,4}|[1-9][0-9]{0,4}\+)(?!\n)$"
 # Patterns end in (?!\n)$: Python's $ also matches before a final newline, ECMA-262's does not.
 _TIMESTAMP = {"type": "string", "maxLength": 40}
 
@@ -103,7 +106,8 @@ ALERT_SCHEMA: dict[str, Any] = _object(
         "severity": {"enum": ["Extreme", "Severe", "Moderate", "Minor", "Unknown"]},
         "certainty": {"enum": ["Observed", "Likely", "Possible", "Unlikely", "Unknown"]},
         "trend": {"enum": ["new", "rising", "stable", "falling"]},
-        "case_band": {"enum": list(CASE_BANDS)},
+        "case_band": {"type": "string", "pattern": _BAND},
+        "case_count": {"type": "integer", "minimum": 0, "maximum": 1000000000},
         "instruction": _text(_LONG),
         "source": _text(1000),
         "internal_notes": _text(_LONG),
@@ -111,7 +115,14 @@ ALERT_SCHEMA: dict[str, Any] = _object(
     required=("headline", "area", "expires"),
 )
 
-SCHEMAS: dict[Kind, dict[str, Any]] = {"experience": EXPERIENCE_SCHEMA, "alert": ALERT_SCHEMA}
+RETRACTION_SCHEMA: dict[str, Any] = _object({})
+"""A retraction carries no content of its own: its envelope names the record and the version."""
+
+SCHEMAS: dict[Kind, dict[str, Any]] = {
+    "experience": EXPERIENCE_SCHEMA,
+    "alert": ALERT_SCHEMA,
+    "retraction": RETRACTION_SCHEMA,
+}
 _VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in SCHEMAS.items()}
 
 
@@ -201,6 +212,24 @@ def _check_alert_times(content: Mapping[str, Any], now: datetime | None) -> None
         raise SchemaError("expires", "must be later than effective")
     if now is not None and moments["expires"] <= now:
         raise SchemaError("expires", "lies in the past; an alert must expire in the future")
+
+
+def case_bands(threshold: int = DEFAULT_SMALL_NUMBER_THRESHOLD) -> tuple[str, str, str, str]:
+    """The bands in which case counts are shared: below k, k to 2k-1, 2k to 4k-1, and 4k or more."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= 10000:
+        raise ProtocolError("the small-number threshold must be between 1 and 10000")
+    k = threshold
+    return (f"<{k}", f"{k}-{2 * k - 1}", f"{2 * k}-{4 * k - 1}", f"{4 * k}+")
+
+
+def case_band(count: int, threshold: int = DEFAULT_SMALL_NUMBER_THRESHOLD) -> str:
+    """The band an exact case count falls into; the exact number itself never leaves the node."""
+    below, low, middle, high = case_bands(threshold)
+    if count < threshold:
+        return below
+    if count < 2 * threshold:
+        return low
+    return middle if count < 4 * threshold else high
 
 
 def shared_content(content: Mapping[str, Any]) -> dict[str, Any]:

@@ -78,18 +78,34 @@ class FakePeer:
         trust_descriptor(node, self.url, self.fingerprint, self.descriptor())
         return self
 
-    def envelope(self, content: dict[str, Any] | None = None, kind: str = "experience") -> dict[str, Any]:
-        """The next signed envelope in this peer's chain."""
+    def envelope(
+        self,
+        content: dict[str, Any] | None = None,
+        kind: str = "experience",
+        *,
+        version: int = 1,
+        tlp: str = "TLP:AMBER",
+        record_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The next signed envelope in this peer's chain: version `version` of `record_id`, labelled `tlp`.
+
+        Without a record id, every envelope is a new record (`rec` + its seq). Without content, an
+        experience record gets a title and summary, and a retraction its empty content.
+        """
         self.seq += 1
+        if content is None:
+            content = {} if kind == "retraction" else {"title": f"Bericht {self.seq}", "summary": "Kurzfassung"}
         envelope = build_envelope(
             self.key,
             origin=self.node_id,
             kind=kind,  # type: ignore[arg-type]
-            record_id=f"rec{self.seq:08d}",
+            record_id=record_id or f"rec{self.seq:08d}",
+            version=version,
+            tlp=tlp,
             seq=self.seq,
             prev=self.prev,
             created=datetime.now(UTC),
-            content=content or {"title": f"Bericht {self.seq}", "summary": "Kurzfassung"},
+            content=content,
         )
         self.prev = envelope_ref(envelope)
         return envelope

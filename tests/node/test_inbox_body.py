@@ -41,11 +41,18 @@ def inbox_rows(served: Served) -> list[tuple[str, int, str]]:
     return [(row[0], row[1], row[2]) for row in found]
 
 
-def hand_signed(peer: FakePeer, content: dict[str, Any], *, seq: int = 1, prev: str | None = None) -> dict[str, Any]:
-    """An envelope built and signed without build_envelope, which would refuse local fields."""
+def hand_signed(
+    peer: FakePeer, content: dict[str, Any], *, seq: int = 1, prev: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """An envelope built and signed without build_envelope, which would refuse local fields.
+
+    `fields` replace signed fields (e.g. version, tlp); a value of None leaves the field out.
+    """
     envelope: dict[str, Any] = {
         "type": "experience",
         "id": f"hand{seq:08d}",
+        "version": 1,
+        "tlp": "TLP:AMBER",
         "origin": peer.node_id,
         "seq": seq,
         "prev": prev,
@@ -53,6 +60,11 @@ def hand_signed(peer: FakePeer, content: dict[str, Any], *, seq: int = 1, prev: 
         "content": content,
         "hashes": {"sha256": content_hash(content)},
     }
+    for name, value in fields.items():
+        if value is None:
+            envelope.pop(name, None)
+        else:
+            envelope[name] = value
     envelope["signatures"] = {peer.key.key_id: b64url(peer.key.sign(signed_bytes(envelope)))}
     return envelope
 
@@ -270,16 +282,63 @@ async def test_envelope_whose_origin_signature_fails(
     assert stored(served.node) == (2, 1)
 
 
-async def test_origin_is_not_the_sending_peer(served: Served, peer_b: FakePeer) -> None:
+@pytest.mark.parametrize("label", ["TLP:RED", "TLP:AMBER+STRICT", "TLP:AMBER", "TLP:GREEN"])
+async def test_origin_is_not_the_sending_peer(served: Served, peer_b: FakePeer, label: str) -> None:
+    """B relays C's envelope: only TLP:CLEAR may be forwarded, so every other label is refused."""
     peer_c = FakePeer("Stadt C", "http://127.0.0.1:10").trusted_by(served.node)
-    own, foreign = peer_b.envelope(), peer_c.envelope()
+    own, foreign = peer_b.envelope(), peer_c.envelope(tlp=label)
     response, _ = await served.put_inbox(peer_b, "t1", body_of({"envelopes": [foreign, own]}))
     results = await results_of(response)
     assert [entry["status"] for entry in results] == ["refused", "accepted"]
-    assert peer_c.node_id in results[0]["reason"]
-    assert "not the sending peer" in results[0]["reason"]
+    assert results[0]["reason"] == (
+        f"origin {peer_c.node_id} is not the sending peer {peer_b.node_id}, and {label} may not be forwarded"
+    )
     assert [(origin, seq) for origin, seq, _ in inbox_rows(served)] == [(peer_b.node_id, own["seq"])]
     assert stored(served.node) == (1, 1)
+
+
+async def test_a_relayed_clear_envelope_from_a_known_origin_is_accepted(served: Served, peer_b: FakePeer) -> None:
+    """Counterpart of the test above: TLP:CLEAR may travel anywhere, and C's own signature still verifies."""
+    peer_c = FakePeer("Stadt C", "http://127.0.0.1:10").trusted_by(served.node)
+    foreign = peer_c.envelope(tlp="TLP:CLEAR")
+    response, _ = await served.put_inbox(peer_b, "t1", body_of({"envelopes": [foreign]}))
+    assert [entry["status"] for entry in await results_of(response)] == ["accepted"]
+    row = served.node.db.execute("SELECT origin, seq, tlp, sender FROM inbox").fetchone()
+    assert tuple(row) == (peer_c.node_id, foreign["seq"], "TLP:CLEAR", peer_b.node_id)
+    assert stored(served.node) == (1, 1)
+
+
+async def test_a_relayed_clear_envelope_from_an_unknown_origin_is_refused(served: Served, peer_b: FakePeer) -> None:
+    """TLP:CLEAR is forwarded only with an origin whose key this node trusts: else nothing verifies it."""
+    stranger = FakePeer("Stadt X", "http://127.0.0.1:8")
+    response, _ = await served.put_inbox(peer_b, "t1", body_of({"envelopes": [stranger.envelope(tlp="TLP:CLEAR")]}))
+    [entry] = await results_of(response)
+    assert entry["status"] == "refused"
+    assert f"no signature by a known key of origin {stranger.node_id}" in entry["reason"]
+    assert stored(served.node) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"version": None}, "envelope field 'version' is missing"),
+        ({"tlp": None}, "envelope field 'tlp' is missing"),
+        ({"version": 0}, "version must be a positive integer"),
+        ({"version": "1"}, "version must be a positive integer"),
+        ({"version": True}, "version must be a positive integer"),
+        ({"tlp": "TLP:PURPLE"}, "tlp"),
+        ({"tlp": "amber"}, "tlp"),
+    ],
+)
+async def test_envelope_with_a_bad_version_or_label(
+    served: Served, peer_b: FakePeer, fields: dict[str, Any], problem: str
+) -> None:
+    bad = hand_signed(peer_b, {"title": "T", "summary": "S"}, **fields)
+    response, _ = await served.put_inbox(peer_b, "t1", body_of({"envelopes": [bad]}))
+    [entry] = await results_of(response)
+    assert entry["status"] == "refused"
+    assert problem in entry["reason"]
+    assert stored(served.node) == (0, 1)
 
 
 async def test_envelope_with_internal_notes(served: Served, peer_b: FakePeer) -> None:

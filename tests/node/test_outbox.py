@@ -9,7 +9,9 @@ import pytest
 from aiohttp import ClientResponse
 
 from node.peers import remove_peer
-from node.records import add_record, send_alert, share_record
+from node.records import add_record, send_alert
+from node.sharing import share_record
+from node.users import ADMIN
 from protocol.envelope import verify_envelope
 from protocol.httpsig import HttpRequest, sign_request, verify_response
 from tests.conftest import RECORD, FakePeer, alert_content
@@ -25,12 +27,12 @@ def peer_c(served: Served) -> FakePeer:
 
 
 def record(served: Served, title: str) -> str:
-    return add_record(served.node, "experience", {**RECORD, "title": title})
+    return add_record(served.node, "experience", {**RECORD, "title": title}, by=ADMIN)
 
 
 def shared(served: Served, title: str, *peers: FakePeer) -> str:
     record_id = record(served, title)
-    share_record(served.node, record_id, [peer.node_id for peer in peers], all_peers=False)
+    share_record(served.node, record_id, [peer.node_id for peer in peers], all_peers=False, by=ADMIN)
     return record_id
 
 
@@ -92,7 +94,7 @@ async def test_a_record_shared_with_nobody_never_appears(served: Served, peer_b:
 
 async def test_no_local_fields_leave(served: Served, peer_b: FakePeer) -> None:
     shared(served, "Bericht X", peer_b)
-    alert_id, _ = send_alert(served.node, alert_content(), [peer_b.node_id], all_peers=False)
+    alert_id = send_alert(served.node, alert_content(), [peer_b.node_id], all_peers=False, by=ADMIN)["id"]
     response, raw = await pull(served, peer_b)
     assert response.status == 200
     envelopes = json.loads(raw)["envelopes"]
@@ -137,7 +139,7 @@ async def test_a_later_share_of_an_older_record_comes_after_the_cursor(
     x = shared(served, "Bericht X", peer_b)
     envelopes, cursor, _ = await page(served, peer_b)
     assert ids(envelopes) == [x]
-    share_record(served.node, old, [peer_b.node_id], all_peers=False)
+    share_record(served.node, old, [peer_b.node_id], all_peers=False, by=ADMIN)
     envelopes, following, more = await page(served, peer_b, f"?since={cursor}")
     assert ids(envelopes) == [old]
     assert following > cursor

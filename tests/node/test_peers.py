@@ -14,8 +14,10 @@ from node.errors import NodeError, NotFound, PeerError
 from node.home import Node
 from node.pairing import add_peer
 from node.peers import check_fingerprint_text, get_peer, list_peers, remove_peer, trust_descriptor
-from node.records import add_record, share_record
+from node.records import add_record
 from node.server import create_app
+from node.sharing import share_record
+from node.users import ADMIN
 from protocol.descriptor import build_descriptor, verify_descriptor
 from protocol.keys import NodeKey, fingerprint
 from tests.conftest import RECORD, FakePeer, free_port
@@ -139,10 +141,10 @@ def test_re_adding_a_peer_with_its_own_descriptor_keeps_its_history(node: Node) 
 def test_remove_peer_drops_pending_deliveries(node: Node) -> None:
     peer_b = FakePeer("Stadt B", "http://127.0.0.1:9").trusted_by(node)
     peer_c = FakePeer("Stadt C", "http://127.0.0.1:10").trusted_by(node)
-    first = add_record(node, "experience", RECORD)
-    second = add_record(node, "experience", {**RECORD, "title": "Zweiter Bericht"})
-    share_record(node, first, [peer_b.node_id, peer_c.node_id], all_peers=False)
-    share_record(node, second, [peer_b.node_id], all_peers=False)
+    first = add_record(node, "experience", RECORD, by=ADMIN)
+    second = add_record(node, "experience", {**RECORD, "title": "Zweiter Bericht"}, by=ADMIN)
+    share_record(node, first, [peer_b.node_id, peer_c.node_id], all_peers=False, by=ADMIN)
+    share_record(node, second, [peer_b.node_id], all_peers=False, by=ADMIN)
     node.db.execute("UPDATE deliveries SET state = 'delivered' WHERE peer_id = ? AND seq = 1", (peer_b.node_id,))
     remove_peer(node, peer_b.node_id)
     left = node.db.execute("SELECT peer_id, seq, state FROM deliveries").fetchall()

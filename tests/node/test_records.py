@@ -1,4 +1,4 @@
-"""node.records: validating, storing, signing and sharing a city's own records and alerts."""
+"""node.records and node.sharing: validating, storing, signing and sharing a city's own records and alerts."""
 
 from __future__ import annotations
 
@@ -12,13 +12,18 @@ import pytest
 from node.errors import NodeError, NotFound
 from node.home import Node
 from node.peers import remove_peer
-from node.records import add_record, get_record, list_records, read_content_file, send_alert, share_record
+from node.records import add_record, get_record, list_records, read_content_file, send_alert
+from node.sharing import share_record
+from node.users import ADMIN
 from protocol.envelope import envelope_ref, verify_envelope
 from tests.conftest import RECORD, FakePeer, alert_content
 from tests.node.conftest import NodeFactory, count
 
 MARKER = "LOCAL-ONLY-7f3a"
-TABLES = ("records", "envelopes", "shares", "deliveries")
+TABLES = ("records", "versions", "envelopes", "shares", "grants", "deliveries", "audit")
+EMPTY = dict.fromkeys(TABLES, 0)
+# one record added, nothing shared: its first version and the audit entry of the addition
+LOCAL_ONLY = {**EMPTY, "records": 1, "versions": 1, "audit": 1}
 
 
 @pytest.fixture
@@ -38,6 +43,11 @@ def peer_c(node: Node) -> FakePeer:
 
 def counts(node: Node) -> dict[str, int]:
     return {table: count(node, table) for table in TABLES}
+
+
+def stored(node: Node) -> dict[str, int]:
+    """The counts without the audit log, whose entries per action node/audit.py's tests pin down."""
+    return {table: number for table, number in counts(node).items() if table != "audit"}
 
 
 def envelopes(node: Node) -> list[dict[str, Any]]:
@@ -88,21 +98,21 @@ def timestamp(delta: timedelta) -> str:
 )
 def test_add_record_refuses_invalid_content(node: Node, kind: str, content: Any, field: str) -> None:
     with pytest.raises(NodeError, match=f"invalid {kind}") as caught:
-        add_record(node, kind, content)  # type: ignore[arg-type]
+        add_record(node, kind, content, by=ADMIN)  # type: ignore[arg-type]
     assert field in str(caught.value)
-    assert counts(node) == dict.fromkeys(TABLES, 0)
+    assert counts(node) == EMPTY
 
 
 def test_alert_effective_after_expires(node: Node) -> None:
     content = {**alert_content(), "effective": timestamp(timedelta(days=30))}
     with pytest.raises(NodeError, match="expires: must be later than effective"):
-        add_record(node, "alert", content)
-    assert counts(node) == dict.fromkeys(TABLES, 0)
+        add_record(node, "alert", content, by=ADMIN)
+    assert counts(node) == EMPTY
 
 
 def test_add_record_stores_locally_and_shares_nothing(node: Node) -> None:
-    record_id = add_record(node, "experience", RECORD)
-    assert counts(node) == {"records": 1, "envelopes": 0, "shares": 0, "deliveries": 0}
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
+    assert counts(node) == LOCAL_ONLY
     record = get_record(node, record_id)
     assert record["content"] == RECORD  # local fields stay visible on the own node
     assert record["shared_with"] == []
@@ -111,7 +121,7 @@ def test_add_record_stores_locally_and_shares_nothing(node: Node) -> None:
 
 
 def test_get_unknown_record(node: Node) -> None:
-    with pytest.raises(NotFound, match="no record with id 'nope'"):
+    with pytest.raises(NotFound, match="no record or alert with id 'nope'"):
         get_record(node, "nope")
 
 
@@ -128,55 +138,61 @@ def test_get_unknown_record(node: Node) -> None:
     ],
 )
 def test_share_refused(node: Node, peer_b: FakePeer, to: list[str], all_peers: bool, problem: str) -> None:
-    record_id = add_record(node, "experience", RECORD)
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
     recipients = [peer_b.node_id if peer == "B" else peer for peer in to]
     with pytest.raises(NodeError, match=problem):
-        share_record(node, record_id, recipients, all_peers=all_peers)
-    assert counts(node) == {"records": 1, "envelopes": 0, "shares": 0, "deliveries": 0}
+        share_record(node, record_id, recipients, all_peers=all_peers, by=ADMIN)
+    assert counts(node) == LOCAL_ONLY
     assert get_record(node, record_id)["shared_with"] == []
 
 
 def test_share_with_one_known_and_one_unknown_peer_shares_with_nobody(node: Node, peer_b: FakePeer) -> None:
-    record_id = add_record(node, "experience", RECORD)
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
     stranger = FakePeer("Stadt X", "http://127.0.0.1:8")
     with pytest.raises(NodeError, match="nothing was shared"):
-        share_record(node, record_id, [peer_b.node_id, stranger.node_id], all_peers=False)
-    assert counts(node) == {"records": 1, "envelopes": 0, "shares": 0, "deliveries": 0}
+        share_record(node, record_id, [peer_b.node_id, stranger.node_id], all_peers=False, by=ADMIN)
+    assert counts(node) == LOCAL_ONLY
 
 
 def test_share_with_all_peers_when_there_are_none(node: Node) -> None:
-    record_id = add_record(node, "experience", RECORD)
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
     with pytest.raises(NodeError, match="no trusted peers"):
-        share_record(node, record_id, [], all_peers=True)
-    assert counts(node) == {"records": 1, "envelopes": 0, "shares": 0, "deliveries": 0}
+        share_record(node, record_id, [], all_peers=True, by=ADMIN)
+    assert counts(node) == LOCAL_ONLY
 
 
 def test_share_unknown_record(node: Node, peer_b: FakePeer) -> None:
-    with pytest.raises(NotFound, match="no record with id 'missing'"):
-        share_record(node, "missing", [peer_b.node_id], all_peers=False)
-    assert counts(node) == dict.fromkeys(TABLES, 0)
+    with pytest.raises(NotFound, match="no record or alert with id 'missing'"):
+        share_record(node, "missing", [peer_b.node_id], all_peers=False, by=ADMIN)
+    assert counts(node) == EMPTY
 
 
 def test_share_with_a_removed_peer(node: Node, peer_b: FakePeer) -> None:
-    record_id = add_record(node, "experience", RECORD)
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
     remove_peer(node, peer_b.node_id)
     with pytest.raises(NodeError, match="not a trusted peer"):
-        share_record(node, record_id, [peer_b.node_id], all_peers=False)
-    assert counts(node) == {"records": 1, "envelopes": 0, "shares": 0, "deliveries": 0}
+        share_record(node, record_id, [peer_b.node_id], all_peers=False, by=ADMIN)
+    assert counts(node) == LOCAL_ONLY
 
 
 # --- share_record: signing and granting ---------------------------------------------------------
 
 
 def test_sharing_signs_once_into_a_chain(node: Node, peer_b: FakePeer, peer_c: FakePeer) -> None:
-    first = add_record(node, "experience", RECORD)
-    second = add_record(node, "experience", {**RECORD, "title": "Zweiter Bericht"})
-    assert share_record(node, first, [peer_b.node_id], all_peers=False) == [peer_b.node_id]
-    share_record(node, first, [peer_c.node_id], all_peers=False)  # shared again: not signed again
-    share_record(node, second, [peer_b.node_id], all_peers=False)
+    first = add_record(node, "experience", RECORD, by=ADMIN)
+    second = add_record(node, "experience", {**RECORD, "title": "Zweiter Bericht"}, by=ADMIN)
+    assert share_record(node, first, [peer_b.node_id], all_peers=False, by=ADMIN) == {
+        "id": first,
+        "recipients": [peer_b.node_id],
+        "scope": "named",
+        "state": "released",
+    }
+    share_record(node, first, [peer_c.node_id], all_peers=False, by=ADMIN)  # shared again: not signed again
+    share_record(node, second, [peer_b.node_id], all_peers=False, by=ADMIN)
     one, two = envelopes(node)
     assert (one["id"], one["seq"], one["prev"]) == (first, 1, None)
     assert (two["id"], two["seq"], two["prev"]) == (second, 2, envelope_ref(one))
+    assert [(envelope["version"], envelope["tlp"]) for envelope in (one, two)] == [(1, "TLP:AMBER")] * 2
     for envelope in (one, two):
         verified = verify_envelope(envelope, own_key(node))
         assert verified.origin == node.node_id
@@ -186,8 +202,8 @@ def test_sharing_signs_once_into_a_chain(node: Node, peer_b: FakePeer, peer_c: F
 
 
 def test_the_signed_envelope_has_no_local_fields(node: Node, peer_b: FakePeer) -> None:
-    record_id = add_record(node, "experience", RECORD)
-    share_record(node, record_id, [peer_b.node_id], all_peers=False)
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
+    share_record(node, record_id, [peer_b.node_id], all_peers=False, by=ADMIN)
     [envelope] = envelopes(node)
     assert "internal_notes" not in envelope["content"]
     assert envelope["content"] == {k: v for k, v in RECORD.items() if k != "internal_notes"}
@@ -197,38 +213,44 @@ def test_the_signed_envelope_has_no_local_fields(node: Node, peer_b: FakePeer) -
 
 
 def test_shares_add_up(node: Node, peer_b: FakePeer, peer_c: FakePeer) -> None:
-    record_id = add_record(node, "experience", RECORD)
-    share_record(node, record_id, [peer_b.node_id], all_peers=False)
-    share_record(node, record_id, [peer_c.node_id], all_peers=False)
-    share_record(node, record_id, [peer_b.node_id], all_peers=False)  # again: no second row
-    assert counts(node) == {"records": 1, "envelopes": 1, "shares": 2, "deliveries": 2}
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
+    share_record(node, record_id, [peer_b.node_id], all_peers=False, by=ADMIN)
+    share_record(node, record_id, [peer_c.node_id], all_peers=False, by=ADMIN)
+    share_record(node, record_id, [peer_b.node_id], all_peers=False, by=ADMIN)  # again: no second row
+    expected = {"records": 1, "versions": 1, "envelopes": 1, "shares": 2, "grants": 2, "deliveries": 2}
+    assert stored(node) == expected
     assert get_record(node, record_id)["shared_with"] == [peer_b.node_id, peer_c.node_id]
     queued = node.db.execute("SELECT peer_id, seq, priority, state FROM deliveries ORDER BY id").fetchall()
     assert [tuple(row) for row in queued] == [(peer_b.node_id, 1, 1, "pending"), (peer_c.node_id, 1, 1, "pending")]
 
 
 def test_share_with_all_peers(node: Node, peer_b: FakePeer, peer_c: FakePeer) -> None:
-    record_id = add_record(node, "experience", RECORD)
-    recipients = share_record(node, record_id, [], all_peers=True)
-    assert sorted(recipients) == sorted([peer_b.node_id, peer_c.node_id])
-    assert counts(node) == {"records": 1, "envelopes": 1, "shares": 2, "deliveries": 2}
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
+    outcome = share_record(node, record_id, [], all_peers=True, by=ADMIN)
+    assert sorted(outcome["recipients"]) == sorted([peer_b.node_id, peer_c.node_id])
+    assert (outcome["scope"], outcome["state"]) == ("all-peers", "released")
+    expected = {"records": 1, "versions": 1, "envelopes": 1, "shares": 2, "grants": 2, "deliveries": 2}
+    assert stored(node) == expected
 
 
 def test_named_recipients_are_deduplicated(node: Node, peer_b: FakePeer) -> None:
-    record_id = add_record(node, "experience", RECORD)
-    assert share_record(node, record_id, [peer_b.node_id, peer_b.node_id], all_peers=False) == [peer_b.node_id]
-    assert counts(node)["shares"] == 1
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
+    outcome = share_record(node, record_id, [peer_b.node_id, peer_b.node_id], all_peers=False, by=ADMIN)
+    assert outcome["recipients"] == [peer_b.node_id]
+    assert (count(node, "shares"), count(node, "grants")) == (1, 1)
 
 
 # --- send_alert ---------------------------------------------------------------------------------
 
 
 def test_send_alert_signs_and_queues_first(node: Node, peer_b: FakePeer) -> None:
-    alert_id, recipients = send_alert(node, alert_content(), [peer_b.node_id], all_peers=False)
-    assert recipients == [peer_b.node_id]
-    assert counts(node) == {"records": 1, "envelopes": 1, "shares": 1, "deliveries": 1}
+    outcome = send_alert(node, alert_content(), [peer_b.node_id], all_peers=False, by=ADMIN)
+    alert_id = outcome["id"]
+    assert outcome == {"id": alert_id, "recipients": [peer_b.node_id], "scope": "named", "state": "released"}
+    expected = {"records": 1, "versions": 1, "envelopes": 1, "shares": 1, "grants": 1, "deliveries": 1}
+    assert stored(node) == expected
     [envelope] = envelopes(node)
-    assert (envelope["type"], envelope["id"], envelope["seq"]) == ("alert", alert_id, 1)
+    assert (envelope["type"], envelope["id"], envelope["seq"], envelope["version"]) == ("alert", alert_id, 1, 1)
     assert "internal_notes" not in envelope["content"]
     assert node.db.execute("SELECT priority FROM deliveries").fetchone()[0] == 0
     assert list_records(node, "alert")[0]["shared_with"] == [peer_b.node_id]
@@ -237,8 +259,8 @@ def test_send_alert_signs_and_queues_first(node: Node, peer_b: FakePeer) -> None
 @pytest.mark.parametrize("days", [-1, 0])
 def test_send_alert_refuses_an_expired_alert(node: Node, peer_b: FakePeer, days: int) -> None:
     with pytest.raises(NodeError, match="expires: lies in the past"):
-        send_alert(node, alert_content(days=days), [peer_b.node_id], all_peers=False)
-    assert counts(node) == dict.fromkeys(TABLES, 0)
+        send_alert(node, alert_content(days=days), [peer_b.node_id], all_peers=False, by=ADMIN)
+    assert counts(node) == EMPTY
 
 
 @pytest.mark.parametrize(
@@ -252,14 +274,42 @@ def test_send_alert_without_a_valid_audience_stores_nothing(
     node: Node, peer_b: FakePeer, to: list[str], all_peers: bool, problem: str
 ) -> None:
     with pytest.raises(NodeError, match=problem):
-        send_alert(node, alert_content(), to, all_peers=all_peers)
-    assert counts(node) == dict.fromkeys(TABLES, 0)
+        send_alert(node, alert_content(), to, all_peers=all_peers, by=ADMIN)
+    assert counts(node) == EMPTY
 
 
 def test_send_alert_to_all_peers_without_peers(node: Node) -> None:
     with pytest.raises(NodeError, match="no trusted peers"):
-        send_alert(node, alert_content(), [], all_peers=True)
-    assert counts(node) == dict.fromkeys(TABLES, 0)
+        send_alert(node, alert_content(), [], all_peers=True, by=ADMIN)
+    assert counts(node) == EMPTY
+
+
+PII_ALERT = {"description": "Hinweise an max.mustermann@example.de oder 0171 2345678"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "tlp", "all_peers", "problem"),
+    [
+        ({}, "TLP:RED", True, "TLP:RED goes only to named recipients"),
+        (PII_ALERT, "TLP:AMBER", False, "possible personal data"),
+    ],
+)
+def test_send_alert_refused_after_validation_stores_nothing(
+    node: Node, peer_b: FakePeer, changes: dict[str, str], tlp: str, all_peers: bool, problem: str
+) -> None:
+    """Label and PII checks run inside the alert's transaction: the refusal rolls the stored alert back."""
+    to = [] if all_peers else [peer_b.node_id]
+    with pytest.raises(NodeError, match=problem):
+        send_alert(node, {**alert_content(), **changes}, to, all_peers=all_peers, tlp=tlp, by=ADMIN)
+    assert counts(node) == EMPTY
+
+
+def test_share_of_a_red_record_with_all_peers_is_refused(node: Node, peer_b: FakePeer) -> None:
+    record_id = add_record(node, "experience", RECORD, tlp="TLP:RED", by=ADMIN)
+    with pytest.raises(NodeError, match=r"TLP:RED goes only to named recipients.*nothing was shared"):
+        share_record(node, record_id, [], all_peers=True, by=ADMIN)
+    assert counts(node) == LOCAL_ONLY
+    assert share_record(node, record_id, [peer_b.node_id], all_peers=False, by=ADMIN)["state"] == "released"
 
 
 # --- read_content_file --------------------------------------------------------------------------

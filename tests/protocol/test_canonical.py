@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import enum
 import json
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -10,7 +13,15 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.canonical import MAX_DEPTH, MAX_SAFE_INTEGER, canonical_bytes, check_profile, parse
+from protocol.canonical import (
+    MAX_DEPTH,
+    MAX_SAFE_INTEGER,
+    canonical_bytes,
+    check_profile,
+    encode_scanned,
+    parse,
+    scan,
+)
 from protocol.errors import CanonicalError
 
 # --- RFC 8785 examples inside the profile -----------------------------------------------------
@@ -125,6 +136,138 @@ def _nested(depth: int, leaf: Any) -> Any:
     for _ in range(depth):
         value = [value]
     return value
+
+
+class _Str(str):
+    pass
+
+
+class _Dict(dict[str, Any]):
+    pass
+
+
+class _List(list[Any]):
+    pass
+
+
+class _Mapping(collections.abc.Mapping[str, Any]):
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        (collections.OrderedDict(a=1), "OrderedDict"),
+        (MappingProxyType({"a": 1}), "mappingproxy"),
+        (collections.UserDict({"a": 1}), "UserDict"),
+        (collections.defaultdict(list), "defaultdict"),
+        (_Dict(a=1), "_Dict"),
+        (_Mapping(), "_Mapping"),
+        (collections.deque([1]), "deque"),
+        (collections.UserList([1]), "UserList"),
+        (_List([1]), "_List"),
+        (range(3), "range"),
+        (bytearray(b"x"), "bytearray"),
+        (memoryview(b"x"), "memoryview"),
+        (frozenset(), "frozenset"),
+        (_Str("x"), "_Str"),
+    ],
+)
+def test_only_dict_list_and_tuple_are_containers(value: Any, name: str) -> None:
+    # Other Mapping and Sequence types (and subclasses of str, dict or list) are refused, so that
+    # what is checked is exactly what the encoders serialize.
+    for wrapped, path in ((value, r"\$"), ({"a": [value]}, r"\$\.a\[0\]")):
+        with pytest.raises(CanonicalError, match=rf"^{path}: {name} is not a JSON value$"):
+            check_profile(wrapped)
+        with pytest.raises(CanonicalError, match=rf"^{path}: {name} is not a JSON value$"):
+            scan(wrapped)
+        with pytest.raises(CanonicalError, match=f"{name} is not a JSON value"):
+            canonical_bytes(wrapped)
+
+
+def test_str_subclass_key_is_refused() -> None:
+    with pytest.raises(CanonicalError, match="object key 'k' is not a string"):
+        canonical_bytes({_Str("k"): 1})
+
+
+def test_tuples_are_arrays_and_int_subclasses_are_integers() -> None:
+    assert canonical_bytes({"a": (1, (2, "x"))}) == b'{"a":[1,[2,"x"]]}'
+    assert canonical_bytes({"\U0001f600": (1, _Level.HIGH)}) == '{"\U0001f600":[1,3]}'.encode()
+    assert canonical_bytes([_Level.HIGH]) == b"[3]"
+
+
+# --- scan and encode_scanned ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "astral"),
+    [
+        (None, False),
+        ("\U0001f600", False),  # outside the BMP, but a value, not a key
+        ({"a": "\U0001f600"}, False),
+        ({"\uffff": 1, "\ufb33": 2, "\u00e9": 3}, False),
+        ({"\U0001f600": 1}, True),
+        ({"\U00010000": 1}, True),
+        ({"a\U0001f600b": 1}, True),
+        ({"a": {"b": [{"\U0001f600": 1}]}}, True),
+        ([1, {"\U0001f600": None}], True),
+        (({"\U0001f600": None},), True),
+        ([{"a": 1}, {"\ud7ff": 2}], False),
+    ],
+)
+def test_scan_says_whether_a_key_lies_outside_the_bmp(value: Any, astral: bool) -> None:
+    assert scan(value) is astral
+    assert encode_scanned(value, astral) == canonical_bytes(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1.5, r"^\$: floating-point"),
+        ({"a": [1, {"b": 2**53}]}, r"^\$\.a\[1\]\.b: integer 9007199254740992 is outside"),
+        ({"\U0001f600": {"x": "\ud800"}}, r"^\$\.\U0001f600\.x: string contains a lone surrogate"),
+        (_nested(MAX_DEPTH + 1, 1), "nesting deeper than 64"),
+    ],
+)
+def test_scan_refuses_like_check_profile(value: Any, message: str) -> None:
+    with pytest.raises(CanonicalError, match=message):
+        scan(value)
+    with pytest.raises(CanonicalError, match=message):
+        check_profile(value)
+
+
+def test_encode_scanned_needs_the_astral_flag() -> None:
+    # With a key outside the BMP, the sorted-keys fast path orders by code point, which is wrong.
+    value = {"\U0001f600": 1, "\ufb33": 2}
+    assert scan(value) is True
+    assert encode_scanned(value, True) == rfc8785.dumps(value) == '{"\U0001f600":1,"\ufb33":2}'.encode()
+    assert encode_scanned(value, False) != rfc8785.dumps(value)
+
+
+def test_encode_scanned_with_astral_is_always_correct() -> None:
+    value = {"b": [1, "ü"], "a": {"z": None, "y": True}}
+    assert scan(value) is False
+    assert encode_scanned(value, True) == encode_scanned(value, False) == canonical_bytes(value)
+
+
+def test_encode_scanned_of_a_part_uses_the_flag_of_the_whole() -> None:
+    # verify_envelope scans the envelope once and encodes its parts with the same flag.
+    whole = {"content": {"\U0001f600": 1, "\ufb33": 2}, "other": {"b": 1, "a": 2}}
+    astral = scan(whole)
+    assert astral is True
+    for part in whole.values():
+        assert encode_scanned(part, astral) == canonical_bytes(part) == rfc8785.dumps(part)
 
 
 def test_check_profile_depth() -> None:
@@ -297,3 +440,26 @@ def test_json_dumps_fast_path_matches_inside_the_bmp(value: dict[str, Any]) -> N
     # The fast path named in the design notes gives identical bytes as long as keys stay in the BMP.
     fast = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert fast == canonical_bytes(value)
+
+
+@settings(max_examples=200)
+@given(st.recursive(_scalars, lambda c: st.dictionaries(_tricky_keys, c, max_size=6) | st.lists(c, max_size=3)))
+def test_encode_scanned_equals_canonical_bytes(value: Any) -> None:
+    astral = scan(value)
+    assert encode_scanned(value, astral) == canonical_bytes(value) == rfc8785.dumps(value)
+    assert encode_scanned(value, True) == rfc8785.dumps(value)
+    if not astral:
+        assert encode_scanned(value, False) == rfc8785.dumps(value)
+
+
+@settings(max_examples=200)
+@given(_values)
+def test_scan_is_true_exactly_when_a_key_is_astral(value: Any) -> None:
+    def keys(item: Any) -> list[str]:
+        if isinstance(item, dict):
+            return [k for key, child in item.items() for k in [key, *keys(child)]]
+        if isinstance(item, list):
+            return [k for child in item for k in keys(child)]
+        return []
+
+    assert scan(value) is any(ch > "\uffff" for key in keys(value) for ch in key)

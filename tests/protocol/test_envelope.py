@@ -22,6 +22,7 @@ from protocol.envelope import (
 )
 from protocol.errors import EnvelopeError, ProtocolError, SchemaError, SignatureError
 from protocol.keys import NodeKey, node_id_for
+from protocol.tlp import LABELS
 
 KEY = NodeKey.from_seed(bytes(range(32)))
 OTHER = NodeKey.from_seed(bytes(range(1, 33)))
@@ -56,6 +57,8 @@ def make(seq: int = 1, prev: str | None = None, content: dict[str, Any] | None =
         "origin": ORIGIN,
         "kind": "experience",
         "record_id": "rec-0001abcd",
+        "version": 1,
+        "tlp": "TLP:AMBER",
         "seq": seq,
         "prev": prev,
         "created": CREATED,
@@ -78,12 +81,26 @@ def resign(envelope: dict[str, Any], key: NodeKey = KEY) -> dict[str, Any]:
 
 def test_build_and_verify_roundtrip() -> None:
     envelope = make()
-    assert set(envelope) == {"type", "id", "origin", "seq", "prev", "created", "content", "hashes", "signatures"}
+    assert set(envelope) == {
+        "type",
+        "id",
+        "version",
+        "tlp",
+        "origin",
+        "seq",
+        "prev",
+        "created",
+        "content",
+        "hashes",
+        "signatures",
+    }
     assert envelope["created"] == "2026-11-22T08:00:00Z"
     assert envelope["hashes"] == {"sha256": sha256_b64url(canonical_bytes(CONTENT))}
     verified = verify_envelope(envelope, TRUSTED)
     assert verified.kind == "experience"
     assert verified.id == "rec-0001abcd"
+    assert verified.version == 1
+    assert verified.tlp == "TLP:AMBER"
     assert verified.origin == ORIGIN
     assert verified.seq == 1
     assert verified.prev is None
@@ -104,7 +121,7 @@ def test_verify_survives_json_roundtrip() -> None:
 def test_signature_covers_the_redacted_form() -> None:
     envelope = make()
     form = signing_form(envelope)
-    assert set(form) == {"type", "id", "origin", "seq", "prev", "created", "hashes"}
+    assert set(form) == {"type", "id", "version", "tlp", "origin", "seq", "prev", "created", "hashes"}
     assert signed_bytes(envelope) == canonical_bytes(form)
     signature = b64url_decode(envelope["signatures"]["ed25519:1"])
     from protocol.keys import verify
@@ -173,6 +190,18 @@ TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], None], type[ProtocolError]
     "origin unknown": (_set("origin", "pn" + "a" * 32), SignatureError, "no signature by a known key"),
     "id changed": (_set("id", "rec-9999abcd"), SignatureError, "does not verify"),
     "type changed": (_set("type", "alert"), SignatureError, "does not verify"),
+    "type changed to retraction": (_set("type", "retraction"), SignatureError, "does not verify"),
+    "version raised": (_set("version", 2), SignatureError, "does not verify"),
+    "version at the maximum": (_set("version", 2**53 - 1), SignatureError, "does not verify"),
+    "tlp loosened": (_set("tlp", "TLP:CLEAR"), SignatureError, "does not verify"),
+    "tlp tightened": (_set("tlp", "TLP:RED"), SignatureError, "does not verify"),
+    "tlp unknown": (_set("tlp", "TLP:WHITE"), EnvelopeError, "tlp: must be one of"),
+    "tlp lower case": (_set("tlp", "tlp:amber"), EnvelopeError, "tlp: must be one of"),
+    "version zero": (_set("version", 0), EnvelopeError, "version must be a positive integer"),
+    "version bool": (_set("version", True), EnvelopeError, "version must be a positive integer"),
+    "version text": (_set("version", "1"), EnvelopeError, "version must be a positive integer"),
+    "version float": (_set("version", 1.0), EnvelopeError, "floating-point"),
+    "version too big": (_set("version", 2**53), EnvelopeError, "outside"),
     "created changed": (_set("created", "2026-11-22T08:00:01Z"), SignatureError, "does not verify"),
     "signature flipped": (_flip_signature, SignatureError, "does not verify"),
     "signature removed": (_set("signatures", {}), SignatureError, "not signed"),
@@ -188,6 +217,8 @@ TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], None], type[ProtocolError]
     "extra unknown field": (_set("extra", 1), EnvelopeError, "unknown envelope field 'extra'"),
     "missing type": (_drop("type"), EnvelopeError, "'type' is missing"),
     "missing id": (_drop("id"), EnvelopeError, "'id' is missing"),
+    "missing version": (_drop("version"), EnvelopeError, "'version' is missing"),
+    "missing tlp": (_drop("tlp"), EnvelopeError, "'tlp' is missing"),
     "missing origin": (_drop("origin"), EnvelopeError, "'origin' is missing"),
     "missing seq": (_drop("seq"), EnvelopeError, "'seq' is missing"),
     "missing prev": (_drop("prev"), EnvelopeError, "'prev' is missing"),
@@ -371,3 +402,176 @@ def test_redact_does_not_change_the_original() -> None:
     envelope = make()
     redact(envelope)
     assert "content" in envelope
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", [1, 2, 17, 2**53 - 1])
+def test_version_roundtrip(version: int) -> None:
+    envelope = make(version=version)
+    assert envelope["version"] == version
+    assert verify_envelope(envelope, TRUSTED).version == version
+
+
+@pytest.mark.parametrize("version", [True, False, 0, -1, "1", "2", None, [1], {"v": 1}])
+def test_bad_version_is_refused_by_build(version: Any) -> None:
+    with pytest.raises(EnvelopeError, match="version must be a positive integer"):
+        make(version=version)
+
+
+@pytest.mark.parametrize("version", [True, False, 0, -1, "1", None, [1]])
+def test_bad_version_is_refused_even_when_signed(version: Any) -> None:
+    envelope = make()
+    envelope["version"] = version
+    with pytest.raises(EnvelopeError, match="version must be a positive integer"):
+        verify_envelope(resign(envelope), TRUSTED)
+
+
+@pytest.mark.parametrize(("version", "message"), [(2**53, "outside"), (-(2**60), "outside"), (2.0, "floating-point")])
+def test_version_outside_the_profile_is_refused(version: Any, message: str) -> None:
+    envelope = make()
+    envelope["version"] = version
+    with pytest.raises(EnvelopeError, match=message):
+        verify_envelope(envelope, TRUSTED)
+    with pytest.raises(EnvelopeError, match="version must be a positive integer"):
+        make(version=version)
+
+
+def test_new_version_of_a_record_is_a_new_envelope_in_the_chain() -> None:
+    first = make()
+    second = make(seq=2, prev=envelope_ref(first), version=2, content={**CONTENT, "title": "Sicherer Schulweg 2"})
+    verified = verify_envelope(second, TRUSTED)
+    assert (verified.id, verified.version) == ("rec-0001abcd", 2)
+    assert verified.ref != envelope_ref(first)
+    assert second["hashes"] != first["hashes"]
+
+
+def test_version_is_signed_even_when_the_content_is_the_same() -> None:
+    # Two envelopes that differ only in version have different signed bytes and refs.
+    assert signed_bytes(make(version=1)) != signed_bytes(make(version=2))
+    assert envelope_ref(make(version=1)) != envelope_ref(make(version=2))
+
+
+# --- TLP labels -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_every_label_roundtrips(label: str) -> None:
+    envelope = make(tlp=label)
+    assert envelope["tlp"] == label
+    verified = verify_envelope(envelope, TRUSTED)
+    assert verified.tlp == label
+    assert verify_envelope(redact(envelope), TRUSTED).tlp == label
+
+
+BAD_LABELS = ["TLP:WHITE", "tlp:red", "RED", "red", "TLP:RED ", " TLP:RED", "TLP: RED", "TLP:AMBER STRICT", "", None, 1]
+
+
+@pytest.mark.parametrize("label", BAD_LABELS)
+def test_unknown_label_is_refused_by_build(label: Any) -> None:
+    with pytest.raises(EnvelopeError, match="tlp: must be one of TLP:RED, TLP:AMBER\\+STRICT"):
+        make(tlp=label)
+
+
+@pytest.mark.parametrize("label", [*BAD_LABELS, ["TLP:RED"], {"TLP:RED": 1}])
+def test_unknown_label_is_refused_even_when_signed(label: Any) -> None:
+    envelope = make()
+    envelope["tlp"] = label
+    with pytest.raises(EnvelopeError, match="tlp: must be one of"):
+        verify_envelope(resign(envelope), TRUSTED)
+
+
+@pytest.mark.parametrize(("signed", "claimed"), [("TLP:RED", "TLP:CLEAR"), ("TLP:AMBER", "TLP:GREEN")])
+def test_relabelling_after_signing_breaks_the_signature(signed: str, claimed: str) -> None:
+    # A relay cannot loosen the label to make an envelope forwardable.
+    envelope = make(tlp=signed)
+    envelope["tlp"] = claimed
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_envelope(envelope, TRUSTED)
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_envelope(redact(envelope), TRUSTED)
+
+
+# --- retractions ------------------------------------------------------------------------------
+
+
+def make_retraction(version: int = 1, **kw: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {"kind": "retraction", "seq": 2, "prev": envelope_ref(make()), "content": {}}
+    args.update(kw)
+    return make(version=version, **args)
+
+
+def test_retraction_roundtrip() -> None:
+    envelope = make_retraction(version=3, tlp="TLP:RED")
+    assert envelope["type"] == "retraction"
+    assert envelope["content"] == {}
+    assert envelope["hashes"] == {"sha256": sha256_b64url(b"{}")}
+    verified = verify_envelope(envelope, TRUSTED)
+    assert verified.kind == "retraction"
+    assert verified.id == "rec-0001abcd"  # the retracted record's id
+    assert verified.version == 3  # every version up to 3 is retracted
+    assert verified.tlp == "TLP:RED"
+    assert verified.has_content
+
+
+@pytest.mark.parametrize(
+    "content", [{"title": "x"}, {"reason": "Fehler"}, {"internal_notes": "nur für uns"}, {"version": 1}]
+)
+def test_retraction_refuses_any_content_field(content: dict[str, Any]) -> None:
+    name = next(iter(content))
+    with pytest.raises(SchemaError, match="unknown field") as info:
+        make_retraction(content=content)
+    assert info.value.field == name
+    envelope = make_retraction()
+    envelope["content"] = content
+    envelope["hashes"] = {"sha256": content_hash(content)}
+    with pytest.raises(SchemaError, match="unknown field") as info:
+        verify_envelope(resign(envelope), TRUSTED)
+    assert info.value.field == name
+
+
+def test_retraction_content_must_be_an_object() -> None:
+    envelope = make_retraction()
+    envelope["content"] = []
+    envelope["hashes"] = {"sha256": sha256_b64url(b"[]")}
+    with pytest.raises(EnvelopeError, match="content must be an object"):
+        verify_envelope(resign(envelope), TRUSTED)
+
+
+def test_retraction_with_content_added_after_signing_is_refused() -> None:
+    envelope = make_retraction()
+    envelope["content"] = {"title": "x"}
+    with pytest.raises(EnvelopeError, match="content does not match"):
+        verify_envelope(envelope, TRUSTED)
+
+
+@pytest.mark.parametrize("change", [_set("version", 2), _set("id", "rec-9999abcd"), _set("type", "experience")])
+def test_tampered_retraction_is_refused(change: Callable[[dict[str, Any]], None]) -> None:
+    envelope = make_retraction()
+    change(envelope)
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_envelope(envelope, TRUSTED)
+
+
+def test_redacted_retraction_still_verifies() -> None:
+    envelope = make_retraction(version=2)
+    tombstone = redact(envelope)
+    assert "content" not in tombstone
+    verified = verify_envelope(tombstone, TRUSTED)
+    assert (verified.kind, verified.version, verified.has_content) == ("retraction", 2, False)
+    assert verified.ref == envelope_ref(envelope)
+
+
+# --- containers -------------------------------------------------------------------------------
+
+
+def test_envelope_must_be_made_of_plain_dicts_and_lists() -> None:
+    from types import MappingProxyType
+
+    with pytest.raises(EnvelopeError, match="mappingproxy is not a JSON value"):
+        verify_envelope(MappingProxyType(make()), TRUSTED)
+    envelope = make()
+    envelope["hashes"] = MappingProxyType(envelope["hashes"])
+    with pytest.raises(EnvelopeError, match=r"\$\.hashes: mappingproxy is not a JSON value"):
+        verify_envelope(envelope, TRUSTED)

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from protocol.errors import SchemaError
+from protocol.errors import ProtocolError, SchemaError
 from protocol.records import (
     ALERT_SCHEMA,
+    CASE_BANDS,
+    DEFAULT_SMALL_NUMBER_THRESHOLD,
     EXPERIENCE_SCHEMA,
+    KINDS,
     LOCAL_FIELDS,
+    RECORD_KINDS,
+    RETRACTION_SCHEMA,
+    SCHEMAS,
     Kind,
+    case_band,
+    case_bands,
     check_kind,
     shared_content,
     validate_content,
@@ -73,8 +84,16 @@ def test_minimal_records_are_valid() -> None:
 
 def test_schemas_list_every_field() -> None:
     assert set(EXPERIENCE_SCHEMA["properties"]) == set(FULL_EXPERIENCE) | {"internal_notes"}
-    assert set(ALERT_SCHEMA["properties"]) == set(FULL_ALERT) | {"internal_notes"}
-    assert set(LOCAL_FIELDS) == {"internal_notes"}
+    assert set(ALERT_SCHEMA["properties"]) == set(FULL_ALERT) | {"internal_notes", "case_count"}
+    assert RETRACTION_SCHEMA["properties"] == {}
+    assert RETRACTION_SCHEMA["additionalProperties"] is False
+    assert set(LOCAL_FIELDS) == {"internal_notes", "case_count"}
+
+
+def test_kinds() -> None:
+    assert KINDS == ("experience", "alert", "retraction")
+    assert RECORD_KINDS == ("experience", "alert")
+    assert set(SCHEMAS) == set(KINDS)
 
 
 @pytest.mark.parametrize("name", ["title", "summary"])
@@ -165,8 +184,14 @@ def test_unknown_field_is_refused(kind: Kind, path: str, field: str) -> None:
         ("alert", "severity", "High", "must be one of"),
         ("alert", "certainty", "Sure", "must be one of"),
         ("alert", "trend", "up", "must be one of"),
-        ("alert", "case_band", "7", "must be one of"),
-        ("alert", "case_band", 7, "must be one of"),
+        ("alert", "case_band", "7", "wrong format"),
+        ("alert", "case_band", 7, "must be of type string, not integer"),
+        ("alert", "case_band", None, "must be of type string"),
+        ("alert", "case_count", -1, "less than the minimum of 0"),
+        ("alert", "case_count", 10**9 + 1, "greater than the maximum of 1000000000"),
+        ("alert", "case_count", "7", "must be of type integer, not string"),
+        ("alert", "case_count", True, "must be of type integer, not boolean"),
+        ("alert", "case_count", 2.5, "must be of type integer"),
         ("alert", "expires", 1796000000, "must be of type string"),
         ("alert", "expires", "x" * 41, "longer than 40"),
     ],
@@ -174,7 +199,7 @@ def test_unknown_field_is_refused(kind: Kind, path: str, field: str) -> None:
 def test_wrong_value_is_refused(kind: Kind, path: str, value: Any, message: str) -> None:
     base = FULL_EXPERIENCE if kind == "experience" else FULL_ALERT
     with pytest.raises(SchemaError, match=message) as info:
-        validate_content(kind, _with(base, path, value), allow_local=False)
+        validate_content(kind, _with(base, path, value), allow_local=True)
     assert info.value.field == path
 
 
@@ -193,9 +218,161 @@ def test_wrong_list_item_is_refused_with_its_index(path: str, items: list[Any], 
     assert info.value.field == f"{path}.1"
 
 
-@pytest.mark.parametrize("band", ["<5", "5-9", "10-19", "20+"])
-def test_case_bands(band: str) -> None:
+# --- case bands -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("band", ["<5", "5-9", "10-19", "20+", "<1", "1-1", "<99999", "99999+", "12345-67890"])
+def test_case_band_pattern_accepts(band: str) -> None:
     validate_content("alert", {**FULL_ALERT, "case_band": band}, allow_local=False)
+
+
+@pytest.mark.parametrize(
+    "band",
+    [
+        "5 to 9",
+        "",
+        "<0",
+        "-5",
+        "5",
+        "7",
+        "<",
+        "+",
+        "5-",
+        "-9",
+        "5--9",
+        "5-9-12",
+        "<5+",
+        "<=5",
+        ">20",
+        "20++",
+        "0-4",
+        "05-9",
+        "5-09",
+        "0+",
+        "<05",
+        "<100000",
+        "100000+",
+        "1-100000",
+        " 5-9",
+        "5-9 ",
+        "5 - 9",
+        "5-9\n",
+        "\n5-9",
+        "5\u20139",  # en dash
+        "\uff15-\uff19",  # full-width digits
+        "\u0665-\u0669",  # Arabic-Indic digits
+        "fünf bis neun",
+    ],
+)
+def test_case_band_pattern_refuses_junk(band: str) -> None:
+    with pytest.raises(SchemaError, match="has the wrong format") as info:
+        validate_content("alert", {**FULL_ALERT, "case_band": band}, allow_local=True)
+    assert info.value.field == "case_band"
+
+
+def test_default_case_bands() -> None:
+    assert DEFAULT_SMALL_NUMBER_THRESHOLD == 5
+    assert case_bands() == ("<5", "5-9", "10-19", "20+") == CASE_BANDS
+    assert case_bands(5) == case_bands()
+
+
+@pytest.mark.parametrize(
+    ("k", "bands"),
+    [
+        (1, ("<1", "1-1", "2-3", "4+")),
+        (2, ("<2", "2-3", "4-7", "8+")),
+        (3, ("<3", "3-5", "6-11", "12+")),
+        (5, ("<5", "5-9", "10-19", "20+")),
+        (10, ("<10", "10-19", "20-39", "40+")),
+        (10000, ("<10000", "10000-19999", "20000-39999", "40000+")),
+    ],
+)
+def test_case_bands_for_k(k: int, bands: tuple[str, str, str, str]) -> None:
+    assert case_bands(k) == bands
+    for band in bands:
+        validate_content("alert", {**FULL_ALERT, "case_band": band}, allow_local=False)
+
+
+@pytest.mark.parametrize("k", [0, -1, -5, 10001, 10**9, True, False, 5.0, "5", None])
+def test_case_bands_refuse_invalid_k(k: Any) -> None:
+    with pytest.raises(ProtocolError, match="small-number threshold must be between 1 and 10000"):
+        case_bands(k)
+    with pytest.raises(ProtocolError, match="small-number threshold must be between 1 and 10000"):
+        case_band(3, k)
+
+
+@pytest.mark.parametrize(
+    ("k", "count", "band"),
+    [
+        (5, 0, "<5"),
+        (5, 1, "<5"),
+        (5, 4, "<5"),
+        (5, 5, "5-9"),
+        (5, 9, "5-9"),
+        (5, 10, "10-19"),
+        (5, 19, "10-19"),
+        (5, 20, "20+"),
+        (5, 10**9, "20+"),
+        (3, 0, "<3"),
+        (3, 2, "<3"),
+        (3, 3, "3-5"),
+        (3, 5, "3-5"),
+        (3, 6, "6-11"),
+        (3, 11, "6-11"),
+        (3, 12, "12+"),
+        (10, 9, "<10"),
+        (10, 10, "10-19"),
+        (10, 19, "10-19"),
+        (10, 20, "20-39"),
+        (10, 39, "20-39"),
+        (10, 40, "40+"),
+        (1, 0, "<1"),
+        (1, 1, "1-1"),
+        (1, 2, "2-3"),
+        (1, 3, "2-3"),
+        (1, 4, "4+"),
+    ],
+)
+def test_case_band_boundaries(k: int, count: int, band: str) -> None:
+    assert case_band(count, k) == band
+    if k == DEFAULT_SMALL_NUMBER_THRESHOLD:
+        assert case_band(count) == band
+
+
+def _band_range(band: str) -> tuple[int, int | None]:
+    """The counts a band stands for, as (lowest, highest or None for no limit)."""
+    if band.startswith("<"):
+        return 0, int(band[1:]) - 1
+    if band.endswith("+"):
+        return int(band[:-1]), None
+    low, high = band.split("-")
+    return int(low), int(high)
+
+
+@settings(max_examples=300)
+@given(st.integers(min_value=1, max_value=10000), st.integers(min_value=0, max_value=10**9))
+def test_case_band_contains_the_count(k: int, count: int) -> None:
+    band = case_band(count, k)
+    assert band in case_bands(k)
+    low, high = _band_range(band)
+    assert low <= count
+    assert high is None or count <= high
+
+
+@settings(max_examples=100)
+@given(st.integers(min_value=1, max_value=10000))
+def test_case_bands_partition_the_counts(k: int) -> None:
+    # The four bands are contiguous and cover 0.. without gaps or overlaps; the smallest exact
+    # number a band reveals is k.
+    ranges = [_band_range(band) for band in case_bands(k)]
+    assert ranges[0][0] == 0
+    for (_, high), (low, _) in itertools.pairwise(ranges):
+        assert high is not None
+        assert low == high + 1
+    assert ranges[-1][1] is None
+    assert ranges[1][0] == k
+    for band in case_bands(k):
+        validate_content("alert", {**FULL_ALERT, "case_band": band}, allow_local=False)
 
 
 @pytest.mark.parametrize("content", [None, [], "text", 5])
@@ -208,7 +385,8 @@ def test_content_must_be_an_object(content: Any) -> None:
 def test_check_kind() -> None:
     assert check_kind("experience") == "experience"
     assert check_kind("alert") == "alert"
-    for kind in ("Experience", "note", None, ""):
+    assert check_kind("retraction") == "retraction"
+    for kind in ("Experience", "note", None, "", "Retraction", "tombstone"):
         with pytest.raises(SchemaError, match="unknown type") as info:
             check_kind(kind)
         assert info.value.field == "type"
@@ -273,18 +451,47 @@ def test_alert_expires_formats(expires: str) -> None:
 # --- local fields -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "base"), [("experience", FULL_EXPERIENCE), ("alert", FULL_ALERT)])
-def test_internal_notes_are_local(kind: Kind, base: dict[str, Any]) -> None:
-    content = {**base, "internal_notes": "Ansprechpartner: Herr M."}
+@pytest.mark.parametrize(
+    ("kind", "base", "name", "value"),
+    [
+        ("experience", FULL_EXPERIENCE, "internal_notes", "Ansprechpartner: Herr M."),
+        ("alert", FULL_ALERT, "internal_notes", "Ansprechpartner: Herr M."),
+        ("alert", FULL_ALERT, "case_count", 7),
+        ("alert", FULL_ALERT, "case_count", 0),
+    ],
+)
+def test_local_fields_never_leave(kind: Kind, base: dict[str, Any], name: str, value: Any) -> None:
+    content = {**base, name: value}
     validate_content(kind, content, allow_local=True)
-    with pytest.raises(SchemaError, match="local field") as info:
+    with pytest.raises(SchemaError, match="is a local field and must never be sent") as info:
         validate_content(kind, content, allow_local=False)
-    assert info.value.field == "internal_notes"
+    assert info.value.field == name
     shared = shared_content(content)
-    assert "internal_notes" not in shared
+    assert name not in shared
     assert shared == base
     validate_content(kind, shared, allow_local=False)
-    assert "internal_notes" in content  # the input is not changed
+    assert name in content  # the input is not changed
+
+
+def test_all_local_fields_are_stripped_together() -> None:
+    content = {**FULL_ALERT, "internal_notes": "x", "case_count": 12}
+    with pytest.raises(SchemaError) as info:
+        validate_content("alert", content, allow_local=False)
+    assert info.value.field == "case_count"  # the first in sorted order
+    assert shared_content(content) == FULL_ALERT
+
+
+def test_case_count_alone_is_allowed_locally() -> None:
+    # An officer may give only the exact count; the node derives the band before signing.
+    content = {k: v for k, v in FULL_ALERT.items() if k != "case_band"}
+    validate_content("alert", {**content, "case_count": 12}, allow_local=True)
+    validate_content("alert", {**shared_content(content), "case_band": case_band(12)}, allow_local=False)
+
+
+def test_case_count_is_an_alert_field_only() -> None:
+    with pytest.raises(SchemaError, match="unknown field") as info:
+        validate_content("experience", {**FULL_EXPERIENCE, "case_count": 3}, allow_local=True)
+    assert info.value.field == "case_count"
 
 
 def test_internal_notes_must_be_text_even_locally() -> None:
@@ -298,3 +505,35 @@ def test_schema_error_message_names_the_field() -> None:
         validate_content("experience", _with(FULL_EXPERIENCE, "implementation.foo", 1), allow_local=False)
     assert str(info.value) == "implementation.foo: unknown field"
     assert info.value.reason == "unknown field"
+
+
+# --- retractions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("allow_local", [True, False])
+def test_retraction_content_is_the_empty_object(allow_local: bool) -> None:
+    validate_content("retraction", {}, allow_local=allow_local)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"reason": "Fehler"},
+        {"title": "T", "summary": "S"},
+        {"internal_notes": "nur für uns"},
+        {"case_count": 3},
+        {"id": "rec-0001abcd"},
+        {"version": 2},
+    ],
+)
+@pytest.mark.parametrize("allow_local", [True, False])
+def test_retraction_refuses_every_field(content: dict[str, Any], allow_local: bool) -> None:
+    with pytest.raises(SchemaError, match="unknown field") as info:
+        validate_content("retraction", content, allow_local=allow_local)
+    assert info.value.field == sorted(content)[0]
+
+
+@pytest.mark.parametrize("content", [None, [], "", 0])
+def test_retraction_content_must_be_an_object(content: Any) -> None:
+    with pytest.raises(SchemaError, match="must be a JSON object"):
+        validate_content("retraction", content, allow_local=False)

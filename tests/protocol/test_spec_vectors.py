@@ -44,6 +44,7 @@ from protocol.httpsig import (
     sign_response,
 )
 from protocol.keys import NodeKey, fingerprint, node_id_for, safety_number, verify
+from protocol.records import case_band, case_bands
 from protocol.wire import result
 
 SPEC = Path(__file__).resolve().parents[2] / "protocol" / "SPEC.md"
@@ -52,6 +53,7 @@ BLOCK_RE = re.compile(r"^```(text|json) vector=([a-z0-9_.-]+)\n(.*?)\n```$", re.
 SEED_A = bytes(range(0, 32))
 SEED_B = bytes(range(32, 64))
 CREATED = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
+RETRACTED = datetime(2026, 1, 16, 14, 0, tzinfo=UTC)
 VALID_UNTIL = datetime(2026, 2, 15, 0, 0, tzinfo=UTC)
 URL_A = "https://praevnet.musterstadt.example"
 URL_B = "https://praevnet.nachbarstadt.example"
@@ -122,12 +124,15 @@ def derive() -> dict[str, tuple[str, str]]:
     text("canonical.output", canonical_bytes(parse(CANONICAL_INPUT)))
     text("canonical.output_hex", canonical_bytes(parse(CANONICAL_INPUT)).hex())
 
-    # Envelopes: an experience record (seq 1) and an alert chained to it (seq 2).
+    # Envelopes: an experience record (seq 1), an alert chained to it (seq 2) and the alert's
+    # retraction (seq 3).
     first = build_envelope(
         a,
         origin=node_a,
         kind="experience",
         record_id="exp-2026-0001",
+        version=1,
+        tlp="TLP:AMBER",
         seq=1,
         prev=None,
         created=CREATED,
@@ -138,18 +143,36 @@ def derive() -> dict[str, tuple[str, str]]:
         origin=node_a,
         kind="alert",
         record_id="alert-2026-0001",
+        version=1,
+        tlp="TLP:GREEN",
         seq=2,
         prev=envelope_ref(first),
         created=CREATED,
         content=ALERT,
     )
-    for name, envelope in (("envelope1", first), ("envelope2", second)):
+    third = build_envelope(
+        a,
+        origin=node_a,
+        kind="retraction",
+        record_id="alert-2026-0001",
+        version=1,
+        tlp="TLP:GREEN",
+        seq=3,
+        prev=envelope_ref(second),
+        created=RETRACTED,
+        content={},
+    )
+    for name, envelope in (("envelope1", first), ("envelope2", second), ("envelope3", third)):
         text(f"{name}.content", canonical_bytes(envelope["content"]))
         text(f"{name}.content_hash", envelope["hashes"]["sha256"])
         text(f"{name}.signed", signed_bytes(envelope))
         text(f"{name}.signature", envelope["signatures"]["ed25519:1"])
         text(f"{name}.ref", envelope_ref(envelope))
         out[f"{name}.json"] = ("json", _pretty(envelope))
+
+    # Case bands for the default small-number threshold and two others.
+    bands = {str(k): list(case_bands(k)) for k in (5, 3, 10)}
+    out["case_bands"] = ("json", _pretty(bands))
 
     # Descriptor of node A.
     descriptor = build_descriptor(
@@ -266,15 +289,45 @@ def test_envelope_vectors_verify() -> None:
     def resolve(origin: str, kid: str) -> bytes | None:
         return a.public if (origin, kid) == (node_a, "ed25519:1") else None
 
-    first, second = parse(_v("envelope1.json")), parse(_v("envelope2.json"))
-    for name, envelope in (("envelope1", first), ("envelope2", second)):
+    first, second, third = (parse(_v(f"envelope{n}.json")) for n in (1, 2, 3))
+    for name, envelope in (("envelope1", first), ("envelope2", second), ("envelope3", third)):
         verified = verify_envelope(envelope, resolve)
         assert verified.ref == _v(f"{name}.ref") == sha256_b64url(_v(f"{name}.signed").encode())
         assert content_hash(envelope["content"]) == _v(f"{name}.content_hash")
         assert _v(f"{name}.content_hash") == sha256_b64url(_v(f"{name}.content").encode())
         verify(a.public, b64url_decode(_v(f"{name}.signature")), _v(f"{name}.signed").encode())
         assert verify_envelope(redact(envelope), resolve).ref == verified.ref
+        signed = json.loads(_v(f"{name}.signed"))
+        assert set(signed) == {"type", "id", "version", "tlp", "origin", "seq", "prev", "created", "hashes"}
+        assert (signed["version"], signed["tlp"]) == (verified.version, verified.tlp)
     assert second["prev"] == _v("envelope1.ref")
+    assert third["prev"] == _v("envelope2.ref")
+    # The retraction names the alert's id and version, carries its label and has empty content.
+    assert (third["type"], third["id"], third["version"], third["tlp"]) == (
+        "retraction",
+        second["id"],
+        second["version"],
+        second["tlp"],
+    )
+    assert _v("envelope3.content") == "{}"
+    assert _v("envelope3.content_hash") == sha256_b64url(b"{}")
+
+
+def test_case_band_vector_follows_the_stated_rule() -> None:
+    bands = parse(_v("case_bands"))
+    for key, (below, low, middle, high) in bands.items():
+        k = int(key)
+        assert (below, low, middle, high) == (f"<{k}", f"{k}-{2 * k - 1}", f"{2 * k}-{4 * k - 1}", f"{4 * k}+")
+        assert [case_band(n, k) for n in (0, k - 1, k, 2 * k - 1, 2 * k, 4 * k - 1, 4 * k)] == [
+            below,
+            below,
+            low,
+            low,
+            middle,
+            middle,
+            high,
+        ]
+    assert bands["5"] == ["<5", "5-9", "10-19", "20+"]
 
 
 def test_descriptor_vector_verifies() -> None:

@@ -1,0 +1,102 @@
+"""`praevnet users ...`: local users with roles, their personal tokens, and disabling them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.common import acting_user, emit, home_option, json_option, opened, user_option
+from node.errors import NodeError
+from node.users import ROLES, add_user, disable_user, issue_token, list_users
+
+
+@click.group("users")
+def users_group() -> None:
+    """Local users (officer, approver, admin); every change is attributed to one of them."""
+
+
+def _read_password_stdin() -> str:
+    text = sys.stdin.read()
+    password = text[:-1] if text.endswith("\n") else text
+    password = password[:-1] if password.endswith("\r") else password
+    if not password:
+        raise NodeError("--password-stdin: no password on standard input")
+    if "\n" in password or "\r" in password:
+        raise NodeError("--password-stdin: the password must be a single line")
+    return password
+
+
+@users_group.command("add")
+@home_option
+@user_option
+@json_option
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="The new user's role.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the new user's password from standard input instead of asking twice."
+)
+def add(home: Path | None, user: str | None, as_json: bool, name: str, role: str, password_stdin: bool) -> None:
+    """Create the local user NAME with a role; asks for their password (at least 12 characters) twice."""
+    with opened(home) as node:
+        actor = acting_user(node, user)
+        actor.require("manage_users")
+        if password_stdin:
+            password = _read_password_stdin()
+        else:
+            password = click.prompt(
+                f"Password for new user {name}", hide_input=True, confirmation_prompt=True, err=True
+            )
+        created = add_user(node, name, role, password, by=actor)
+    emit(created, as_json, lambda u: click.echo(f"added user {u['name']} ({u['role']})"))
+
+
+@users_group.command("list")
+@home_option
+@json_option
+def list_(home: Path | None, as_json: bool) -> None:
+    """List local users with their role, whether they are disabled and whether they have a token."""
+    with opened(home) as node:
+        users = list_users(node)
+
+    def human(data: list[dict[str, Any]]) -> None:
+        if not data:
+            click.echo("no local users; add one with `praevnet users add NAME --role officer`")
+        for item in data:
+            state = "disabled" if item["disabled"] else "active"
+            token = "token" if item["has_token"] else "no token"
+            click.echo(f"{item['name']:32}  {item['role']:8}  {state:8}  {token:8}  {item['created']}")
+
+    emit(users, as_json, human)
+
+
+@users_group.command("token")
+@home_option
+@user_option
+@click.argument("name")
+def token(home: Path | None, user: str | None, name: str) -> None:
+    """Issue a new personal token for NAME (for scripts, via PRAEVNET_TOKEN); replaces any earlier one.
+
+    The token is printed once on standard output and cannot be shown again.
+    """
+    with opened(home) as node:
+        actor = acting_user(node, user)
+        new_token = issue_token(node, name, by=actor)
+    click.echo(new_token)
+    click.echo(
+        f"This is {name}'s new token; it is shown only once and replaces any earlier one. Keep it secret.", err=True
+    )
+
+
+@users_group.command("disable")
+@home_option
+@user_option
+@click.argument("name")
+def disable(home: Path | None, user: str | None, name: str) -> None:
+    """Disable the user NAME: no more logins, and their token stops working."""
+    with opened(home) as node:
+        actor = acting_user(node, user)
+        disable_user(node, name, by=actor)
+    click.echo(f"disabled user {name}")

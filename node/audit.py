@@ -1,0 +1,296 @@
+"""The audit log: append-only and hash-chained, for the data-protection officer.
+
+Every entry records when, who, what, which record (id and version), to or from whom, and the
+SHA-256 of the bytes that left or arrived. Entries are numbered contiguously from 1 (`seq`); each
+carries the hash of the entry before it (`prev`, empty for the first) and its own `hash`: the
+base64url SHA-256 of the canonical JSON of all its other fields. The `audit_head` row holds the seq
+and hash of the last entry and moves in the same transaction as every append, so that deleting the
+last entries is noticed too.
+
+SQL triggers refuse UPDATE and DELETE on the log and any INSERT that does not follow the head.
+They stop mistakes, not someone with write access to the file: `verify` recomputes the whole chain
+and names every entry that was changed, deleted or inserted even if the triggers were dropped.
+What it cannot notice is a forged entry appended at the end together with a matching head, or the
+whole log rewritten from the start; against that, the data-protection officer keeps exports (each
+carries the head hash) and compares later ones with them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, Literal
+
+from node.errors import NodeError
+from node.home import Node
+from node.store import dumps, now_text
+from protocol.canonical import canonical_bytes
+from protocol.encoding import sha256_b64url
+from protocol.errors import ProtocolError
+
+FIELDS = ("seq", "time", "user", "action", "record_id", "version", "recipients", "digest", "detail", "prev", "hash")
+"""The columns of an entry, in the order list, export and the CSV header use."""
+
+HASHED = FIELDS[:-1]
+"""The fields an entry's hash covers: all but the hash itself."""
+
+TRIGGERS = (
+    "audit_no_update",
+    "audit_no_delete",
+    "audit_append_only",
+    "audit_head_no_insert",
+    "audit_head_no_delete",
+    "audit_head_forward",
+)
+"""The triggers of migration 0002_audit that keep the log append-only; `verify` reports missing ones."""
+
+_CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CSV_FREE_TEXT = frozenset({"user", "action", "record_id", "detail"})
+
+
+def digest_of(data: bytes) -> str:
+    """The digest of bytes that left or arrived, as the log stores it: "sha256:" + base64url."""
+    return "sha256:" + sha256_b64url(data)
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """The hash of an entry: base64url SHA-256 of the canonical JSON of every field but `hash`."""
+    return sha256_b64url(canonical_bytes({name: entry[name] for name in HASHED}))
+
+
+def _check_text(name: str, value: object, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise NodeError(f"audit: {name} must be a non-empty string, not {value!r}")
+
+
+def append(
+    conn: sqlite3.Connection,
+    *,
+    user: str,
+    action: str,
+    record_id: str | None = None,
+    version: int | None = None,
+    recipients: Sequence[str] = (),
+    digest: str | None = None,
+    detail: str | None = None,
+) -> int:
+    """Append an entry inside the caller's write transaction (`with write(node.db) as conn:`); return its seq.
+
+    The entry commits or rolls back with whatever the caller did in that transaction.
+    """
+    if not conn.in_transaction:
+        raise RuntimeError("audit.append must run inside a write transaction (with write(node.db) as conn: ...)")
+    _check_text("user", user)
+    _check_text("action", action)
+    _check_text("record_id", record_id, optional=True)
+    _check_text("digest", digest, optional=True)
+    if detail is not None and not isinstance(detail, str):
+        raise NodeError(f"audit: detail must be a string, not {detail!r}")
+    if version is not None and (type(version) is not int or version < 0):
+        raise NodeError(f"audit: version must be a non-negative integer, not {version!r}")
+    if isinstance(recipients, str) or not all(isinstance(r, str) and r for r in recipients):
+        raise NodeError(f"audit: recipients must be a list of node ids, not {recipients!r}")
+    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    if head is None:
+        raise NodeError("the audit log has no head; run `praevnet audit verify`")
+    entry: dict[str, Any] = {
+        "seq": head[0] + 1,
+        "time": now_text(),
+        "user": user,
+        "action": action,
+        "record_id": record_id,
+        "version": version,
+        "recipients": list(recipients),
+        "digest": digest,
+        "detail": detail,
+        "prev": head[1],
+    }
+    try:
+        entry["hash"] = entry_hash(entry)
+    except ProtocolError as exc:
+        raise NodeError(f"audit: cannot log this entry: {exc}") from None
+    stored = {**entry, "recipients": dumps(entry["recipients"])}
+    conn.execute(
+        f"INSERT INTO audit ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",  # noqa: S608 - constants
+        tuple(stored[name] for name in FIELDS),
+    )
+    conn.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (entry["seq"], entry["hash"]))
+    return int(entry["seq"])
+
+
+@contextmanager
+def _snapshot(node: Node) -> Iterator[sqlite3.Connection]:
+    """A read transaction, so that the head and the entries come from the same moment."""
+    conn = node.db.conn
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def _select(conn: sqlite3.Connection, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    cursor = conn.execute(f"SELECT {', '.join(FIELDS)} FROM audit {where}", params)  # noqa: S608 - constants
+    return [dict(zip(FIELDS, row, strict=True)) for row in cursor]
+
+
+def _present(row: dict[str, Any]) -> dict[str, Any]:
+    """An entry as list and export show it: recipients as a list (as stored if that is not JSON)."""
+    entry = dict(row)
+    with suppress(TypeError, ValueError):
+        entry["recipients"] = json.loads(row["recipients"])
+    return entry
+
+
+def _head(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    found = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    return None if found is None else {"seq": found[0], "hash": found[1]}
+
+
+def head(node: Node) -> dict[str, Any] | None:
+    """The head, {"seq": last seq, "hash": last hash} ({0, ""} for an empty log), or None if it is missing."""
+    return _head(node.db.conn)
+
+
+def list_entries(node: Node, *, limit: int | None = None, record_id: str | None = None) -> list[dict[str, Any]]:
+    """Entries oldest first; with `limit` only the newest `limit`; with `record_id` only those about that record."""
+    if limit is not None and limit < 0:
+        raise NodeError("the limit must not be negative")
+    where, params = ("WHERE record_id = ?", (record_id,)) if record_id is not None else ("", ())
+    order = "ORDER BY seq" if limit is None else "ORDER BY seq DESC LIMIT ?"
+    with _snapshot(node) as conn:
+        found = _select(conn, f"{where} {order}", params if limit is None else (*params, limit))
+    if limit is not None:
+        found.reverse()
+    return [_present(row) for row in found]
+
+
+def _recomputed(row: dict[str, Any]) -> str | None:
+    """The hash the row's content should have, or None if the content cannot even be hashed."""
+    try:
+        recipients = json.loads(row["recipients"])
+        return entry_hash({**row, "recipients": recipients})
+    except (TypeError, ValueError, ProtocolError):
+        return None
+
+
+def _missing(first: int, last: int) -> str:
+    return f"entry {first} is missing" if first == last else f"entries {first} to {last} are missing"
+
+
+def verify(node: Node) -> list[str]:
+    """Recompute the chain; return one line per problem, each naming the entry, or [] if the log is intact."""
+    with _snapshot(node) as conn:
+        try:
+            entries = _select(conn, "ORDER BY seq")
+            top = _head(conn)
+        except sqlite3.DatabaseError as exc:
+            return [f"the audit log cannot be read: {exc}"]
+        triggers = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    problems: list[str] = []
+    for name in TRIGGERS:
+        if name not in triggers:
+            problems.append(f"the append-only protection was removed (trigger {name} is missing)")
+    if top is None:
+        problems.append("head is missing")
+    bad_seq = [e for e in entries if type(e["seq"]) is not int]
+    for entry in bad_seq:
+        problems.append(f"entry {entry['seq']!r} was inserted (its seq is not a whole number)")
+    entries = [e for e in entries if type(e["seq"]) is int]
+    head_seq = top["seq"] if top is not None and type(top["seq"]) is int else None
+    last_seq = max((e["seq"] for e in entries), default=0)
+    end = head_seq if head_seq is not None else last_seq
+    previous: dict[str, Any] | None = None
+    changed: set[int] = set()
+    for entry in entries:
+        seq = entry["seq"]
+        if seq < 1:
+            problems.append(f"entry {seq} was inserted (seq numbers start at 1)")
+            continue
+        if seq > end:
+            problems.append(f"entry {seq} was inserted (it lies beyond the head, which says the log ends at {end})")
+            continue
+        if _recomputed(entry) != entry["hash"]:
+            changed.add(seq)
+            problems.append(f"entry {seq} was changed (its hash does not match its content)")
+        expected = 1 if previous is None else previous["seq"] + 1
+        if seq > expected:
+            if previous is None:
+                problems.append(f"{_missing(1, seq - 1)} (the log starts at {seq})")
+            else:
+                problems.append(f"{_missing(expected, seq - 1)} (seq jumps from {previous['seq']} to {seq})")
+        elif seq in changed or (previous is not None and previous["seq"] in changed):
+            pass  # the change is reported; what the entry linked to before it is unknown
+        elif previous is None and entry["prev"] != "":
+            problems.append("entry 1 was inserted or re-linked (it is the first entry, but its prev is not empty)")
+        elif previous is not None and entry["prev"] != previous["hash"]:
+            problems.append(
+                f"entry {seq} was inserted or the chain was re-linked (prev does not match entry {seq - 1}):"
+                f" entry {seq - 1} was changed and re-hashed, or entry {seq} was forged"
+            )
+        previous = entry
+    if top is not None:
+        kept = [e for e in entries if 1 <= e["seq"] <= end]
+        if head_seq is None or type(top["hash"]) is not str:
+            problems.append(f"the head was changed (it holds seq {top['seq']!r}, hash {top['hash']!r})")
+        elif not kept and head_seq > 0:
+            plural = "the only entry was" if head_seq == 1 else f"all {head_seq} entries were"
+            problems.append(f"{plural} deleted (head says {head_seq}, the log is empty)")
+        elif kept and kept[-1]["seq"] < head_seq:
+            gone = head_seq - kept[-1]["seq"]
+            what = "the last entry was" if gone == 1 else f"the last {gone} entries were"
+            problems.append(f"{what} deleted (head says {head_seq}, log ends at {kept[-1]['seq']})")
+        elif kept and kept[-1]["hash"] != top["hash"] and head_seq not in changed:
+            problems.append(
+                f"entry {head_seq} does not match the head (its hash differs from the head's):"
+                " it was replaced, or the head was changed"
+            )
+        elif head_seq == 0 and top["hash"] != "":
+            problems.append("the head was changed (the log is empty, but the head holds a hash)")
+    return problems
+
+
+def _csv_cell(name: str, value: Any) -> Any:
+    """Free text that a spreadsheet would run as a formula gets a leading apostrophe (CSV injection)."""
+    if name in _CSV_FREE_TEXT and isinstance(value, str) and value.startswith(_CSV_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def export(node: Node, fmt: Literal["csv", "json"]) -> str:
+    """Every entry with its hashes, as CSV (header row first) or JSON (with the node and the head).
+
+    CSV gives recipients as a JSON array and puts an apostrophe before free text (user, action,
+    record id, detail) that starts like a spreadsheet formula; JSON carries every value unchanged.
+    """
+    with _snapshot(node) as conn:
+        entries = [_present(row) for row in _select(conn, "ORDER BY seq")]
+        top = _head(conn)
+    if fmt == "json":
+        document = {
+            "node_id": node.node_id,
+            "node_name": node.config.name,
+            "exported": now_text(),
+            "head": top,
+            "entries": entries,
+        }
+        return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=FIELDS)
+        writer.writeheader()
+        for entry in entries:
+            recipients = entry["recipients"]
+            cells = {**entry, "recipients": dumps(recipients) if isinstance(recipients, list) else recipients}
+            writer.writerow({name: _csv_cell(name, cells[name]) for name in FIELDS})
+        return out.getvalue()
+    raise NodeError(f"unknown export format {fmt!r}; use csv or json")
