@@ -13,7 +13,7 @@ import click
 from aiohttp import web
 
 from cli.audit import audit_group
-from cli.common import emit, home_option, json_option, opened, resolve_home
+from cli.common import emit, emit_json, home_option, json_option, opened, resolve_home
 from cli.demo import demo
 from cli.inbox import inbox_group
 from cli.peers import peers_group
@@ -25,6 +25,8 @@ from node.home import Node, init_home
 from node.pairing import sync as sync_now
 from node.server import create_app
 from protocol.errors import ProtocolError
+
+PROGRESS_FROM = 1000  # show a progress bar when at least this many envelopes remain to pull
 
 
 class PraevnetGroup(click.Group):
@@ -98,10 +100,19 @@ def serve(home: Path | None, host: str | None, port: int | None) -> None:
 @main.command("id")
 @home_option
 @json_option
-def show_id(home: Path | None, as_json: bool) -> None:
-    """Show this node's name, node id, URL, fingerprint and safety number."""
+@click.option("--descriptor", is_flag=True, help="Print this node's signed descriptor (JSON) for pairing by file.")
+def show_id(home: Path | None, as_json: bool, descriptor: bool) -> None:
+    """Show this node's name, node id, URL, fingerprint and safety number.
+
+    With --descriptor, print the signed descriptor instead: the other city pairs with it by
+    `praevnet peers add FILE --fingerprint FP` when it cannot reach this node (valid seven days).
+    """
     with opened(home) as node:
         identity = node.identity()
+        signed = node.descriptor() if descriptor else None
+    if signed is not None:
+        emit_json(signed)
+        return
 
     def human(data: dict[str, str]) -> None:
         for key in ("name", "node_id", "url", "fingerprint", "safety_number"):
@@ -115,8 +126,24 @@ def show_id(home: Path | None, as_json: bool) -> None:
 @json_option
 def sync(home: Path | None, as_json: bool) -> None:
     """Pull now from every trusted peer what it shares with this node."""
+    bars: dict[str, Any] = {}
+
+    def progress(peer: str, received: int, remaining: int) -> None:
+        if as_json or not sys.stderr.isatty() or (peer not in bars and remaining < PROGRESS_FROM):
+            return
+        if peer not in bars:
+            bars[peer] = click.progressbar(length=received + remaining, label=f"pulling from {peer}", file=sys.stderr)
+            bars[peer].__enter__()
+            bars[peer].update(received)
+        else:
+            bar = bars[peer]
+            bar.length = received + remaining
+            bar.update(received - bar.pos)
+        if remaining == 0:
+            bars.pop(peer).__exit__(None, None, None)
+
     with opened(home) as node:
-        reports = asyncio.run(sync_now(node))
+        reports = asyncio.run(sync_now(node, progress))
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:

@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from cli.common import emit, home_option, json_option, opened, short
-from node.pairing import add_peer
+from node.pairing import add_peer, add_peer_from_file
 from node.peers import list_peers, remove_peer
+from node.status import peer_status, retry_now
 
 
 @click.group("peers")
@@ -21,13 +22,22 @@ def peers_group() -> None:
 @peers_group.command("add")
 @home_option
 @json_option
-@click.argument("base_url")
+@click.argument("source", metavar="BASE_URL_OR_FILE")
 @click.option("--fingerprint", required=True, help="The peer's fingerprint (SHA256:...), obtained from its officer.")
-def add(home: Path | None, as_json: bool, base_url: str, fingerprint: str) -> None:
-    """Pair with the node at BASE_URL after checking its fingerprint; refuses on any mismatch."""
+@click.option("--pull-only", is_flag=True, help="Never push to this peer; it pulls what is shared with it.")
+def add(home: Path | None, as_json: bool, source: str, fingerprint: str, pull_only: bool) -> None:
+    """Pair with the node at BASE_URL, or from its descriptor FILE, after checking its fingerprint.
+
+    A descriptor file comes from `praevnet id --descriptor` on the other node; use it (usually with
+    --pull-only) for a node that cannot be reached from here. Any mismatch refuses the pairing.
+    """
     with opened(home) as node:
-        peer = asyncio.run(add_peer(node, base_url, fingerprint))
-    emit(peer, as_json, lambda p: click.echo(f"trusted {p['name']} ({p['node_id']}) at {p['url']}"))
+        if "://" in source:
+            peer = asyncio.run(add_peer(node, source, fingerprint, pull_only=pull_only))
+        else:
+            peer = add_peer_from_file(node, Path(source), fingerprint, pull_only=pull_only)
+    mode = " (pull-only)" if peer["pull_only"] else ""
+    emit(peer, as_json, lambda p: click.echo(f"trusted {p['name']} ({p['node_id']}) at {p['url']}{mode}"))
 
 
 @peers_group.command("list")
@@ -42,7 +52,8 @@ def list_(home: Path | None, as_json: bool) -> None:
         if not data:
             click.echo("no trusted peers; pair with `praevnet peers add URL --fingerprint FP`")
         for peer in data:
-            click.echo(f"{peer['node_id']}  {short(peer['name'], 30):30}  {peer['url']}  {peer['fingerprint']}")
+            mode = "  pull-only" if peer["pull_only"] else ""
+            click.echo(f"{peer['node_id']}  {short(peer['name'], 30):30}  {peer['url']}  {peer['fingerprint']}{mode}")
 
     emit(peers, as_json, human)
 
@@ -55,3 +66,42 @@ def remove(home: Path | None, node_id: str) -> None:
     with opened(home) as node:
         remove_peer(node, node_id)
     click.echo(f"removed {node_id}")
+
+
+@peers_group.command("status")
+@home_option
+@json_option
+def status(home: Path | None, as_json: bool) -> None:
+    """Delivery per peer: queue depth, last success and error, next retry, and cursor positions."""
+    with opened(home) as node:
+        items = peer_status(node)
+
+    def human(data: list[dict[str, Any]]) -> None:
+        if not data:
+            click.echo("no trusted peers")
+        for p in data:
+            mode = " (pull-only)" if p["pull_only"] else ""
+            click.echo(f"{p['name']} {p['node_id']}{mode}")
+            click.echo(
+                f"  queued {p['queued']} (in flight {p['in_flight']}), delivered {p['delivered']}, "
+                f"refused {p['refused']}, forks refused {p['forks_refused']}"
+            )
+            click.echo(f"  last success {p['last_success'] or 'never'}; next retry {p['next_retry'] or 'now'}")
+            if p["last_error"]:
+                click.echo(f"  last error ({p['failures']} in a row): {short(p['last_error'], 100)}")
+            click.echo(
+                f"  cursors: ours in their outbox {p['our_cursor_in_their_outbox']}, theirs in ours "
+                f"{p['their_cursor_in_our_outbox']} of {p['our_outbox_end_for_them']}"
+            )
+
+    emit(items, as_json, human)
+
+
+@peers_group.command("retry")
+@home_option
+@click.argument("node_id")
+def retry(home: Path | None, node_id: str) -> None:
+    """End NODE_ID's backoff: a running node sends what is queued for it at once."""
+    with opened(home) as node:
+        queued = retry_now(node, node_id)
+    click.echo(f"{node_id}: {queued} envelope(s) queued; a running node sends them now")

@@ -17,6 +17,7 @@ from aiohttp import web
 from node.errors import NotFound
 from node.home import Node
 from node.peers import get_peer, key_resolver
+from node.status import contacted
 from node.store import write
 from protocol.errors import ProtocolError
 from protocol.httpsig import MAX_AGE, HttpRequest, HttpResponse, http_key_id, sign_response, verify_request
@@ -69,6 +70,7 @@ async def authenticate(node: Node, request: web.Request) -> tuple[dict[str, Any]
         peer = get_peer(node, info.node_id)
     except NotFound:
         raise AuthError("the signing key does not belong to a trusted peer") from None
+    contacted(node, info.node_id)
     return peer, body
 
 

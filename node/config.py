@@ -28,10 +28,10 @@ class DeliveryConfig:
 
     connect_timeout: float = 5.0
     request_timeout: float = 20.0
-    poll_interval: float = 0.2
+    poll_interval: float = 0.05
     pull_interval: float = 300.0
-    min_backoff: float = 1.0
-    max_backoff: float = 300.0
+    min_backoff: float = 5.0
+    max_backoff: float = 14400.0
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,15 @@
 The queue is the `deliveries` table, so it survives restarts. A batch holds up to 50 envelopes
 and no more bytes than the receiver's 1 MiB body limit, alerts first; its transaction id is
 written before sending, so a repeat after a lost answer uses the same id and the receiver
-deduplicates. Failures put the peer into a persisted backoff.
-Envelopes come only from node.policy.releasable.
+deduplicates. A failed attempt is retried a few times at once (connection errors, 401, 408,
+429, 5xx); then the peer goes into a persisted, jittered backoff that grows from seconds to
+hours, and is reset as soon as the peer talks to us. Other 4xx answers are final and recorded.
+Pull-only peers are never pushed to. Envelopes come only from node.policy.releasable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -32,6 +35,7 @@ from protocol.wire import MAX_ENVELOPES, parse_results
 
 log = logging.getLogger("praevnet.delivery")
 RETRYABLE_STATUS = frozenset({401, 408, 429})
+QUICK_RETRIES = (0.5, 2.0)  # seconds to wait before each immediate retry of a failed request
 MAX_BATCH_BYTES = MAX_BODY - 1024  # the receiver's body limit, less room for {"envelopes":[...]}
 
 
@@ -41,7 +45,7 @@ def due_peers(node: Node) -> list[str]:
         node.db,
         """
         SELECT DISTINCT d.peer_id FROM deliveries d JOIN peers p ON p.node_id = d.peer_id
-        WHERE d.state = 'pending' AND p.next_attempt <= ?
+        WHERE d.state = 'pending' AND p.next_attempt <= ? AND p.pull_only = 0
         """,
         (time.time(),),
     )
@@ -142,6 +146,28 @@ def record_success(node: Node, peer_id: str) -> None:
         )
 
 
+def _retryable(exc: PeerError) -> bool:
+    if isinstance(exc, HttpFailure):
+        return exc.status in RETRYABLE_STATUS or exc.status >= 500
+    return True  # connection refused, reset, timed out
+
+
+async def _put(
+    node: Node, session: aiohttp.ClientSession, peer: dict[str, Any], txn_id: str, payload: dict[str, Any]
+) -> Any:
+    """PUT one transaction, retrying a few times at once on failures worth retrying (same txn id)."""
+    pauses = list(QUICK_RETRIES)
+    while True:
+        try:
+            return await signed_request(node, session, peer, "PUT", f"/fed/v1/inbox/{txn_id}", payload)
+        except PeerError as exc:
+            if not pauses or not _retryable(exc):
+                raise
+            pause = pauses.pop(0)
+            log.info("retrying delivery to %s in %.1f s: %s", peer["node_id"], pause, exc)
+            await asyncio.sleep(pause)
+
+
 async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -> int:
     """Send the next batch of queued envelopes to one peer; return how many it took."""
     txn_id, batch = _claim_batch(node, peer_id)
@@ -157,10 +183,10 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
     peer = get_peer(node, peer_id)
     payload = {"envelopes": [allowed[row["seq"]] for row in sending]}
     try:
-        answer = await signed_request(node, session, peer, "PUT", f"/fed/v1/inbox/{txn_id}", payload)
+        answer = await _put(node, session, peer, txn_id, payload)
         results = parse_results(answer)
     except HttpFailure as exc:
-        if exc.status in RETRYABLE_STATUS or exc.status >= 500:
+        if _retryable(exc):
             record_failure(node, peer_id, str(exc))
         else:
             _finish(node, [(row["id"], "refused", str(exc)) for row in sending], payload["envelopes"], peer_id)

@@ -9,6 +9,7 @@ the same answer and an envelope is stored once, whole, or not at all.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +26,8 @@ from protocol.errors import ProtocolError
 from protocol.timestamps import format_timestamp, parse_timestamp
 from protocol.tlp import may_forward
 from protocol.wire import result
+
+log = logging.getLogger("praevnet.ingest")
 
 
 def _verify_all(node: Node, sender: str, envelopes: Sequence[Any]) -> list[VerifiedEnvelope | str]:
@@ -70,13 +73,32 @@ def _expires(item: VerifiedEnvelope) -> str | None:
     return format_timestamp(parse_timestamp(item.envelope["content"]["expires"]))
 
 
+def _gap_before(conn: sqlite3.Connection, item: VerifiedEnvelope) -> bool:
+    """Whether the origin's previous envelope is missing here (a gap: something may not have arrived)."""
+    return conn.execute("SELECT 1 FROM inbox WHERE origin = ? AND ref = ?", (item.origin, item.prev)).fetchone() is None
+
+
 def _store(conn: sqlite3.Connection, sender: str, item: VerifiedEnvelope, stamp: str) -> str | None:
     """Store one verified envelope; return a refusal reason, "duplicate", or None when it was stored."""
     existing = conn.execute("SELECT ref FROM inbox WHERE origin = ? AND seq = ?", (item.origin, item.seq)).fetchone()
     if existing is not None:
         if existing[0] == item.ref:
             return "duplicate"
+        log.warning("refused a fork from %s: two different envelopes with seq %d", item.origin, item.seq)
+        conn.execute("UPDATE peers SET forks = forks + 1 WHERE node_id = ?", (item.origin,))
+        audit.append(
+            conn,
+            user=NODE.name,
+            action="fork.refused",
+            record_id=item.id,
+            version=item.version,
+            recipients=[sender],
+            digest=audit.digest_of(canonical_bytes(item.envelope)),
+            detail=f"origin {item.origin} seq {item.seq} already held as {existing[0]}",
+        )
         return f"fork: origin already sent a different envelope with seq {item.seq}"
+    if item.prev is not None and _gap_before(conn, item):
+        conn.execute("UPDATE peers SET catch_up = 1 WHERE node_id = ?", (item.origin,))
     if item.kind != "retraction":
         retracted = conn.execute(
             "SELECT version FROM retractions WHERE origin = ? AND id = ?", (item.origin, item.id)

@@ -214,3 +214,16 @@ def users(db: Database) -> None:
         )
         """
     )
+
+
+@migrations(name="0004_delivery")
+def delivery(db: Database) -> None:
+    """Per-peer delivery state: pull-only peers, a catch-up request after a gap, cursors and forks."""
+    for statement in (
+        "ALTER TABLE peers ADD COLUMN pull_only INTEGER NOT NULL DEFAULT 0",  # never push; it pulls
+        "ALTER TABLE peers ADD COLUMN catch_up INTEGER NOT NULL DEFAULT 0",  # a gap was seen: pull soon
+        "ALTER TABLE peers ADD COLUMN served_cursor INTEGER NOT NULL DEFAULT 0",  # how far it pulled from us
+        "ALTER TABLE peers ADD COLUMN forks INTEGER NOT NULL DEFAULT 0",  # forked envelopes it sent, refused
+        "CREATE INDEX inbox_ref ON inbox (origin, ref)",
+    ):
+        db.execute(statement)

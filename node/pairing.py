@@ -6,23 +6,43 @@ CLI and the demo).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from node.client import fetch_descriptor, new_session
+from node.errors import NodeError
 from node.home import Node
 from node.peers import check_fingerprint_text, trust_descriptor
-from node.pull import pull_all
+from node.pull import Progress, pull_all
+from node.records import read_content_file
+from node.store import now
+from protocol.descriptor import verify_descriptor
+from protocol.errors import ProtocolError
 
 
-async def add_peer(node: Node, url: str, expected_fingerprint: str) -> dict[str, Any]:
+async def add_peer(node: Node, url: str, expected_fingerprint: str, *, pull_only: bool = False) -> dict[str, Any]:
     """Fetch and verify the descriptor at `url`, check its fingerprint, and trust the peer."""
     check_fingerprint_text(expected_fingerprint)
     async with new_session(node) as session:
         descriptor = await fetch_descriptor(session, url)
-    return trust_descriptor(node, url, expected_fingerprint, descriptor)
+    return trust_descriptor(node, url, expected_fingerprint, descriptor, pull_only=pull_only)
 
 
-async def sync(node: Node) -> list[dict[str, Any]]:
+def add_peer_from_file(node: Node, path: Path, expected_fingerprint: str, *, pull_only: bool = False) -> dict[str, Any]:
+    """Trust a peer from its descriptor file (`praevnet id --descriptor` on the other node).
+
+    This pairs with a node that cannot be reached from here, typically one behind a firewall that
+    only pulls (give pull_only). The fingerprint is checked exactly as for a fetched descriptor.
+    """
+    check_fingerprint_text(expected_fingerprint)
+    try:
+        descriptor = verify_descriptor(read_content_file(path), now=now())
+    except ProtocolError as exc:
+        raise NodeError(f"{path} is not an acceptable descriptor: {exc}") from None
+    return trust_descriptor(node, descriptor["url"], expected_fingerprint, descriptor, pull_only=pull_only)
+
+
+async def sync(node: Node, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Pull now from every trusted peer; one report per peer."""
     async with new_session(node) as session:
-        return await pull_all(node, session)
+        return await pull_all(node, session, progress)

@@ -28,10 +28,13 @@ def check_fingerprint_text(text: str) -> str:
     return text
 
 
-def trust_descriptor(node: Node, url: str, expected_fingerprint: str, descriptor: dict[str, Any]) -> dict[str, Any]:
+def trust_descriptor(
+    node: Node, url: str, expected_fingerprint: str, descriptor: dict[str, Any], *, pull_only: bool = False
+) -> dict[str, Any]:
     """Store a verified descriptor as a trusted peer if URL and fingerprint match; return the peer.
 
-    `descriptor` must already have passed protocol.descriptor.verify_descriptor.
+    `descriptor` must already have passed protocol.descriptor.verify_descriptor. A pull-only peer
+    is never pushed to: it fetches what is shared with it on its own schedule.
     """
     url = normalize_base_url(url)
     expected_fingerprint = check_fingerprint_text(expected_fingerprint)
@@ -51,7 +54,8 @@ def trust_descriptor(node: Node, url: str, expected_fingerprint: str, descriptor
         existing = conn.execute("SELECT keys FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
         if existing is None:
             conn.execute(
-                "INSERT INTO peers (node_id, name, url, fingerprint, keys, descriptor, added) VALUES (?,?,?,?,?,?,?)",
+                """INSERT INTO peers (node_id, name, url, fingerprint, keys, descriptor, added, pull_only)
+                   VALUES (?,?,?,?,?,?,?,?)""",
                 (
                     peer_id,
                     descriptor["name"],
@@ -60,12 +64,22 @@ def trust_descriptor(node: Node, url: str, expected_fingerprint: str, descriptor
                     dumps(descriptor["keys"]),
                     dumps(descriptor),
                     now_text(),
+                    int(pull_only),
                 ),
             )
         else:
             conn.execute(
-                "UPDATE peers SET name = ?, url = ?, fingerprint = ?, keys = ?, descriptor = ? WHERE node_id = ?",
-                (descriptor["name"], url, expected_fingerprint, dumps(descriptor["keys"]), dumps(descriptor), peer_id),
+                """UPDATE peers SET name = ?, url = ?, fingerprint = ?, keys = ?, descriptor = ?, pull_only = ?
+                   WHERE node_id = ?""",
+                (
+                    descriptor["name"],
+                    url,
+                    expected_fingerprint,
+                    dumps(descriptor["keys"]),
+                    dumps(descriptor),
+                    int(pull_only),
+                    peer_id,
+                ),
             )
     return get_peer(node, peer_id)
 
@@ -79,6 +93,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "fingerprint": row["fingerprint"],
         "keys": keys,
         "added": row["added"],
+        "pull_only": bool(row["pull_only"]),
         "last_success": row["last_success"],
         "last_error": row["last_error"],
     }

@@ -140,6 +140,16 @@ def releasable(node: Node, peer_id: str, seqs: Sequence[int]) -> dict[int, dict[
     return allowed
 
 
+def outbox_remaining(node: Node, peer_id: str, after: int) -> int:
+    """How many envelopes `peer_id` could still pull after cursor `after`."""
+    found = node.db.execute(
+        """SELECT count(*) FROM grants g JOIN peers p ON p.node_id = g.peer_id
+           WHERE g.peer_id = ? AND g.cursor > ?""",
+        (peer_id, after),
+    ).fetchone()
+    return int(found[0])
+
+
 def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> tuple[list[dict[str, Any]], int, bool]:
     """What `peer_id` may pull after cursor `since`: envelopes, the next cursor, and whether more remain.
 

@@ -1,12 +1,14 @@
 """Pull catch-up: fetching from a peer's outbox everything it shares with us since our cursor.
 
 The cursor is the peer's, ascending and monotonic, and is stored only after the page it ends has
-been ingested, so an interrupted pull resumes without loss.
+been ingested, so an interrupted pull resumes without loss. A pull runs at start, on a schedule,
+on `praevnet sync`, and soon after a gap in a peer's chain was seen (`peers.catch_up`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -18,22 +20,30 @@ from node.ingest import ingest
 from node.peers import list_peers
 from node.store import rows, write
 from protocol.errors import ProtocolError
-from protocol.wire import parse_outbox_page
+from protocol.wire import page_remaining, parse_outbox_page
 
 PAGE_SIZE = 200
 
 
-async def pull_from(node: Node, session: aiohttp.ClientSession, peer: dict[str, Any]) -> dict[str, Any]:
+Progress = Callable[[str, int, int], None]
+"""progress(peer name, envelopes received so far, envelopes still to come) after every page."""
+
+
+async def pull_from(
+    node: Node, session: aiohttp.ClientSession, peer: dict[str, Any], progress: Progress | None = None
+) -> dict[str, Any]:
     """Pull every page the peer has for us; return counts of accepted, duplicate and refused envelopes."""
     counts: Counter[str] = Counter()
     found = rows(node.db, "SELECT pull_cursor FROM peers WHERE node_id = ?", (peer["node_id"],))
     if not found:
         raise PeerError(f"{peer['node_id']} is no longer a trusted peer")
     cursor = int(found[0]["pull_cursor"])
+    received = 0
     while True:
         answer = await signed_request(node, session, peer, "GET", f"/fed/v1/outbox?since={cursor}&limit={PAGE_SIZE}")
         try:
             envelopes, following, more = parse_outbox_page(answer)
+            remaining = page_remaining(answer) or 0
         except ProtocolError as exc:
             raise PeerError(f"{peer['url']} sent a malformed outbox page: {exc}") from None
         if following < cursor or (envelopes and following == cursor):
@@ -42,19 +52,34 @@ async def pull_from(node: Node, session: aiohttp.ClientSession, peer: dict[str, 
             for entry in ingest(node, peer["node_id"], envelopes)["results"]:
                 counts[entry["status"]] += 1
         with write(node.db) as conn:
-            conn.execute("UPDATE peers SET pull_cursor = ? WHERE node_id = ?", (following, peer["node_id"]))
+            conn.execute(
+                "UPDATE peers SET pull_cursor = ?, catch_up = catch_up AND ? WHERE node_id = ?",
+                (following, int(more), peer["node_id"]),
+            )
         cursor = following
+        received += len(envelopes)
+        if progress is not None:
+            progress(peer["name"], received, remaining)
         if not more:
             break
     return {"peer": peer["node_id"], "name": peer["name"], "cursor": cursor, **counts}
 
 
-async def pull_all(node: Node, session: aiohttp.ClientSession) -> list[dict[str, Any]]:
-    """Pull from every trusted peer; a failing peer is reported and does not stop the others."""
+def catch_up_requested(node: Node) -> list[str]:
+    """Peers in whose chain a gap was seen since the last pull from them."""
+    return [row["node_id"] for row in rows(node.db, "SELECT node_id FROM peers WHERE catch_up = 1")]
+
+
+async def pull_all(
+    node: Node, session: aiohttp.ClientSession, progress: Progress | None = None, only: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Pull from every trusted peer (or those in `only`); a failing peer is reported and does not stop others."""
     reports = []
     for peer in list_peers(node):
+        if only is not None and peer["node_id"] not in only:
+            continue
         try:
-            reports.append(await pull_from(node, session, peer))
+            reports.append(await pull_from(node, session, peer, progress))
         except PeerError as exc:
             reports.append({"peer": peer["node_id"], "name": peer["name"], "error": str(exc)})
     return reports

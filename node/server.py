@@ -99,20 +99,23 @@ async def outbox(request: web.Request) -> web.Response:
     except ProtocolError as exc:
         raise _bad(exc) from None
     envelopes, cursor, more = policy.outbox_page(node, peer["node_id"], since, limit)
-    if envelopes:
-        with write(node.db) as conn:
-            for envelope in envelopes:
-                audit.append(
-                    conn,
-                    user=NODE_ACTOR.name,
-                    action="served",
-                    record_id=envelope["id"],
-                    version=envelope["version"],
-                    recipients=[peer["node_id"]],
-                    digest=audit.digest_of(canonical_bytes(envelope)),
-                    detail=f"{envelope['type']} pulled by the peer",
-                )
-    return json_response({"envelopes": envelopes, "next": cursor, "more": more})
+    remaining = policy.outbox_remaining(node, peer["node_id"], cursor) if more else 0
+    with write(node.db) as conn:
+        conn.execute(
+            "UPDATE peers SET served_cursor = max(served_cursor, ?) WHERE node_id = ?", (since, peer["node_id"])
+        )
+        for envelope in envelopes:
+            audit.append(
+                conn,
+                user=NODE_ACTOR.name,
+                action="served",
+                record_id=envelope["id"],
+                version=envelope["version"],
+                recipients=[peer["node_id"]],
+                digest=audit.digest_of(canonical_bytes(envelope)),
+                detail=f"{envelope['type']} pulled by the peer",
+            )
+    return json_response({"envelopes": envelopes, "next": cursor, "more": more, "remaining": remaining})
 
 
 def create_app(node: Node, *, background: bool = True) -> web.Application:

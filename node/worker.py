@@ -2,8 +2,8 @@
 
 One transaction in flight per peer; a slow peer never holds up the others. The loop polls the
 durable queue every `poll_interval` seconds, so a share made by the CLI in another process goes
-out within a second. Pulls run at start and every `pull_interval` seconds; expired alerts are
-purged at start and every ten minutes.
+out within a second. Pulls run at start, every `pull_interval` seconds, and within a second after
+a gap in a peer's chain; expired alerts are purged at start and every ten minutes.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from node.client import new_session
 from node.delivery import due_peers, send_batch
 from node.expiry import purge_expired
 from node.home import Node
-from node.pull import pull_all
+from node.pull import catch_up_requested, pull_all
 
 log = logging.getLogger("praevnet.worker")
 PURGE_INTERVAL = 600.0
+CATCH_UP_CHECK = 1.0
 
 
 class Worker:
@@ -79,13 +80,21 @@ class Worker:
             await asyncio.sleep(PURGE_INTERVAL)
 
     async def _pull_loop(self) -> None:
+        """Pull from everyone at start and every pull_interval; pull at once from a peer with a gap."""
+        last_full = float("-inf")
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                for report in await pull_all(self.node, self.session):
-                    if "error" in report:
-                        log.warning("pull from %s failed: %s", report["name"], report["error"])
-                    elif report.get("accepted"):
-                        log.info("pulled %d envelope(s) from %s", report["accepted"], report["name"])
+                due_all = loop.time() - last_full >= self.node.config.delivery.pull_interval
+                only = None if due_all else catch_up_requested(self.node)
+                if due_all or only:
+                    if due_all:
+                        last_full = loop.time()
+                    for report in await pull_all(self.node, self.session, only=only):
+                        if "error" in report:
+                            log.warning("pull from %s failed: %s", report["name"], report["error"])
+                        elif report.get("accepted"):
+                            log.info("pulled %d envelope(s) from %s", report["accepted"], report["name"])
             except Exception:
                 log.exception("pull loop")
-            await asyncio.sleep(self.node.config.delivery.pull_interval)
+            await asyncio.sleep(CATCH_UP_CHECK)

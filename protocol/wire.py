@@ -88,3 +88,13 @@ def parse_outbox_page(body: object) -> tuple[list[Any], int, bool]:
     if not isinstance(more, bool):
         raise SchemaError("more", "must be a boolean")
     return envelopes, cursor, more
+
+
+def page_remaining(body: Mapping[str, Any]) -> int | None:
+    """The optional `remaining` count of an outbox page: envelopes still to pull after this page."""
+    remaining = body.get("remaining")
+    if remaining is None:
+        return None
+    if isinstance(remaining, bool) or not isinstance(remaining, int) or remaining < 0:
+        raise SchemaError("remaining", "must be a non-negative integer")
+    return remaining

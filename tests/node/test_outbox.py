@@ -45,7 +45,8 @@ async def page(served: Served, peer: FakePeer, query: str = "") -> tuple[list[di
     response, raw = await pull(served, peer, query)
     assert response.status == 200, raw
     answer = json.loads(raw)
-    assert set(answer) == {"envelopes", "next", "more"}
+    assert set(answer) == {"envelopes", "next", "more", "remaining"}
+    assert answer["remaining"] == 0 or answer["more"]
     return answer["envelopes"], answer["next"], answer["more"]
 
 
