@@ -384,8 +384,8 @@ def report(peers: int, poll: float, samples: Samples) -> None:
         return percentile(values, p) * 1000.0
 
     def line(label: str, values: list[float], note: str) -> None:
-        top = max(values) * 1000.0
-        print(f"{label:<40} p50 {ms(values, 50):6.1f} ms  p99 {ms(values, 99):6.1f} ms  max {top:6.1f} ms  {note}")
+        text = f"{label:<40} p50 {ms(values, 50):6.1f} ms  p99 {ms(values, 99):6.1f} ms  max {ms(values, 100):6.1f} ms"
+        print(f"{text}  {note}".rstrip())
 
     def ratio(label: str, limit: list[float]) -> None:
         p50, p99 = ms(latency, 50) / ms(limit, 50), ms(latency, 99) / ms(limit, 99)
