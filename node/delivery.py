@@ -116,10 +116,11 @@ def _finish(
 
 
 def backoff_seconds(node: Node, failures: int) -> float:
-    """How long to wait after the n-th consecutive failure: doubling, capped, with jitter."""
+    """How long to wait after the n-th consecutive failure: doubling, with ±25% jitter, never over max_backoff."""
     settings = node.config.delivery
     base = min(settings.max_backoff, settings.min_backoff * 2 ** min(failures - 1, 30))
-    return float(base * random.uniform(0.75, 1.25))  # noqa: S311 - jitter, not security
+    jittered = base * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not security
+    return float(min(settings.max_backoff, jittered))
 
 
 def record_failure(node: Node, peer_id: str, message: str) -> None:
@@ -135,6 +136,13 @@ def record_failure(node: Node, peer_id: str, message: str) -> None:
             "UPDATE peers SET failures = ?, next_attempt = ?, last_error = ? WHERE node_id = ?",
             (failures, time.time() + delay, f"{now_text()} {message}", peer_id),
         )
+
+
+def record_error(node: Node, peer_id: str, message: str) -> None:
+    """Show a final refusal by the peer without putting it into backoff."""
+    log.warning("delivery to %s refused for good: %s", peer_id, message)
+    with write(node.db) as conn:
+        conn.execute("UPDATE peers SET last_error = ? WHERE node_id = ?", (f"{now_text()} {message}", peer_id))
 
 
 def record_success(node: Node, peer_id: str) -> None:
@@ -170,6 +178,8 @@ async def _put(
 
 async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -> int:
     """Send the next batch of queued envelopes to one peer; return how many it took."""
+    if node.db.execute("SELECT 1 FROM peers WHERE node_id = ? AND pull_only = 1", (peer_id,)).fetchone():
+        return 0  # a pull-only peer is never pushed to
     txn_id, batch = _claim_batch(node, peer_id)
     if not batch:
         return 0
@@ -188,9 +198,9 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
     except HttpFailure as exc:
         if _retryable(exc):
             record_failure(node, peer_id, str(exc))
-        else:
+        else:  # final: these envelopes are refused for good, the rest of the queue goes on
             _finish(node, [(row["id"], "refused", str(exc)) for row in sending], payload["envelopes"], peer_id)
-            record_failure(node, peer_id, str(exc))
+            record_error(node, peer_id, str(exc))
         return 0
     except (PeerError, ProtocolError) as exc:
         record_failure(node, peer_id, str(exc))

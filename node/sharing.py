@@ -120,12 +120,14 @@ def seal(node: Node, conn: sqlite3.Connection, record: dict[str, Any], version: 
 
 
 def grant(conn: sqlite3.Connection, seq: int, peer_id: str, kind: str) -> None:
-    """Let a peer receive one sealed envelope: it enters the peer's outbox and push queue."""
+    """Let a peer receive one sealed envelope: it enters the peer's outbox, and its push queue unless
+    the peer is pull-only (then what it has not pulled yet is its queue)."""
     stamp = now_text()
     conn.execute("INSERT OR IGNORE INTO grants (seq, peer_id, created) VALUES (?, ?, ?)", (seq, peer_id, stamp))
     conn.execute(
-        "INSERT OR IGNORE INTO deliveries (peer_id, seq, priority, enqueued) VALUES (?, ?, ?, ?)",
-        (peer_id, seq, PRIORITY[kind], stamp),
+        """INSERT OR IGNORE INTO deliveries (peer_id, seq, priority, enqueued)
+           SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM peers WHERE node_id = ? AND pull_only = 1)""",
+        (peer_id, seq, PRIORITY[kind], stamp, peer_id),
     )
 
 

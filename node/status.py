@@ -13,7 +13,9 @@ from node.store import rows, write
 _STATUS = """
 SELECT p.node_id, p.name, p.url, p.pull_only, p.failures, p.next_attempt, p.last_success, p.last_error,
        p.pull_cursor, p.served_cursor, p.forks,
-       (SELECT count(*) FROM deliveries d WHERE d.peer_id = p.node_id AND d.state = 'pending') AS queued,
+       CASE WHEN p.pull_only THEN
+           (SELECT count(*) FROM grants g WHERE g.peer_id = p.node_id AND g.cursor > p.served_cursor)
+       ELSE (SELECT count(*) FROM deliveries d WHERE d.peer_id = p.node_id AND d.state = 'pending') END AS queued,
        (SELECT count(*) FROM deliveries d WHERE d.peer_id = p.node_id AND d.state = 'pending'
            AND d.txn_id IS NOT NULL) AS in_flight,
        (SELECT count(*) FROM deliveries d WHERE d.peer_id = p.node_id AND d.state = 'delivered') AS delivered,
@@ -30,7 +32,10 @@ def _when(epoch: float) -> str | None:
 
 
 def peer_status(node: Node) -> list[dict[str, Any]]:
-    """Per peer: queue depth, transaction in flight, outcomes, last success and error, next retry, cursors."""
+    """Per peer: queue depth, transaction in flight, outcomes, last success and error, next retry, cursors.
+
+    For a pull-only peer the queue is what it has not pulled yet, judged by the cursor it last asked with.
+    """
     result = []
     for row in rows(node.db, _STATUS):
         result.append(
