@@ -16,6 +16,8 @@ from cli.audit import audit_group
 from cli.common import emit, emit_json, home_option, json_option, opened, resolve_home
 from cli.demo import demo
 from cli.inbox import inbox_group
+from cli.invite import invite_group
+from cli.keys import keys_group
 from cli.peers import peers_group
 from cli.records import alerts_group, records_group
 from cli.shares import shares_group
@@ -115,7 +117,7 @@ def show_id(home: Path | None, as_json: bool, descriptor: bool) -> None:
         return
 
     def human(data: dict[str, str]) -> None:
-        for key in ("name", "node_id", "url", "fingerprint", "safety_number"):
+        for key in ("name", "node_id", "url", "key_id", "fingerprint", "safety_number"):
             click.echo(f"{key + ':':15} {data[key]}")
 
     emit(identity, as_json, human)
@@ -160,7 +162,19 @@ def sync(home: Path | None, as_json: bool) -> None:
         sys.exit(1)
 
 
-for command in (peers_group, records_group, alerts_group, shares_group, inbox_group, users_group, audit_group, demo):
+COMMANDS = (
+    peers_group,
+    invite_group,
+    records_group,
+    alerts_group,
+    shares_group,
+    inbox_group,
+    keys_group,
+    users_group,
+    audit_group,
+    demo,
+)
+for command in COMMANDS:
     main.add_command(command)
 
 

@@ -1,16 +1,18 @@
-"""`praevnet peers ...`: pair with other cities' nodes, list and remove them."""
+"""`praevnet peers ...`: pair with other cities' nodes, list, verify and remove them."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli.common import emit, home_option, json_option, opened, short
+from cli.common import acting_user, emit, home_option, json_option, opened, short, user_option
+from node.invites import peer_pair_safety_number
 from node.pairing import add_peer, add_peer_from_file
-from node.peers import list_peers, remove_peer
+from node.peers import get_peer, list_peers, mark_verified, remove_peer
 from node.status import peer_status, retry_now
 
 
@@ -53,6 +55,7 @@ def list_(home: Path | None, as_json: bool) -> None:
             click.echo("no trusted peers; pair with `praevnet peers add URL --fingerprint FP`")
         for peer in data:
             mode = "  pull-only" if peer["pull_only"] else ""
+            mode += "  verified" if peer["verified"] else ""
             click.echo(f"{peer['node_id']}  {short(peer['name'], 30):30}  {peer['url']}  {peer['fingerprint']}{mode}")
 
     emit(peers, as_json, human)
@@ -105,3 +108,41 @@ def retry(home: Path | None, node_id: str) -> None:
     with opened(home) as node:
         queued = retry_now(node, node_id)
     click.echo(f"{node_id}: {queued} envelope(s) queued; a running node sends them now")
+
+
+def _interactive() -> bool:
+    """Whether a person at a terminal can answer the confirmation question."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+@peers_group.command("verify")
+@home_option
+@user_option
+@click.argument("node_id")
+@click.option("--yes", is_flag=True, help="Mark the peer verified without asking (the digits were compared).")
+def verify(home: Path | None, user: str | None, node_id: str, yes: bool) -> None:
+    """Show the safety number of this node and NODE_ID, to read aloud on the phone, and mark the peer verified.
+
+    Both officers run this and read the twelve groups to each other; they are the same on both
+    sides only if each node holds the other's real key. After they match, confirm (or pass --yes)
+    and the peer is marked verified. Without a terminal and without --yes, it only prints.
+    """
+    with opened(home) as node:
+        peer = get_peer(node, node_id)
+        number, shown = peer_pair_safety_number(node, node_id)
+        confirming = yes or _interactive()
+        actor = acting_user(node, user) if confirming else None
+        groups = number.split()
+        click.echo(f"safety number of this node and {peer['name']} ({node_id}):")
+        for start in range(0, len(groups), 4):
+            click.echo("    " + " ".join(groups[start : start + 4]))
+        if peer["verified"]:
+            click.echo(f"verified on {peer['verified']} by {peer['verified_by']}")
+        if actor is None:
+            click.echo("not marked verified: run it at a terminal, or pass --yes once the digits match")
+            return
+        if not yes and not click.confirm("Does the other officer read exactly these digits?", default=False):
+            click.echo("not marked verified; if the digits differ, do not exchange anything and call the other city")
+            return
+        marked = mark_verified(node, node_id, shown, by=actor)
+    click.echo(f"marked {marked['name']} ({node_id}) verified")

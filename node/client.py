@@ -7,6 +7,7 @@ Timeouts come from the node's config, never from library defaults.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from protocol.httpsig import HttpRequest, sign_request, verify_response
 MAX_DESCRIPTOR_BYTES = 64 * 1024
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 USER_AGENT = "praevnet/0.1"
+STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed (only refused oversized ones ever are)
 
 
 class HttpFailure(PeerError):
@@ -67,7 +69,7 @@ async def fetch_descriptor(session: aiohttp.ClientSession, url: str) -> dict[str
             if response.status != 200:
                 raise PeerError(f"{target} answered HTTP {response.status}")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise PeerError(f"cannot reach {target}: {exc or type(exc).__name__}") from None
+        raise PeerError(f"cannot reach {target}: {str(exc) or type(exc).__name__}") from None
     try:
         return verify_descriptor(parse(body), now=now())
     except ProtocolError as exc:
@@ -91,14 +93,13 @@ async def signed_request(
         request.headers["Content-Type"] = "application/json"
     sign_request(request, body, node.key, node.node_id)
     try:
-        async with session.request(
-            method, url, data=body if payload is not None else None, headers=request.headers, allow_redirects=False
-        ) as response:
+        data = (io.BytesIO(body) if len(body) > STREAM_ABOVE else body) if payload is not None else None
+        async with session.request(method, url, data=data, headers=request.headers, allow_redirects=False) as response:
             answer = await _read_limited(response, MAX_RESPONSE_BYTES)
             status = response.status
             headers = [(k, v) for k, v in response.headers.items()]
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise PeerError(f"cannot reach {peer['url']}: {exc or type(exc).__name__}") from None
+        raise PeerError(f"cannot reach {peer['url']}: {str(exc) or type(exc).__name__}") from None
     if not 200 <= status < 300:
         raise HttpFailure(status, f"{url} answered HTTP {status}: {answer[:300].decode('utf-8', 'replace')}")
     expected = peer["node_id"]

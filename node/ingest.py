@@ -17,7 +17,7 @@ from typing import Any
 from node import audit
 from node.errors import NotFound
 from node.home import Node
-from node.peers import key_resolver
+from node.peer_keys import envelope_resolver, key_problem
 from node.store import dumps, flush_erased, now, now_text, rows, write
 from node.users import NODE
 from protocol.canonical import canonical_bytes
@@ -31,7 +31,8 @@ log = logging.getLogger("praevnet.ingest")
 
 
 def _verify_all(node: Node, sender: str, envelopes: Sequence[Any]) -> list[VerifiedEnvelope | str]:
-    resolve = key_resolver(node)
+    resolve = envelope_resolver(node)
+    moment = now()
     checked: list[VerifiedEnvelope | str] = []
     for envelope in envelopes:
         try:
@@ -39,7 +40,10 @@ def _verify_all(node: Node, sender: str, envelopes: Sequence[Any]) -> list[Verif
         except ProtocolError as exc:
             checked.append(str(exc))
             continue
-        if verified.origin != sender and not may_forward(verified.tlp, shared_in=None, forward_in=None):
+        problem = key_problem(node, verified.origin, verified.key_id, verified.created, moment)
+        if problem is not None:
+            checked.append(problem)
+        elif verified.origin != sender and not may_forward(verified.tlp, shared_in=None, forward_in=None):
             checked.append(
                 f"origin {verified.origin} is not the sending peer {sender}, and {verified.tlp} may not be forwarded"
             )
@@ -185,11 +189,12 @@ def stored_answer(node: Node, sender: str, txn_id: str) -> dict[str, Any] | None
     return dict(json.loads(found[0]["response"])) if found else None
 
 
-def _entry(row: dict[str, Any], resolve: Any) -> dict[str, Any]:
+def _entry(node: Node, row: dict[str, Any], resolve: Any) -> dict[str, Any]:
     envelope = json.loads(row["envelope"])
     try:
-        verify_envelope(envelope, resolve)
-        verified, problem = True, None
+        checked = verify_envelope(envelope, resolve)
+        problem = key_problem(node, checked.origin, checked.key_id, checked.created, parse_timestamp(row["received"]))
+        verified = problem is None
     except ProtocolError as exc:
         verified, problem = False, str(exc)
     return {
@@ -215,7 +220,7 @@ def list_inbox(node: Node, kind: str | None = None, *, include_lapsed: bool = Fa
 
     Retracted (erased) entries and lapsed alerts are left out unless `include_lapsed` is given.
     """
-    resolve = key_resolver(node)
+    resolve = envelope_resolver(node)
     found = rows(
         node.db,
         """SELECT i.*, p.name AS origin_name FROM inbox i LEFT JOIN peers p ON p.node_id = i.origin
@@ -231,7 +236,7 @@ def list_inbox(node: Node, kind: str | None = None, *, include_lapsed: bool = Fa
         lapsed = row["erased"] is not None or (row["expires"] is not None and parse_timestamp(row["expires"]) <= moment)
         if lapsed and not include_lapsed:
             continue
-        entries.append(_entry(row, resolve))
+        entries.append(_entry(node, row, resolve))
     return entries
 
 
@@ -245,5 +250,5 @@ def history(node: Node, record_id: str) -> list[dict[str, Any]]:
     )
     if not found:
         raise NotFound(f"no received record with id {record_id!r}")
-    resolve = key_resolver(node)
-    return [_entry(row, resolve) for row in found]
+    resolve = envelope_resolver(node)
+    return [_entry(node, row, resolve) for row in found]

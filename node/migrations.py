@@ -227,3 +227,46 @@ def delivery(db: Database) -> None:
         "CREATE INDEX inbox_ref ON inbox (origin, ref)",
     ):
         db.execute(statement)
+
+
+@migrations(name="0005_pairing")
+def pairing(db: Database) -> None:
+    """One-time invitations for pairing in one step, and each peer's confirmed pair safety number."""
+    for statement in (
+        """
+        CREATE TABLE invitations (
+            id INTEGER PRIMARY KEY,
+            secret_hash TEXT NOT NULL UNIQUE,  -- base64url SHA-256 of the secret; the secret is never stored
+            created TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            expires TEXT NOT NULL,          -- UTC, second precision, with Z (compared as text)
+            used_by TEXT,                   -- node id of the node that paired with it
+            used_at TEXT
+        )
+        """,
+        "ALTER TABLE peers ADD COLUMN verified TEXT",  # when the officers confirmed the pair safety number
+        "ALTER TABLE peers ADD COLUMN verified_by TEXT",
+        "ALTER TABLE peers ADD COLUMN verified_fingerprint TEXT",  # the peer key that number was computed with
+    ):
+        db.execute(statement)
+
+
+@migrations(name="0006_keys")
+def keys(db: Database) -> None:
+    """This node's key versions (rotation, revocation), and what we know of each peer's old and revoked keys."""
+    for statement in (
+        """
+        CREATE TABLE own_keys (
+            version INTEGER PRIMARY KEY,
+            public TEXT NOT NULL,           -- base64url; the private key is in keys/ed25519-<version>.key
+            created TEXT NOT NULL,
+            expired TEXT,                   -- when it stopped being the current key
+            revoked_since TEXT              -- compromised from this time on
+        )
+        """,
+        "ALTER TABLE peers ADD COLUMN old_keys TEXT NOT NULL DEFAULT '{}'",  # kid -> {key, expired}
+        "ALTER TABLE peers ADD COLUMN revoked TEXT NOT NULL DEFAULT '{}'",  # kid -> {since}
+        "ALTER TABLE peers ADD COLUMN revocation_version INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE peers ADD COLUMN descriptor_acked INTEGER NOT NULL DEFAULT 0",  # our key generation it has
+    ):
+        db.execute(statement)

@@ -8,12 +8,16 @@ existing peer's keys are never replaced by a descriptor that fails these checks.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
+from node import audit
 from node.errors import NodeError, NotFound
 from node.home import Node
 from node.store import dumps, now_text, rows, write
+from node.users import Actor
 from protocol.descriptor import descriptor_keys, normalize_base_url
 from protocol.errors import ProtocolError
 from protocol.keys import FINGERPRINT_RE, check_node_id, fingerprint, public_key_from_b64
@@ -29,12 +33,19 @@ def check_fingerprint_text(text: str) -> str:
 
 
 def trust_descriptor(
-    node: Node, url: str, expected_fingerprint: str, descriptor: dict[str, Any], *, pull_only: bool = False
+    node: Node,
+    url: str,
+    expected_fingerprint: str,
+    descriptor: dict[str, Any],
+    *,
+    pull_only: bool = False,
+    within: sqlite3.Connection | None = None,
 ) -> dict[str, Any]:
     """Store a verified descriptor as a trusted peer if URL and fingerprint match; return the peer.
 
     `descriptor` must already have passed protocol.descriptor.verify_descriptor. A pull-only peer
-    is never pushed to: it fetches what is shared with it on its own schedule.
+    is never pushed to: it fetches what is shared with it on its own schedule. With `within`, the
+    peer is stored inside that open write transaction (the caller commits), else in a new one.
     """
     url = normalize_base_url(url)
     expected_fingerprint = check_fingerprint_text(expected_fingerprint)
@@ -50,12 +61,14 @@ def trust_descriptor(
     peer_id = descriptor["node_id"]
     if peer_id == node.node_id:
         raise NodeError("that is this node itself")
-    with write(node.db) as conn:
+    with write(node.db) if within is None else nullcontext(within) as conn:
         existing = conn.execute("SELECT keys FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
         if existing is None:
             conn.execute(
-                """INSERT INTO peers (node_id, name, url, fingerprint, keys, descriptor, added, pull_only)
-                   VALUES (?,?,?,?,?,?,?,?)""",
+                """INSERT INTO peers (node_id, name, url, fingerprint, keys, descriptor, added, pull_only,
+                                      old_keys, revoked, revocation_version, descriptor_acked)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,
+                           (SELECT count(*) + count(revoked_since) FROM own_keys))""",
                 (
                     peer_id,
                     descriptor["name"],
@@ -65,11 +78,15 @@ def trust_descriptor(
                     dumps(descriptor),
                     now_text(),
                     int(pull_only),
+                    dumps(descriptor["old_keys"]),
+                    dumps(descriptor.get("revoked", {})),
+                    int(descriptor.get("revocation_version", 0)),
                 ),
             )
         else:
             conn.execute(
-                """UPDATE peers SET name = ?, url = ?, fingerprint = ?, keys = ?, descriptor = ?, pull_only = ?
+                """UPDATE peers SET name = ?, url = ?, fingerprint = ?, keys = ?, descriptor = ?, pull_only = ?,
+                                    old_keys = ?, revoked = ?, revocation_version = max(revocation_version, ?)
                    WHERE node_id = ?""",
                 (
                     descriptor["name"],
@@ -78,6 +95,9 @@ def trust_descriptor(
                     dumps(descriptor["keys"]),
                     dumps(descriptor),
                     int(pull_only),
+                    dumps(descriptor["old_keys"]),
+                    dumps(descriptor.get("revoked", {})),
+                    int(descriptor.get("revocation_version", 0)),
                     peer_id,
                 ),
             )
@@ -96,7 +116,40 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "pull_only": bool(row["pull_only"]),
         "last_success": row["last_success"],
         "last_error": row["last_error"],
+        **_verification(row),
     }
+
+
+def _current_fingerprints(keys_json: str) -> set[str]:
+    return {fingerprint(public_key_from_b64(encoded)) for encoded in json.loads(keys_json).values()}
+
+
+def _verification(row: dict[str, Any]) -> dict[str, Any]:
+    """When and by whom the pair safety number was confirmed; void once the key it was read for is not current."""
+    confirmed = row.get("verified_fingerprint")
+    if row.get("verified") is None or confirmed not in _current_fingerprints(row["keys"]):
+        return {"verified": None, "verified_by": None}
+    return {"verified": row["verified"], "verified_by": row["verified_by"]}
+
+
+def mark_verified(node: Node, peer_id: str, fingerprint_shown: str, *, by: Actor) -> dict[str, Any]:
+    """Record that the officers confirmed the pair safety number computed with the peer's key `fingerprint_shown`.
+
+    Refused if that key is no longer one of the peer's current keys (it changed meanwhile). Audited
+    as `peer.verify`.
+    """
+    with write(node.db) as conn:
+        found = conn.execute("SELECT keys FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
+        if found is None:
+            raise NotFound(f"{peer_id} is not a trusted peer (see `praevnet peers list`)")
+        if fingerprint_shown not in _current_fingerprints(found[0]):
+            raise NodeError(f"the keys of {peer_id} changed while you compared; run `praevnet peers verify` again")
+        conn.execute(
+            "UPDATE peers SET verified = ?, verified_by = ?, verified_fingerprint = ? WHERE node_id = ?",
+            (now_text(), by.name, fingerprint_shown, peer_id),
+        )
+        audit.append(conn, user=by.name, action="peer.verify", recipients=[peer_id], detail=fingerprint_shown)
+    return get_peer(node, peer_id)
 
 
 def list_peers(node: Node) -> list[dict[str, Any]]:
@@ -110,6 +163,11 @@ def get_peer(node: Node, peer_id: str) -> dict[str, Any]:
     if not found:
         raise NotFound(f"{peer_id} is not a trusted peer (see `praevnet peers list`)")
     return _public(found[0])
+
+
+def peer_exists(node: Node, peer_id: str) -> bool:
+    """Whether `peer_id` is a trusted peer."""
+    return node.db.execute("SELECT 1 FROM peers WHERE node_id = ?", (peer_id,)).fetchone() is not None
 
 
 def remove_peer(node: Node, peer_id: str) -> None:

@@ -14,14 +14,19 @@ from typing import Any
 from aiohttp import web
 
 from node import audit, policy
-from node.auth import MAX_BODY, authenticate, sign_answer
+from node.auth import MAX_BODY, AuthError, authenticate, check_signature, read_body, sign_answer
+from node.errors import NotFound, PolicyError
 from node.home import Node
 from node.ingest import ingest
-from node.store import write
+from node.invites import answer_pair
+from node.peer_keys import apply_descriptor, assess, stored_keys
+from node.store import now, write
 from node.users import NODE as NODE_ACTOR
 from node.worker import Worker
 from protocol.canonical import canonical_bytes, parse
+from protocol.descriptor import verify_descriptor
 from protocol.errors import ProtocolError
+from protocol.keys import public_key_from_b64
 from protocol.wire import check_txn_id, parse_cursor, parse_limit, parse_transaction
 
 log = logging.getLogger("praevnet.server")
@@ -118,6 +123,43 @@ async def outbox(request: web.Request) -> web.Response:
     return json_response({"envelopes": envelopes, "next": cursor, "more": more, "remaining": remaining})
 
 
+async def descriptor_update(request: web.Request) -> web.Response:
+    """PUT /fed/v1/descriptor: a trusted peer announces its new descriptor (key rotation or revocation).
+
+    The request may already be signed with the new key, so the body is read first: the descriptor
+    must verify, follow from a key we trust for that peer (or only revoke keys), and not roll back
+    its revocation list; then the request signature is checked against the keys it leads to.
+    """
+    node = request.app[NODE]
+    body = await read_body(request)
+    try:
+        descriptor = verify_descriptor(parse(body), now=now())
+    except ProtocolError as exc:
+        raise _bad(exc) from None
+    peer_id = descriptor["node_id"]
+    try:
+        held = stored_keys(node.db.conn, peer_id)
+        assess(held, descriptor)
+    except NotFound:
+        raise AuthError("the descriptor is not that of a trusted peer") from None
+    except PolicyError as exc:
+        raise AuthError(str(exc)) from None
+    prospective = {**held.keys, **descriptor["keys"]}  # what is adopted is decided by assess, not by the signer
+
+    def resolve(node_id: str, key_id: str) -> bytes | None:
+        encoded = prospective.get(key_id) if node_id == peer_id else None
+        return public_key_from_b64(encoded) if encoded is not None else None
+
+    check_signature(node, request, body, resolve)
+    change = apply_descriptor(node, descriptor)
+    return json_response({"node_id": peer_id, "change": change})
+
+
+async def pair(request: web.Request) -> web.Response:
+    """POST /fed/v1/pair: a node holding one of our invitations pairs with us; the answer is our descriptor."""
+    return json_response(await answer_pair(request.app[NODE], request))
+
+
 def create_app(node: Node, *, background: bool = True) -> web.Application:
     """The node's web application; with `background`, push delivery and pulls run alongside."""
     app = web.Application(middlewares=[errors_and_signing], client_max_size=MAX_BODY)
@@ -125,6 +167,8 @@ def create_app(node: Node, *, background: bool = True) -> web.Application:
     app.router.add_get("/.well-known/praevnet", well_known)
     app.router.add_put("/fed/v1/inbox/{txn_id}", inbox)
     app.router.add_get("/fed/v1/outbox", outbox)
+    app.router.add_post("/fed/v1/pair", pair)
+    app.router.add_put("/fed/v1/descriptor", descriptor_update)
     if background:
         app.cleanup_ctx.append(_background)
     return app

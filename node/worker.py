@@ -16,11 +16,13 @@ from node.client import new_session
 from node.delivery import due_peers, send_batch
 from node.expiry import purge_expired
 from node.home import Node
+from node.keyring import announce_keys, generation
 from node.pull import catch_up_requested, pull_all
 
 log = logging.getLogger("praevnet.worker")
 PURGE_INTERVAL = 600.0
 CATCH_UP_CHECK = 1.0
+KEYS_INTERVAL = 2.0
 
 
 class Worker:
@@ -38,6 +40,7 @@ class Worker:
             asyncio.create_task(self._send_loop()),
             asyncio.create_task(self._pull_loop()),
             asyncio.create_task(self._purge_loop()),
+            asyncio.create_task(self._keys_loop()),
         ]
 
     async def stop(self) -> None:
@@ -68,6 +71,21 @@ class Worker:
             log.exception("delivery to %s", peer_id)
         finally:
             self.inflight.pop(peer_id, None)
+
+    async def _keys_loop(self) -> None:
+        """Pick up key changes made by the CLI, and push our descriptor to peers that lack the newest."""
+        loaded = generation(self.node)
+        while True:
+            try:
+                current = generation(self.node)
+                if current != loaded:
+                    self.node.reload_keys()
+                    loaded = current
+                    log.info("now signing with %s", self.node.key.key_id)
+                await announce_keys(self.node, self.session, current)
+            except Exception:
+                log.exception("key announcement loop")
+            await asyncio.sleep(KEYS_INTERVAL)
 
     async def _purge_loop(self) -> None:
         while True:

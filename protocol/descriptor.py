@@ -20,6 +20,7 @@ from protocol.keys import NodeKey, check_key_id, check_node_id, node_id_for, pub
 from protocol.timestamps import format_timestamp, parse_timestamp
 
 DESCRIPTOR_FIELDS = frozenset({"node_id", "name", "url", "keys", "old_keys", "valid_until", "protocols", "signatures"})
+OPTIONAL_FIELDS = frozenset({"revoked", "revocation_version"})
 MAX_NAME = 200
 
 
@@ -57,8 +58,11 @@ def build_descriptor(
     url: str,
     valid_until: datetime,
     old_keys: Mapping[str, Mapping[str, str]] | None = None,
+    revoked: Mapping[str, Mapping[str, str]] | None = None,
+    revocation_version: int = 0,
+    also_signed_by: list[NodeKey] | None = None,
 ) -> dict[str, Any]:
-    """Build and sign a descriptor with every current key."""
+    """Build and sign a descriptor with every current key (and `also_signed_by`, e.g. the key it replaces)."""
     body: dict[str, Any] = {
         "node_id": node_id,
         "name": name,
@@ -68,8 +72,11 @@ def build_descriptor(
         "valid_until": format_timestamp(valid_until),
         "protocols": [PROTOCOL_VERSION],
     }
+    if revoked or revocation_version:
+        body["revoked"] = {kid: dict(info) for kid, info in (revoked or {}).items()}
+        body["revocation_version"] = revocation_version
     message = canonical_bytes(body)
-    body["signatures"] = {key.key_id: b64url(key.sign(message)) for key in keys}
+    body["signatures"] = {key.key_id: b64url(key.sign(message)) for key in [*keys, *(also_signed_by or [])]}
     return body
 
 
@@ -87,7 +94,7 @@ def verify_descriptor(descriptor: object, *, now: datetime) -> dict[str, Any]:
     missing = sorted(DESCRIPTOR_FIELDS - set(descriptor))
     if missing:
         raise DescriptorError(f"descriptor field {missing[0]!r} is missing")
-    unknown = sorted(set(descriptor) - DESCRIPTOR_FIELDS)
+    unknown = sorted(set(descriptor) - DESCRIPTOR_FIELDS - OPTIONAL_FIELDS)
     if unknown:
         raise DescriptorError(f"unknown descriptor field {unknown[0]!r}")
     name = descriptor["name"]
@@ -115,16 +122,40 @@ def verify_descriptor(descriptor: object, *, now: datetime) -> dict[str, Any]:
     signatures = descriptor["signatures"]
     if not isinstance(signatures, Mapping):
         raise SignatureError("signatures must be an object")
+    _check_revocations(descriptor, old)
     message = canonical_bytes({k: v for k, v in descriptor.items() if k != "signatures"})
-    for kid, public in sorted(keys.items()):
-        sig = signatures.get(kid)
-        if not isinstance(sig, str):
+    for kid in sorted(keys):
+        if not isinstance(signatures.get(kid), str):
             raise SignatureError(f"descriptor is not signed by its current key {kid}")
+    for kid, sig in sorted(signatures.items()):
+        public = keys.get(kid) or old.get(kid)
+        if public is None or not isinstance(sig, str):
+            raise SignatureError(f"descriptor signature by {kid!r}, which is neither a current nor an old key")
         try:
             verify(public, b64url_decode(sig), message)
         except ProtocolError as exc:
             raise SignatureError(f"descriptor signature by {kid}: {exc}") from None
     return dict(descriptor)
+
+
+def _check_revocations(descriptor: Mapping[str, Any], old: Mapping[str, bytes]) -> None:
+    revoked = descriptor.get("revoked", {})
+    version = descriptor.get("revocation_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise DescriptorError("revocation_version must be a non-negative integer")
+    if not isinstance(revoked, Mapping):
+        raise DescriptorError("revoked must be an object of key id -> {since}")
+    for kid, info in revoked.items():
+        if kid not in old:
+            raise DescriptorError(f"revoked key {kid!r} must be listed in old_keys")
+        if not isinstance(info, Mapping) or set(info) != {"since"}:
+            raise DescriptorError(f"revoked.{kid} must have exactly since")
+        try:
+            parse_timestamp(info["since"])
+        except ProtocolError as exc:
+            raise DescriptorError(f"revoked.{kid}.since: {exc}") from None
+    if len(revoked) > version:
+        raise DescriptorError("revocation_version must count at least every revoked key")
 
 
 def _keys(value: object) -> dict[str, bytes]:
@@ -148,3 +179,31 @@ def _old_keys(value: object) -> dict[str, bytes]:
 def descriptor_keys(descriptor: Mapping[str, Any]) -> dict[str, bytes]:
     """The current public keys of a verified descriptor, by key id."""
     return _keys(descriptor["keys"])
+
+
+def descriptor_old_keys(descriptor: Mapping[str, Any]) -> dict[str, tuple[bytes, datetime]]:
+    """The old keys of a verified descriptor: key id -> (public key, when it stopped being current)."""
+    return {
+        kid: (public_key_from_b64(info["key"]), parse_timestamp(info["expired"]))
+        for kid, info in descriptor["old_keys"].items()
+    }
+
+
+def descriptor_revocations(descriptor: Mapping[str, Any]) -> dict[str, datetime]:
+    """Revoked keys of a verified descriptor: key id -> the time from which it counts as compromised."""
+    return {kid: parse_timestamp(info["since"]) for kid, info in descriptor.get("revoked", {}).items()}
+
+
+def follows_from(descriptor: Mapping[str, Any], trusted: Mapping[str, bytes]) -> bool:
+    """Whether a verified descriptor is signed by a key we already trust for that node (a rotation we follow)."""
+    message = canonical_bytes({k: v for k, v in descriptor.items() if k != "signatures"})
+    for kid, public in trusted.items():
+        sig = descriptor["signatures"].get(kid)
+        if not isinstance(sig, str):
+            continue
+        try:
+            verify(public, b64url_decode(sig), message)
+        except ProtocolError:
+            continue
+        return True
+    return False
