@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from protocol.canonical import canonical_bytes, check_profile, parse
+from protocol.canonical import MAX_SAFE_INTEGER, canonical_bytes, check_profile, parse
 from protocol.descriptor import normalize_base_url
 from protocol.encoding import b64url, b64url_decode
 from protocol.errors import CanonicalError, ProtocolError, SignatureError
@@ -55,12 +55,13 @@ def _verified_body(document: object, public: bytes, what: str, fields: frozenset
         check_profile(document)
     except CanonicalError as exc:
         raise ProtocolError(f"{what}: {exc}") from None
-    if set(document) != fields | {"signature"}:
-        missing = sorted(fields - set(document))
+    expected = fields | {"signature"}
+    if set(document) != expected:
+        missing = sorted(expected - set(document))
         raise ProtocolError(
             f"{what}: missing field {missing[0]!r}"
             if missing
-            else f"{what}: unknown field {sorted(set(document) - fields - {'signature'})[0]!r}"
+            else f"{what}: unknown field {sorted(set(document) - expected)[0]!r}"
         )
     body = {k: v for k, v in document.items() if k != "signature"}
     signature = document["signature"]
@@ -89,7 +90,12 @@ def issue_certificate(
     """A membership certificate for one member node's key, signed by the network key."""
     if not roles or any(role not in ROLES for role in roles):
         raise ProtocolError(f"roles must be a non-empty subset of {', '.join(ROLES)}")
-    if expires <= not_before:
+    if not isinstance(fingerprint, str) or not FINGERPRINT_RE.match(fingerprint):
+        raise ProtocolError("the certificate's fingerprint is malformed")
+    if isinstance(serial, bool) or not isinstance(serial, int) or not 1 <= serial <= MAX_SAFE_INTEGER:
+        raise ProtocolError("the certificate's serial must be a positive integer")
+    valid_from, valid_until = format_timestamp(not_before), format_timestamp(expires)
+    if parse_timestamp(valid_until) <= parse_timestamp(valid_from):  # as signed: whole seconds, UTC
         raise ProtocolError("a certificate must expire after it becomes valid")
     return _sign(
         network_key,
@@ -99,8 +105,8 @@ def issue_certificate(
             "node_id": check_node_id(node_id),
             "fingerprint": fingerprint,
             "roles": sorted(set(roles)),
-            "not_before": format_timestamp(not_before),
-            "expires": format_timestamp(expires),
+            "not_before": valid_from,
+            "expires": valid_until,
             "serial": serial,
         },
     )
@@ -132,6 +138,8 @@ def verify_certificate(certificate: object, network_public: bytes, *, now: datet
     roles = body["roles"]
     if not isinstance(roles, list) or not roles or any(role not in ROLES for role in roles):
         raise ProtocolError(f"the certificate's roles must be a non-empty subset of {', '.join(ROLES)}")
+    if len(set(roles)) != len(roles):
+        raise ProtocolError("the certificate names a role twice")
     serial = body["serial"]
     if isinstance(serial, bool) or not isinstance(serial, int) or serial < 1:
         raise ProtocolError("the certificate's serial must be a positive integer")
@@ -150,14 +158,19 @@ def issue_revocations(
     network_key: NodeKey, *, version: int, issued: datetime, expires: datetime, revoked: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """A signed revocation list: every revoked certificate serial with its node id and the time since."""
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_SAFE_INTEGER:
+        raise ProtocolError("the revocation list's version must be a positive integer")
+    issued_text, expires_text = format_timestamp(issued), format_timestamp(expires)
+    if parse_timestamp(expires_text) <= parse_timestamp(issued_text):
+        raise ProtocolError("a revocation list must expire after it is issued")
     return _sign(
         network_key,
         {
             "type": "revocations",
             "network": network_id_for(network_key.public),
             "version": version,
-            "issued": format_timestamp(issued),
-            "expires": format_timestamp(expires),
+            "issued": issued_text,
+            "expires": expires_text,
             "revoked": [dict(entry) for entry in revoked],
         },
     )
@@ -184,7 +197,9 @@ def verify_revocations(document: object, network_public: bytes, *, now: datetime
         raise ProtocolError("the revocation list's version must be a positive integer")
     if version < held_version:
         raise ProtocolError(f"revocation list rolled back from version {held_version} to {version}")
-    expires = parse_timestamp(body["expires"])
+    issued, expires = parse_timestamp(body["issued"]), parse_timestamp(body["expires"])
+    if expires <= issued:
+        raise ProtocolError("the revocation list expires before it was issued")
     if now >= expires:
         raise ProtocolError("the revocation list has expired")
     serials, nodes = set(), set()
@@ -193,8 +208,8 @@ def verify_revocations(document: object, network_public: bytes, *, now: datetime
     for entry in body["revoked"]:
         if not isinstance(entry, Mapping) or set(entry) != {"serial", "node_id", "since"}:
             raise ProtocolError("each revoked entry has exactly serial, node_id and since")
-        if isinstance(entry["serial"], bool) or not isinstance(entry["serial"], int):
-            raise ProtocolError("a revoked serial must be an integer")
+        if isinstance(entry["serial"], bool) or not isinstance(entry["serial"], int) or entry["serial"] < 1:
+            raise ProtocolError("a revoked serial must be a positive integer")
         parse_timestamp(entry["since"])
         serials.add(entry["serial"])
         nodes.add(check_node_id(entry["node_id"]))
@@ -211,8 +226,16 @@ def check_member(
     now: datetime,
 ) -> Membership:
     """Everything a member checks before accepting another: valid certificate, for that node and one
-    of its current key fingerprints, and neither its serial nor its node revoked."""
+    of its current key fingerprints, and neither its serial nor its node revoked.
+
+    `revocations` is the held list of the same network, which must not have expired; None (no list
+    held yet) skips the revocation checks.
+    """
     membership = verify_certificate(certificate, network_public, now=now)
+    if revocations is not None and revocations.network != membership.network:
+        raise ProtocolError("the revocation list is of another network")
+    if revocations is not None and now >= revocations.expires:
+        raise ProtocolError("the held revocation list has expired; fetch a current one")
     if membership.node_id != node_id:
         raise ProtocolError("the certificate names another node")
     if membership.fingerprint not in fingerprints:
@@ -253,13 +276,18 @@ class Bundle:
 
 def parse_bundle(text: str) -> Bundle:
     """Parse a join code; raise ProtocolError naming what is malformed."""
+    if not isinstance(text, str):
+        raise ProtocolError("a network join code is text")
     text = text.strip()
     if not text.startswith(BUNDLE_PREFIX):
         raise ProtocolError(f"a network join code starts with {BUNDLE_PREFIX}")
-    body = parse(b64url_decode(text[len(BUNDLE_PREFIX) :]))
+    raw = b64url_decode(text[len(BUNDLE_PREFIX) :])
+    body = parse(raw)
     fields = {"network", "name", "key", "operator_url", "operator_fingerprint", "certificate"}
     if not isinstance(body, dict) or set(body) != fields:
         raise ProtocolError("the join code does not hold exactly " + ", ".join(sorted(fields)))
+    if canonical_bytes(body) != raw:
+        raise ProtocolError("the join code is not in canonical form")
     key = public_key_from_b64(body["key"])
     if check_network_id(body["network"]) != network_id_for(key):
         raise ProtocolError("the join code's network id does not belong to its key")

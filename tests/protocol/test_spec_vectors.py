@@ -33,6 +33,7 @@ from protocol.envelope import (
     signed_bytes,
     verify_envelope,
 )
+from protocol.errors import ProtocolError
 from protocol.httpsig import (
     LABEL,
     REQUEST_COMPONENTS,
@@ -44,7 +45,19 @@ from protocol.httpsig import (
     sign_response,
 )
 from protocol.keys import NodeKey, fingerprint, node_id_for, safety_number, verify
+from protocol.network import (
+    BUNDLE_PREFIX,
+    check_member,
+    issue_certificate,
+    issue_revocations,
+    make_bundle,
+    network_id_for,
+    parse_bundle,
+    verify_certificate,
+    verify_revocations,
+)
 from protocol.records import case_band, case_bands
+from protocol.timestamps import format_timestamp
 from protocol.wire import result
 
 SPEC = Path(__file__).resolve().parents[2] / "protocol" / "SPEC.md"
@@ -58,6 +71,14 @@ VALID_UNTIL = datetime(2026, 2, 15, 0, 0, tzinfo=UTC)
 URL_A = "https://praevnet.musterstadt.example"
 URL_B = "https://praevnet.nachbarstadt.example"
 REQUEST_NONCE = "vector-nonce-0123456789"
+SEED_NETWORK = bytes(range(96, 128))
+SEED_C = bytes(range(128, 160))
+CERT_NOT_BEFORE = datetime(2026, 1, 15, 0, 0, tzinfo=UTC)
+CERT_EXPIRES = datetime(2027, 1, 15, 0, 0, tzinfo=UTC)
+LIST_EXPIRES = datetime(2026, 1, 22, 9, 30, tzinfo=UTC)
+REVOKED_SINCE = datetime(2026, 1, 10, 0, 0, tzinfo=UTC)
+NETWORK_NAME = "Präventionsnetz Musterland"
+URL_OPERATOR = "https://praevnet.musterland.example"
 RESPONSE_NONCE = "vector-nonce-response-0123"
 
 CANONICAL_INPUT = """{
@@ -201,6 +222,57 @@ def derive() -> dict[str, tuple[str, str]]:
     text("response.signature_base", _response_base(response, answer))
     text("response.signature_input", response.headers["Signature-Input"])
     text("response.signature", response.headers["Signature"])
+
+    # A network: its key and id, node A's membership certificate, a revocation list that revokes a
+    # certificate of node C, and node A's join code, with node B as the operator's node.
+    network = NodeKey.from_seed(SEED_NETWORK)
+    node_c = node_id_for(NodeKey.from_seed(SEED_C).public)
+    text("network.seed", SEED_NETWORK.hex())
+    text("network.public_key", network.public_b64)
+    text("network.id_digest", hashlib.sha256(b"praevnet-network-id:" + network.public).digest()[:20].hex())
+    text("network.id", network_id_for(network.public))
+    text("network.c.seed", SEED_C.hex())
+    text("network.c.node_id", node_c)
+    certificate = issue_certificate(
+        network,
+        node_id=node_a,
+        fingerprint=fingerprint(a.public),
+        roles=["member"],
+        not_before=CERT_NOT_BEFORE,
+        expires=CERT_EXPIRES,
+        serial=1,
+    )
+    text("network.certificate.signed", canonical_bytes({k: v for k, v in certificate.items() if k != "signature"}))
+    text("network.certificate.signature", certificate["signature"])
+    out["network.certificate.json"] = ("json", _pretty(certificate))
+    revocations = issue_revocations(
+        network,
+        version=2,
+        issued=CREATED,
+        expires=LIST_EXPIRES,
+        revoked=[{"serial": 4, "node_id": node_c, "since": format_timestamp(REVOKED_SINCE)}],
+    )
+    text("network.revocations.signed", canonical_bytes({k: v for k, v in revocations.items() if k != "signature"}))
+    text("network.revocations.signature", revocations["signature"])
+    out["network.revocations.json"] = ("json", _pretty(revocations))
+    join_code = make_bundle(
+        network_public=network.public,
+        name=NETWORK_NAME,
+        operator_url=URL_OPERATOR,
+        operator_fingerprint=fingerprint(b.public),
+        certificate=certificate,
+    )
+    text("network.join_code", join_code)
+    join = {
+        "network": network_id_for(network.public),
+        "name": NETWORK_NAME,
+        "key": network.public_b64,
+        "operator_url": URL_OPERATOR,
+        "operator_fingerprint": fingerprint(b.public),
+        "certificate": certificate,
+    }
+    assert parse(b64url_decode(join_code.removeprefix(BUNDLE_PREFIX))) == join
+    out["network.join_code.json"] = ("json", _pretty(join))
     return out
 
 
@@ -367,6 +439,73 @@ def test_response_vector_signature() -> None:
     signature = _signature_header_value(_v("response.signature"))
     verify(b.public, signature, _v("response.signature_base").encode("ascii"))
     assert _v("response.signature_base").startswith('"@status": 200\n"@method";req: PUT\n')
+
+
+def test_network_vectors_follow_the_stated_rules() -> None:
+    network = NodeKey.from_seed(bytes.fromhex(_v("network.seed")))
+    a, b = NodeKey.from_seed(SEED_A), NodeKey.from_seed(SEED_B)
+    public = b64url_decode(_v("network.public_key"))
+    assert public == network.public
+    digest = hashlib.sha256(b"praevnet-network-id:" + public).digest()[:20]
+    assert _v("network.id_digest") == digest.hex()
+    network_id = "nw" + base64.b32encode(digest).decode("ascii").lower()
+    assert _v("network.id") == network_id
+    assert network_id[2:] != node_id_for(public)[2:]
+    assert _v("network.c.node_id") == node_id_for(NodeKey.from_seed(bytes.fromhex(_v("network.c.seed"))).public)
+
+    # Certificate: signed bytes are the canonical bytes of every member but the signature.
+    certificate = parse(_v("network.certificate.json"))
+    assert set(certificate) == {
+        "type",
+        "network",
+        "node_id",
+        "fingerprint",
+        "roles",
+        "not_before",
+        "expires",
+        "serial",
+        "signature",
+    }
+    body = {k: v for k, v in certificate.items() if k != "signature"}
+    assert canonical_bytes(body).decode() == _v("network.certificate.signed")
+    assert certificate["signature"] == _v("network.certificate.signature")
+    verify(public, b64url_decode(_v("network.certificate.signature")), _v("network.certificate.signed").encode())
+    assert (certificate["network"], certificate["node_id"], certificate["fingerprint"]) == (
+        network_id,
+        node_id_for(a.public),
+        fingerprint(a.public),
+    )
+    membership = verify_certificate(certificate, public, now=CREATED)
+    assert (membership.serial, membership.roles) == (1, ("member",))
+
+    # Revocation list.
+    revocations = parse(_v("network.revocations.json"))
+    body = {k: v for k, v in revocations.items() if k != "signature"}
+    assert canonical_bytes(body).decode() == _v("network.revocations.signed")
+    assert revocations["signature"] == _v("network.revocations.signature")
+    verify(public, b64url_decode(_v("network.revocations.signature")), _v("network.revocations.signed").encode())
+    held = verify_revocations(revocations, public, now=CREATED, held_version=2)
+    assert (held.version, set(held.serials), set(held.nodes)) == (2, {4}, {_v("network.c.node_id")})
+    with pytest.raises(ProtocolError, match="rolled back"):
+        verify_revocations(revocations, public, now=CREATED, held_version=3)
+    node_a, fingerprint_a = node_id_for(a.public), fingerprint(a.public)
+    accepted = check_member(certificate, public, held, node_id=node_a, fingerprints=[fingerprint_a], now=CREATED)
+    assert accepted == membership
+
+    # Join code: the prefix and the base64url of the canonical bytes of its JSON.
+    join = parse(_v("network.join_code.json"))
+    encoded = base64.urlsafe_b64encode(canonical_bytes(join)).decode().rstrip("=")
+    assert _v("network.join_code") == BUNDLE_PREFIX + encoded
+    assert join["certificate"] == certificate
+    assert (join["network"], join["key"]) == (network_id, _v("network.public_key"))
+    assert join["operator_fingerprint"] == fingerprint(b.public)
+    bundle = parse_bundle(_v("network.join_code"))
+    assert (bundle.network, bundle.key, bundle.name, bundle.operator_url) == (
+        network_id,
+        public,
+        NETWORK_NAME,
+        URL_OPERATOR,
+    )
 
 
 def render() -> str:
