@@ -7,6 +7,7 @@ on `praevnet sync`, and soon after a gap in a peer's chain was seen (`peers.catc
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -73,13 +74,14 @@ def catch_up_requested(node: Node) -> list[str]:
 async def pull_all(
     node: Node, session: aiohttp.ClientSession, progress: Progress | None = None, only: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Pull from every trusted peer (or those in `only`); a failing peer is reported and does not stop others."""
-    reports = []
-    for peer in list_peers(node):
-        if only is not None and peer["node_id"] not in only:
-            continue
+    """Pull from every trusted peer (or those in `only`) at once; a failing or hanging peer is reported
+    and holds up no other. Pull-only peers are skipped: they cannot be reached, they pull from us."""
+
+    async def one(peer: dict[str, Any]) -> dict[str, Any]:
         try:
-            reports.append(await pull_from(node, session, peer, progress))
+            return await pull_from(node, session, peer, progress)
         except PeerError as exc:
-            reports.append({"peer": peer["node_id"], "name": peer["name"], "error": str(exc)})
-    return reports
+            return {"peer": peer["node_id"], "name": peer["name"], "error": str(exc)}
+
+    peers = [peer for peer in list_peers(node) if not peer["pull_only"] and (only is None or peer["node_id"] in only)]
+    return list(await asyncio.gather(*(one(peer) for peer in peers)))

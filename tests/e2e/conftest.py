@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from node.home import init_home
 from tests.conftest import free_port
-from tests.e2e.helpers import RecordingProxy, ServedNode, run_parallel
+from tests.e2e.helpers import HangingServer, RecordingProxy, ServedNode, run_parallel, shut_down
 
 
 @pytest.fixture
@@ -43,8 +44,46 @@ def serve_nodes(tmp_path: Path) -> Iterator[Callable[..., list[ServedNode]]]:
     try:
         yield factory
     finally:
-        for node in made:
-            node.stop()
-        for node in made:
-            if node.proxy is not None:
-                node.proxy.close()
+        shut_down(made)
+
+
+@pytest.fixture
+def new_nodes(tmp_path: Path) -> Iterator[Callable[..., list[ServedNode]]]:
+    """Factory: new_nodes("Stadt A", ...) inits one node per name, each with its own home and port, not serving yet.
+
+    Nodes named in `proxied` get a RecordingProxy on their URL's port (they listen behind it);
+    nodes named in `unreachable` listen on another port than their URL's, where nothing listens.
+    Configure them (ServedNode.configure), pair them, queue work, then `launch()` them. Every
+    process and proxy of these nodes is stopped when the test ends, pass or fail.
+    """
+    made: list[ServedNode] = []
+
+    def factory(*names: str, proxied: tuple[str, ...] = (), unreachable: tuple[str, ...] = ()) -> list[ServedNode]:
+        nodes = []
+        for name in names:
+            node = ServedNode(name=name, home=tmp_path / name.lower().replace(" ", "-"), port=free_port())
+            made.append(node)
+            nodes.append(node)
+            if name in proxied or name in unreachable:
+                node.listen_port = free_port()
+            init_home(node.home, name=name, url=node.url)
+            with node.opened() as opened:
+                node.identity = opened.identity()
+            if name in proxied:
+                node.proxy = RecordingProxy(node.port, node.listen_port or free_port())
+        return nodes
+
+    try:
+        yield factory
+    finally:
+        shut_down(made)
+
+
+@pytest.fixture
+def hanging_server() -> Iterator[HangingServer]:
+    """A loopback server that accepts connections and never answers; closed when the test ends."""
+    server = HangingServer()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -11,12 +11,18 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import tomli_w
+
+from node.home import CONFIG_FILE, Node
+from node.peers import trust_descriptor
 
 PRAEVNET = str(Path(sys.executable).parent / "praevnet")
 CLI_TIMEOUT = 60.0
@@ -96,11 +102,43 @@ def wait_for(check: Callable[[], T | None], seconds: float, what: str, interval:
         time.sleep(interval)
 
 
+def configure(home: Path, section: str, **values: Any) -> None:
+    """Change settings of one section of the praevnet.toml in `home`."""
+    path = home / CONFIG_FILE
+    config = tomllib.loads(path.read_text(encoding="utf-8"))
+    config.setdefault(section, {}).update(values)
+    path.write_text(tomli_w.dumps(config), encoding="utf-8")
+
+
+def http_messages(stream: bytes) -> list[tuple[bytes, bytes]]:
+    """The complete HTTP/1.1 messages at the start of a byte stream, as (head, body) pairs.
+
+    Bodies are delimited by Content-Length (aiohttp sends and answers with one); a message that has
+    not fully arrived yet, and anything after it, is left out.
+    """
+    messages: list[tuple[bytes, bytes]] = []
+    position = 0
+    while (end := stream.find(b"\r\n\r\n", position)) >= 0:
+        head = stream[position:end]
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        if len(stream) < end + 4 + length:
+            break
+        messages.append((head, stream[end + 4 : end + 4 + length]))
+        position = end + 4 + length
+    return messages
+
+
 class RecordingProxy:
     """A TCP proxy on 127.0.0.1 that forwards to another local port and keeps every byte it forwarded.
 
     Put in front of a node (the node's URL names the proxy's port, the node listens on the target
-    port), it shows exactly what other nodes sent to it over the wire.
+    port), it shows exactly what other nodes sent to it over the wire. It keeps each connection's
+    bytes too (`requests`, `awaiting_answer`), and holds every chunk of the node's answers back for
+    `answer_delay` seconds (0 unless set), which makes the node look slow to its clients.
     """
 
     def __init__(self, listen_port: int, target_port: int) -> None:
@@ -110,6 +148,8 @@ class RecordingProxy:
         self.lock = threading.Lock()
         self.inbound: list[bytes] = []
         self.outbound: list[bytes] = []
+        self.connections: list[tuple[bytearray, bytearray]] = []  # per connection: (inbound, outbound)
+        self.answer_delay = 0.0
         self.sockets: list[socket.socket] = []
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._accept, name="proxy-accept", daemon=True)]
@@ -130,18 +170,27 @@ class RecordingProxy:
                 client.close()
                 continue
             upstream.settimeout(None)
+            inbound, outbound = bytearray(), bytearray()
             with self.lock:
                 self.sockets += [client, upstream]
-                for source, sink, record in ((client, upstream, self.inbound), (upstream, client, self.outbound)):
-                    thread = threading.Thread(target=self._pipe, args=(source, sink, record), daemon=True)
+                self.connections.append((inbound, outbound))
+                for source, sink, record, stream in (
+                    (client, upstream, self.inbound, inbound),
+                    (upstream, client, self.outbound, outbound),
+                ):
+                    thread = threading.Thread(target=self._pipe, args=(source, sink, record, stream), daemon=True)
                     self.threads.append(thread)
                     thread.start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket, record: list[bytes]) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, record: list[bytes], stream: bytearray) -> None:
+        answers = record is self.outbound
         try:
             while chunk := source.recv(65536):
                 with self.lock:
                     record.append(chunk)
+                    stream.extend(chunk)
+                if answers and self.answer_delay > 0:
+                    time.sleep(self.answer_delay)
                 sink.sendall(chunk)
         except OSError:
             pass
@@ -153,6 +202,22 @@ class RecordingProxy:
         """Every byte that clients sent through the proxy to the node, so far."""
         with self.lock:
             return b"".join(self.inbound)
+
+    def requests(self) -> list[tuple[bytes, bytes]]:
+        """Every complete request forwarded to the node so far, as (head, body), connection by connection."""
+        with self.lock:
+            streams = [bytes(inbound) for inbound, _ in self.connections]
+        return [message for stream in streams for message in http_messages(stream)]
+
+    def awaiting_answer(self) -> list[tuple[bytes, bytes]]:
+        """The requests the node has received completely but not (yet) begun to answer, as (head, body)."""
+        with self.lock:
+            streams = [(bytes(inbound), bytes(outbound)) for inbound, outbound in self.connections]
+        waiting: list[tuple[bytes, bytes]] = []
+        for inbound, outbound in streams:
+            begun = outbound.count(b"HTTP/1.1 ")  # status lines of answers, complete or not
+            waiting.extend(http_messages(inbound)[begun:])
+        return waiting
 
     def close(self) -> None:
         """Stop accepting, cut every connection, and wait for the threads."""
@@ -192,6 +257,13 @@ class ServedNode:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def local_url(self) -> str:
+        """Where this machine reaches the process: its URL, unless it listens elsewhere without a proxy."""
+        if self.proxy is not None or self.listen_port is None:
+            return self.url
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    @property
     def node_id(self) -> str:
         """The node id, as `praevnet id --json` reported it."""
         return str(self.identity["node_id"])
@@ -229,14 +301,19 @@ class ServedNode:
         if self.process.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log_text()}")
         try:
-            with urllib.request.urlopen(f"{self.url}/.well-known/praevnet", timeout=2) as response:
+            with urllib.request.urlopen(f"{self.local_url}/.well-known/praevnet", timeout=2) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 
+    def assert_running(self) -> None:
+        """Fail the test, with the node's log, unless its serve process is running."""
+        assert self.process is not None, f"{self.name} was not started"
+        assert self.process.poll() is None, f"{self.name} exited with {self.process.returncode}:\n{self.log_text()}"
+
     def wait_ready(self, seconds: float = 20.0) -> None:
         """Wait until the node serves its descriptor."""
-        wait_for(self.ready, seconds, f"{self.name} to serve {self.url}/.well-known/praevnet")
+        wait_for(self.ready, seconds, f"{self.name} to serve {self.local_url}/.well-known/praevnet")
 
     def stop(self, seconds: float = 10.0) -> int | None:
         """SIGTERM the serve process and wait; kill it if it does not end in time. Returns its exit code."""
@@ -252,6 +329,28 @@ class ServedNode:
                 process.wait(timeout=seconds)
         return process.returncode
 
+    def kill(self) -> int | None:
+        """SIGKILL the serve process (no chance to clean up) and reap it. Returns its exit code."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        return process.wait(timeout=10)
+
+    def configure(self, section: str, **values: Any) -> None:
+        """Change settings of one section of praevnet.toml (takes effect at the next start)."""
+        configure(self.home, section, **values)
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[Node]:
+        """The node's home opened in this process, as the CLI opens it (also while `serve` runs)."""
+        node = Node.open(self.home)
+        try:
+            yield node
+        finally:
+            node.close()
+
     def assert_clean_log(self) -> None:
         """Nothing in the serve processes' output hints at a crash or an internal error."""
         text = self.log_text()
@@ -261,3 +360,80 @@ class ServedNode:
     def stored_bytes(self) -> bytes:
         """Every byte of every file under this node's home (config, key, database, WAL and shared memory)."""
         return b"".join(path.read_bytes() for path in sorted(self.home.rglob("*")) if path.is_file())
+
+
+def pair_directly(a: ServedNode, b: ServedNode) -> None:
+    """Make `a` and `b` trust each other's descriptor, as `peers add` does, without either running."""
+    with a.opened() as node_a, b.opened() as node_b:
+        trust_descriptor(node_a, node_b.config.url, node_b.fingerprint, node_b.descriptor())
+        trust_descriptor(node_b, node_a.config.url, node_a.fingerprint, node_a.descriptor())
+
+
+def shut_down(nodes: Iterable[ServedNode]) -> None:
+    """Stop every node's process and close its proxy, going on past failures; re-raise the first."""
+    failure: BaseException | None = None
+    for node in nodes:
+        try:
+            node.stop()
+        except BaseException as exc:  # a stuck process must not keep the others running
+            failure = failure or exc
+            with contextlib.suppress(BaseException):
+                node.kill()
+    for node in nodes:
+        if node.proxy is not None:
+            try:
+                node.proxy.close()
+            except BaseException as exc:
+                failure = failure or exc
+    if failure is not None:
+        raise failure
+
+
+class HangingServer:
+    """A TCP server on 127.0.0.1 that accepts every connection and then never answers or closes it.
+
+    It stands for a peer that hangs: the connection succeeds, the request goes out, no answer comes.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port = int(self.listener.getsockname()[1])
+        self.held: list[socket.socket] = []
+        self.count = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, name="hanging-accept", daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        """The base URL under which the hanging peer is "reached"."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def accepted(self) -> int:
+        """How many connections it has accepted (and left hanging) so far."""
+        with self.lock:
+            return self.count
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.held.append(conn)
+                self.count += 1
+
+    def close(self) -> None:
+        """Stop accepting and drop every held connection."""
+        self.stopping.set()
+        self.thread.join(5)
+        with self.lock:
+            held, self.held = list(self.held), []
+        for conn in [*held, self.listener]:
+            conn.close()
