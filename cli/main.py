@@ -18,6 +18,7 @@ from cli.demo import demo
 from cli.inbox import inbox_group
 from cli.invite import invite_group
 from cli.keys import keys_group
+from cli.network import network_group
 from cli.peers import peers_group
 from cli.records import alerts_group, records_group
 from cli.shares import shares_group
@@ -170,6 +171,7 @@ COMMANDS = (
     shares_group,
     inbox_group,
     keys_group,
+    network_group,
     users_group,
     audit_group,
     demo,

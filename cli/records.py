@@ -17,7 +17,16 @@ from protocol.tlp import DEFAULT, LABELS, parse_label
 F = TypeVar("F", bound=Callable[..., Any])
 
 to_option = click.option("--to", "to", multiple=True, metavar="NODE_ID", help="A recipient peer (repeatable).")
-all_peers_option = click.option("--all-peers", is_flag=True, help="Every trusted peer (not allowed for TLP:RED).")
+all_peers_option = click.option(
+    "--all-peers", is_flag=True, help="Every peer paired with this node (not allowed for TLP:RED)."
+)
+network_option = click.option(
+    "--network",
+    "network",
+    metavar="NAME",
+    default=None,
+    help="Every current member of this network (not allowed for TLP:RED).",
+)
 confirm_pii_option = click.option(
     "--confirm-pii", is_flag=True, help="Share despite possible personal data found by the check (recorded)."
 )
@@ -150,6 +159,7 @@ def show(home: Path | None, as_json: bool, record_id: str) -> None:
 @click.argument("record_id")
 @to_option
 @all_peers_option
+@network_option
 def share(
     home: Path | None,
     as_json: bool,
@@ -158,10 +168,22 @@ def share(
     record_id: str,
     to: tuple[str, ...],
     all_peers: bool,
+    network: str | None,
 ) -> None:
-    """Sign RECORD_ID and share it with the named peers or all trusted peers (local fields stay here)."""
+    """Sign RECORD_ID and share it with the named peers, all paired peers or a network's members.
+
+    Local fields stay here. A network share reaches the members trusted at the time of sharing.
+    """
     with opened(home) as node:
-        outcome = share_record(node, record_id, to, all_peers, by=acting_user(node, user), confirm_pii=confirm_pii)
+        outcome = share_record(
+            node,
+            record_id,
+            to,
+            all_peers,
+            by=acting_user(node, user),
+            confirm_pii=confirm_pii,
+            network=network,
+        )
 
     def human(d: dict[str, Any]) -> None:
         verb = "shared" if d["state"] == "released" else "waiting for release (four-eyes):"
@@ -232,6 +254,7 @@ def alerts_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @to_option
 @all_peers_option
+@network_option
 def send(
     home: Path | None,
     as_json: bool,
@@ -242,8 +265,9 @@ def send(
     file: Path,
     to: tuple[str, ...],
     all_peers: bool,
+    network: str | None,
 ) -> None:
-    """Sign the alert in FILE (JSON) and send it to the named peers or all trusted peers.
+    """Sign the alert in FILE (JSON) and send it to the named peers, all paired peers or a network's members.
 
     An exact case_count stays here; peers receive only its band (small numbers are never shared).
     """
@@ -257,6 +281,7 @@ def send(
             local=local,
             by=acting_user(node, user),
             confirm_pii=confirm_pii,
+            network=network,
         )
     emit(outcome, as_json, lambda d: click.echo(f"{d['id']}  {d['state']} for {len(d['recipients'])} peer(s)"))
 

@@ -40,12 +40,16 @@ def trust_descriptor(
     *,
     pull_only: bool = False,
     within: sqlite3.Connection | None = None,
+    network: str | None = None,
 ) -> dict[str, Any]:
     """Store a verified descriptor as a trusted peer if URL and fingerprint match; return the peer.
 
     `descriptor` must already have passed protocol.descriptor.verify_descriptor. A pull-only peer
     is never pushed to: it fetches what is shared with it on its own schedule. With `within`, the
     peer is stored inside that open write transaction (the caller commits), else in a new one.
+    With `network`, the peer is trusted because of a membership certificate of that network, not
+    by pairing; a peer already trusted keeps how it was trusted (and its pull-only setting), and
+    pairing directly with a network peer makes it a directly paired one.
     """
     url = normalize_base_url(url)
     expected_fingerprint = check_fingerprint_text(expected_fingerprint)
@@ -66,8 +70,8 @@ def trust_descriptor(
         if existing is None:
             conn.execute(
                 """INSERT INTO peers (node_id, name, url, fingerprint, keys, descriptor, added, pull_only,
-                                      old_keys, revoked, revocation_version, descriptor_acked)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,
+                                      old_keys, revoked, revocation_version, network, descriptor_acked)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,
                            (SELECT count(*) + count(revoked_since) FROM own_keys))""",
                 (
                     peer_id,
@@ -81,12 +85,16 @@ def trust_descriptor(
                     dumps(descriptor["old_keys"]),
                     dumps(descriptor.get("revoked", {})),
                     int(descriptor.get("revocation_version", 0)),
+                    network,
                 ),
             )
         else:
             conn.execute(
-                """UPDATE peers SET name = ?, url = ?, fingerprint = ?, keys = ?, descriptor = ?, pull_only = ?,
-                                    old_keys = ?, revoked = ?, revocation_version = max(revocation_version, ?)
+                """UPDATE peers SET name = ?, url = ?, fingerprint = ?, keys = ?, descriptor = ?,
+                                    pull_only = CASE WHEN ? IS NULL THEN ? ELSE pull_only END,
+                                    old_keys = ?, revoked = ?, revocation_version = max(revocation_version, ?),
+                                    network = CASE WHEN ? IS NULL THEN NULL ELSE network END,
+                                    certificate = CASE WHEN ? IS NULL THEN NULL ELSE certificate END
                    WHERE node_id = ?""",
                 (
                     descriptor["name"],
@@ -94,10 +102,13 @@ def trust_descriptor(
                     expected_fingerprint,
                     dumps(descriptor["keys"]),
                     dumps(descriptor),
+                    network,
                     int(pull_only),
                     dumps(descriptor["old_keys"]),
                     dumps(descriptor.get("revoked", {})),
                     int(descriptor.get("revocation_version", 0)),
+                    network,
+                    network,
                     peer_id,
                 ),
             )
@@ -114,6 +125,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "keys": keys,
         "added": row["added"],
         "pull_only": bool(row["pull_only"]),
+        "network": row["network"],
         "last_success": row["last_success"],
         "last_error": row["last_error"],
         **_verification(row),

@@ -15,6 +15,7 @@ from typing import Any
 
 from node.errors import NodeError, PolicyError
 from node.home import Node
+from node.networks import network_audience
 from node.pii import Finding, scan_content
 from node.store import rows
 from protocol.records import LOCAL_FIELDS, SCHEMAS, Kind, case_band
@@ -88,17 +89,29 @@ def pii_refusal(findings: Sequence[Finding]) -> NodeError:
     )
 
 
-def audience(node: Node, to: Sequence[str], all_peers: bool) -> tuple[list[str], Scope]:
-    """Resolve a share's recipients to trusted peer ids. An empty audience is an error, never 'everybody'."""
+def audience(node: Node, to: Sequence[str], all_peers: bool, network: str | None = None) -> tuple[list[str], Scope]:
+    """Resolve a share's recipients to trusted peer ids. An empty audience is an error, never 'everybody'.
+
+    `--all-peers` means the peers this node paired with; peers trusted only through a network are
+    reached with `network` (a network's name or id): its current members other than this node.
+    """
     if all_peers and to:
         raise NodeError("give either --to NODE_ID ... or --all-peers, not both")
-    trusted = [row["node_id"] for row in rows(node.db, "SELECT node_id FROM peers ORDER BY node_id")]
+    if network is not None and (to or all_peers):
+        raise NodeError("--network NAME cannot be combined with --to or --all-peers")
+    if network is not None:
+        _, members = network_audience(node, network)
+        if not members:
+            raise NodeError(f"network {network} has no other members yet (see `praevnet network members`)")
+        return members, "network"
     if all_peers:
-        if not trusted:
+        paired = [row["node_id"] for row in rows(node.db, "SELECT node_id FROM peers WHERE network IS NULL")]
+        if not paired:
             raise NodeError("there are no trusted peers yet; pair with `praevnet peers add` first")
-        return trusted, "all-peers"
+        return sorted(paired), "all-peers"
+    trusted = [row["node_id"] for row in rows(node.db, "SELECT node_id FROM peers ORDER BY node_id")]
     if not to:
-        raise NodeError("no recipients: name them with --to NODE_ID (repeatable) or use --all-peers")
+        raise NodeError("no recipients: name them with --to NODE_ID (repeatable), --all-peers or --network NAME")
     unknown = [peer for peer in to if peer not in trusted]
     if unknown:
         raise NodeError(f"{unknown[0]} is not a trusted peer (see `praevnet peers list`); nothing was shared")

@@ -150,15 +150,19 @@ def send_alert(
     local: Sequence[str] = (),
     by: Actor,
     confirm_pii: bool = False,
+    network: str | None = None,
 ) -> dict[str, Any]:
-    """Validate, store, sign and send an alert in one transaction: on any refusal nothing is stored."""
+    """Validate, store, sign and send an alert in one transaction: on any refusal nothing is stored.
+
+    The audience is the named peers, all paired peers, or the current members of `network`.
+    """
     by.require("author")
     checked = _validate(node, "alert", content)
     marks = policy.check_marks("alert", local)
-    peers, scope = policy.audience(node, to, all_peers)
+    peers, scope = policy.audience(node, to, all_peers, network)
     with write(node.db) as conn:
         record = insert_record(node, conn, "alert", checked, tlp, marks, by)
-        state = sharing.add_shares(node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii)
+        state = sharing.add_shares(node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii, network=network)
     return {"id": record["id"], "recipients": peers, "scope": scope, "state": state}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node import audit, policy
+from node import audit, networks, policy
 from node.auth import MAX_BODY, AuthError, authenticate, check_signature, read_body, sign_answer
 from node.errors import NotFound, PolicyError
 from node.home import Node
@@ -31,7 +31,14 @@ from protocol.wire import check_txn_id, parse_cursor, parse_limit, parse_transac
 
 log = logging.getLogger("praevnet.server")
 NODE = web.AppKey("node", Node)
-ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+}
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:
@@ -160,6 +167,31 @@ async def pair(request: web.Request) -> web.Response:
     return json_response(await answer_pair(request.app[NODE], request))
 
 
+async def _network_answer(request: web.Request, answer: Callable[[Node, str, dict[str, Any]], Any]) -> web.Response:
+    """Authenticate, then let the operator answer for one of its networks: 404 if it operates no such
+    network, 403 if the requester is not a current member of it (nothing is stored either way)."""
+    node = request.app[NODE]
+    peer, _ = await authenticate(node, request)
+    if request.query:
+        raise _bad(ProtocolError(f"unknown query parameter {sorted(request.query)[0]!r}"))
+    try:
+        return json_response(answer(node, request.match_info["network"], peer))
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    except PolicyError as exc:
+        raise web.HTTPForbidden(text=str(exc)) from None
+
+
+async def network_members(request: web.Request) -> web.Response:
+    """GET /fed/v1/networks/{network}/members: the network's current members, for its current members."""
+    return await _network_answer(request, networks.members_answer)
+
+
+async def network_revocations(request: web.Request) -> web.Response:
+    """GET /fed/v1/networks/{network}/revocations: the network's signed revocation list, for its current members."""
+    return await _network_answer(request, networks.revocations_answer)
+
+
 def create_app(node: Node, *, background: bool = True) -> web.Application:
     """The node's web application; with `background`, push delivery and pulls run alongside."""
     app = web.Application(middlewares=[errors_and_signing], client_max_size=MAX_BODY)
@@ -169,6 +201,8 @@ def create_app(node: Node, *, background: bool = True) -> web.Application:
     app.router.add_get("/fed/v1/outbox", outbox)
     app.router.add_post("/fed/v1/pair", pair)
     app.router.add_put("/fed/v1/descriptor", descriptor_update)
+    app.router.add_get("/fed/v1/networks/{network}/members", network_members)
+    app.router.add_get("/fed/v1/networks/{network}/revocations", network_revocations)
     if background:
         app.cleanup_ctx.append(_background)
     return app

@@ -149,8 +149,12 @@ def add_shares(
     *,
     by: Actor,
     confirm_pii: bool,
+    network: str | None = None,
 ) -> str:
-    """Record shares of a record with peers (inside a write transaction); release them unless four-eyes applies."""
+    """Record shares of a record with peers (inside a write transaction); release them unless four-eyes applies.
+
+    `network` names the network of a network-scoped share, for the audit log.
+    """
     version = version_row(conn, record["id"], record["version"])
     policy.check_scope(version["tlp"], scope)
     check_pii(node, conn, record, version, by, confirm_pii)
@@ -196,19 +200,28 @@ def add_shares(
         record_id=record["id"],
         version=version["version"],
         recipients=added,
-        detail=f"scope {scope}, {version['tlp']}",
+        detail=f"scope {scope}" + (f" {network}" if network else "") + f", {version['tlp']}",
     )
     return state
 
 
 def share_record(
-    node: Node, record_id: str, to: Sequence[str], all_peers: bool, *, by: Actor, confirm_pii: bool = False
+    node: Node,
+    record_id: str,
+    to: Sequence[str],
+    all_peers: bool,
+    *,
+    by: Actor,
+    confirm_pii: bool = False,
+    network: str | None = None,
 ) -> dict[str, Any]:
-    """Share a record with named peers or all trusted peers; shares add up. Returns recipients and state."""
+    """Share a record with named peers, all paired peers, or the current members of a network (`network`,
+    its name or id); shares add up. Returns recipients and state."""
     by.require("author")
-    peers, scope = policy.audience(node, to, all_peers)
+    peers, scope = policy.audience(node, to, all_peers, network)
     with write(node.db) as conn:
-        state = add_shares(node, conn, record_row(conn, record_id), peers, scope, by=by, confirm_pii=confirm_pii)
+        record = record_row(conn, record_id)
+        state = add_shares(node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii, network=network)
     return {"id": record_id, "recipients": peers, "scope": scope, "state": state}
 
 

@@ -3,7 +3,8 @@
 One transaction in flight per peer; a slow peer never holds up the others. The loop polls the
 durable queue every `poll_interval` seconds, so a share made by the CLI in another process goes
 out within a second. Pulls run at start, every `pull_interval` seconds, and within a second after
-a gap in a peer's chain; expired alerts are purged at start and every ten minutes.
+a gap in a peer's chain; expired alerts are purged at start and every ten minutes. The lists of
+every network this node belongs to are refreshed at start and every `pull_interval` seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from node.delivery import due_peers, send_batch
 from node.expiry import purge_expired
 from node.home import Node
 from node.keyring import announce_keys, generation
+from node.network_sync import refresh_all
 from node.pull import catch_up_requested, pull_all
 
 log = logging.getLogger("praevnet.worker")
@@ -41,6 +43,7 @@ class Worker:
             asyncio.create_task(self._pull_loop()),
             asyncio.create_task(self._purge_loop()),
             asyncio.create_task(self._keys_loop()),
+            asyncio.create_task(self._networks_loop()),
         ]
 
     async def stop(self) -> None:
@@ -96,6 +99,28 @@ class Worker:
             except Exception:
                 log.exception("purge loop")
             await asyncio.sleep(PURGE_INTERVAL)
+
+    async def _networks_loop(self) -> None:
+        """Refresh every network's member and revocation lists at start and every pull_interval."""
+        while True:
+            try:
+                for report in await refresh_all(self.node, self.session):
+                    if report.get("error"):
+                        log.warning("refreshing network %s failed: %s", report["network"], report["error"])
+                    for refused in report["refused"]:
+                        log.warning(
+                            "network %s: refused %s: %s", report["network"], refused["node_id"], refused["reason"]
+                        )
+                    if report["trusted"] or report["removed"]:
+                        log.info(
+                            "network %s: %d member(s) newly trusted, %d no longer trusted",
+                            report["network"],
+                            len(report["trusted"]),
+                            len(report["removed"]),
+                        )
+            except Exception:
+                log.exception("network refresh loop")
+            await asyncio.sleep(self.node.config.delivery.pull_interval)
 
     async def _pull_loop(self) -> None:
         """Pull from everyone at start and every pull_interval; pull at once from a peer with a gap."""

@@ -1,0 +1,245 @@
+"""`praevnet network ...`: operate a network of cities (create, admit, revoke) or belong to one (join, refresh)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.common import acting_user, emit, home_option, json_option, opened, short, user_option
+from node.network_sync import join_network, refresh_now
+from node.networks import (
+    DEFAULT_EXPIRY,
+    admit_member,
+    create_network,
+    list_members,
+    list_networks,
+    parse_expiry,
+    revoke_member,
+)
+from protocol.network import ROLES
+
+network_option = click.option(
+    "--network",
+    "network",
+    metavar="NAME",
+    default=None,
+    help="The network (name or id); needed only when this node has more than one.",
+)
+
+
+@click.group("network")
+def network_group() -> None:
+    """Networks of cities: members accept each other for network-scoped records without pairing one by one."""
+
+
+@network_group.command("create")
+@home_option
+@json_option
+@user_option
+@click.argument("name")
+def create(home: Path | None, as_json: bool, user: str | None, name: str) -> None:
+    """Make this node the operator of a new network NAME, with a network key of its own.
+
+    The key is kept in the home directory under networks/ (mode 0600), apart from the node key:
+    back it up. Admit members with `praevnet network admit`.
+    """
+    with opened(home) as node:
+        network = create_network(node, name, by=acting_user(node, user))
+
+    def human(item: dict[str, Any]) -> None:
+        click.echo(f"created network {item['name']} ({item['id']}); this node is its operator")
+        click.echo("admit members with `praevnet network admit NODE_URL --fingerprint FP`")
+
+    emit(network, as_json, human)
+
+
+@network_group.command("admit")
+@home_option
+@json_option
+@user_option
+@network_option
+@click.argument("url", metavar="NODE_URL")
+@click.option("--fingerprint", required=True, help="The node's fingerprint (SHA256:...), obtained from its officer.")
+@click.option(
+    "--expires",
+    "lifetime",
+    default=DEFAULT_EXPIRY,
+    show_default=True,
+    metavar="DURATION",
+    help="How long the certificate is valid: 90d, 26w, 1y (or 30m, 12h), at most 5 years.",
+)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(ROLES),
+    help="A role of the member (repeatable; default member).",
+)
+def admit(
+    home: Path | None,
+    as_json: bool,
+    user: str | None,
+    network: str | None,
+    url: str,
+    fingerprint: str,
+    lifetime: str,
+    roles: tuple[str, ...],
+) -> None:
+    """Admit the node at NODE_URL to the network this node operates, and print its join code.
+
+    The node's descriptor must show the fingerprint you got from its officer. Give the printed code
+    to that officer over a channel you trust; the node joins with `praevnet network join CODE`.
+    """
+    duration = parse_expiry(lifetime)
+    with opened(home) as node:
+        admitted = asyncio.run(
+            admit_member(
+                node,
+                url,
+                fingerprint,
+                network=network,
+                lifetime=duration,
+                roles=roles or ("member",),
+                by=acting_user(node, user),
+            )
+        )
+
+    def human(item: dict[str, Any]) -> None:
+        click.echo(item["code"])
+        click.echo(
+            f"admitted {item['member_name']} ({item['node_id']}) to {item['name']} as serial {item['serial']}, "
+            f"valid until {item['expires']}; it joins with `praevnet network join CODE`",
+            err=True,
+        )
+
+    emit(admitted, as_json, human)
+
+
+@network_group.command("join")
+@home_option
+@json_option
+@user_option
+@click.argument("source", metavar="CODE_OR_FILE")
+def join(home: Path | None, as_json: bool, user: str | None, source: str) -> None:
+    """Join a network with the join code its operator gave you (or a file holding it; `-` reads standard input).
+
+    The code's certificate must name this node and its current key; the operator's fingerprint is
+    checked, then the member list is fetched and the other members are trusted for network-scoped
+    records. Any mismatch changes nothing here.
+    """
+    if source == "-":
+        source = sys.stdin.readline().strip() or "-"
+    with opened(home) as node:
+        joined = asyncio.run(join_network(node, source, by=acting_user(node, user)))
+
+    def human(item: dict[str, Any]) -> None:
+        network, report = item["network"], item["refresh"]
+        click.echo(
+            f"joined {network['name']} ({network['id']}) operated by {network['operator']['url']}; "
+            f"{network['members']} current member(s)"
+        )
+        _report_human(report)
+
+    emit(joined, as_json, human)
+
+
+def _report_human(report: dict[str, Any]) -> None:
+    label = report.get("name", report["network"])
+    if report.get("error"):
+        click.echo(f"{label}: failed: {report['error']}")
+    parts = [f"{len(report['trusted'])} newly trusted", f"{len(report['removed'])} no longer trusted"]
+    if report.get("renewed"):
+        parts.append("renewed " + " and ".join(report["renewed"]))
+    click.echo(f"{label}: " + ", ".join(parts))
+    for refused in report["refused"]:
+        click.echo(f"  refused {refused['node_id']}: {short(refused['reason'], 100)}")
+
+
+@network_group.command("refresh")
+@home_option
+@json_option
+@click.argument("name", required=False)
+def refresh(home: Path | None, as_json: bool, name: str | None) -> None:
+    """Fetch the member and revocation lists of every network (or NAME) now, and trust or drop members.
+
+    A running node does this at start and every pull_interval. A revocation list older than the one
+    held is refused. Exits with status 1 if any network could not be refreshed.
+    """
+    with opened(home) as node:
+        reports = asyncio.run(refresh_now(node, name))
+
+    def human(data: list[dict[str, Any]]) -> None:
+        if not data:
+            click.echo("this node belongs to no network")
+        for report in data:
+            _report_human(report)
+
+    emit(reports, as_json, human)
+    if any(report.get("error") for report in reports):
+        sys.exit(1)
+
+
+@network_group.command("revoke")
+@home_option
+@json_option
+@user_option
+@network_option
+@click.argument("node_id")
+def revoke(home: Path | None, as_json: bool, user: str | None, network: str | None, node_id: str) -> None:
+    """Revoke NODE_ID's membership: publish a new revocation list; this node stops trusting it at once.
+
+    Members stop trusting it at their next refresh (within their pull_interval); nothing is pushed.
+    """
+    with opened(home) as node:
+        revoked = revoke_member(node, node_id, network=network, by=acting_user(node, user))
+    emit(
+        revoked,
+        as_json,
+        lambda d: click.echo(f"revoked {d['node_id']} from {d['name']}; revocation list version {d['version']}"),
+    )
+
+
+@network_group.command("members")
+@home_option
+@json_option
+@network_option
+def members(home: Path | None, as_json: bool, network: str | None) -> None:
+    """List a network's members: the operator's register (with revoked ones), or a member's last verified list."""
+    with opened(home) as node:
+        listing = list_members(node, network)
+
+    def human(data: dict[str, Any]) -> None:
+        click.echo(f"{data['name']} ({data['network']}), this node is {data['role']}")
+        for m in data["members"]:
+            roles = ",".join(m["roles"])
+            click.echo(
+                f"{m['serial']:>4}  {m['node_id']}  {short(m['name'] or '?', 24):24}  {m['state']:13}  "
+                f"{roles:11}  until {m['expires']}  {m['url']}"
+            )
+
+    emit(listing, as_json, human)
+
+
+@network_group.command("list")
+@home_option
+@json_option
+def list_(home: Path | None, as_json: bool) -> None:
+    """List the networks this node operates or belongs to."""
+    with opened(home) as node:
+        items = list_networks(node)
+
+    def human(data: list[dict[str, Any]]) -> None:
+        if not data:
+            click.echo("no networks; create one with `praevnet network create NAME` or join with a code")
+        for item in data:
+            problem = f"  last refresh: {short(item['refresh_error'], 60)}" if item["refresh_error"] else ""
+            click.echo(
+                f"{item['id']}  {short(item['name'], 30):30}  {item['role']:8}  {item['members']} member(s)  "
+                f"revocations v{item['revocations_version']}  certificate until {item['expires']}{problem}"
+            )
+
+    emit(items, as_json, human)
