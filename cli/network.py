@@ -10,16 +10,9 @@ from typing import Any
 import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, short, user_option
+from node.network_operator import admit_member, create_network, revoke_member
 from node.network_sync import join_network, refresh_now
-from node.networks import (
-    DEFAULT_EXPIRY,
-    admit_member,
-    create_network,
-    list_members,
-    list_networks,
-    parse_expiry,
-    revoke_member,
-)
+from node.networks import DEFAULT_EXPIRY, list_members, list_networks, parse_expiry
 from protocol.network import ROLES
 
 network_option = click.option(

@@ -23,10 +23,10 @@ from node import audit
 from node.client import fetch_descriptor, new_session, signed_request
 from node.errors import NodeError, NotFound, PeerError
 from node.home import Node
+from node.network_operator import maintain
 from node.networks import (
     held_revocations,
     list_networks,
-    maintain,
     network_public_key,
     peer_fingerprints,
     resolve_network,

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node import audit, networks, policy
+from node import audit, network_operator, policy
 from node.auth import MAX_BODY, AuthError, authenticate, check_signature, read_body, sign_answer
 from node.errors import NotFound, PolicyError
 from node.home import Node
@@ -184,12 +184,12 @@ async def _network_answer(request: web.Request, answer: Callable[[Node, str, dic
 
 async def network_members(request: web.Request) -> web.Response:
     """GET /fed/v1/networks/{network}/members: the network's current members, for its current members."""
-    return await _network_answer(request, networks.members_answer)
+    return await _network_answer(request, network_operator.members_answer)
 
 
 async def network_revocations(request: web.Request) -> web.Response:
     """GET /fed/v1/networks/{network}/revocations: the network's signed revocation list, for its current members."""
-    return await _network_answer(request, networks.revocations_answer)
+    return await _network_answer(request, network_operator.revocations_answer)
 
 
 def create_app(node: Node, *, background: bool = True) -> web.Application:

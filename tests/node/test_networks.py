@@ -17,22 +17,20 @@ from typing import Any
 
 import pytest
 
-from node import delivery, network_sync, networks
+from node import delivery, network_operator, network_sync, networks
 from node.client import HttpFailure, new_session, signed_request
 from node.errors import NodeError, NotFound, PolicyError
 from node.home import Node
 from node.ingest import list_inbox
 from node.keyring import rotate_key
+from node.network_operator import admit_member, create_network, revoke_member
 from node.network_sync import join_network, refresh_network
 from node.networks import (
-    admit_member,
-    create_network,
     list_members,
     list_networks,
     load_network_key,
     network_audience,
     network_key_path,
-    revoke_member,
 )
 from node.peers import get_peer, list_peers, trust_descriptor
 from node.records import add_record, send_alert
@@ -285,9 +283,10 @@ async def test_a_lapsed_certificate_is_no_longer_trusted(fed: Federation, monkey
     await join_network(m2, await admit(o, m2), by=ADMIN)
     assert m1.node_id in peer_networks(m2)
     later = datetime.now(UTC) + timedelta(minutes=2)
-    for module in (networks, network_sync):
+    for module in (networks, network_operator, network_sync):
         monkeypatch.setattr(module, "now", lambda: later)
     monkeypatch.setattr(networks, "now_text", lambda: later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    monkeypatch.setattr(network_operator, "now_text", lambda: later.strftime("%Y-%m-%dT%H:%M:%SZ"))
     monkeypatch.setattr(network_sync, "now_text", lambda: later.strftime("%Y-%m-%dT%H:%M:%SZ"))
     report = await refresh(m2, network)
     assert report["removed"] == [m1.node_id]
@@ -597,6 +596,7 @@ async def test_the_operator_renews_its_lists_and_follows_its_node_key(
     rotate_key(o, by=ADMIN)
     later = datetime.now(UTC) + timedelta(days=25)
     monkeypatch.setattr(networks, "now", lambda: later)
+    monkeypatch.setattr(network_operator, "now", lambda: later)
     report = await refresh(o, world.network)
     assert sorted(report["renewed"]) == ["certificate", "revocations"]
     assert list_networks(o)[0]["revocations_version"] == 2
@@ -656,6 +656,7 @@ async def test_an_expired_revocation_list_stops_network_shares(world: World, mon
     record = add_record(world.m1, "experience", RECORD, by=ADMIN)
     later = datetime.now(UTC) + timedelta(days=31)
     monkeypatch.setattr(networks, "now", lambda: later)
+    monkeypatch.setattr(network_operator, "now", lambda: later)
     before = state(world.m1)
     with pytest.raises(NodeError, match="revocation list of DEFUS has expired"):
         share_record(world.m1, record, [], False, network="DEFUS", by=ADMIN)
