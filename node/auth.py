@@ -19,6 +19,7 @@ from aiohttp import web
 from node.client import fetch_descriptor, new_session
 from node.errors import NodeError, NotFound
 from node.home import Node
+from node.networks import membership_problem
 from node.peer_keys import apply_descriptor
 from node.peers import get_peer, key_resolver, peer_exists
 from node.status import contacted
@@ -112,6 +113,10 @@ async def authenticate(node: Node, request: web.Request) -> tuple[dict[str, Any]
         peer = get_peer(node, info.node_id)
     except NotFound:
         raise AuthError("the signing key does not belong to a trusted peer") from None
+    if peer.get("network") is not None:
+        problem = membership_problem(node, info.node_id, peer["network"])
+        if problem is not None:
+            raise AuthError(f"not accepted as a member of network {peer['network']}: {problem}")
     contacted(node, info.node_id)
     return peer, body
 

@@ -203,6 +203,38 @@ def network_audience(node: Node, name: str) -> tuple[str, list[str]]:
     return network["id"], audience
 
 
+def membership_problem(node: Node, peer_id: str, network_id: str) -> str | None:
+    """Why a peer trusted through a network is not a valid member of it right now, or None if it is.
+
+    Checked on every request from such a peer, so a revoked or lapsed member is refused at once,
+    not only after the next refresh.
+    """
+    found = rows(node.db, "SELECT * FROM networks WHERE id = ?", (network_id,))
+    if not found:
+        return "this node no longer belongs to that network"
+    keys = peer_fingerprints(node, peer_id) or set()
+    revocations = held_revocations(found[0])
+    moment = now()
+    problems = []
+    for member in current_members(node, network_id):
+        if member["node_id"] != peer_id:
+            continue
+        try:
+            check_member(
+                json.loads(member["certificate"]),
+                network_public_key(found[0]),
+                revocations,
+                node_id=peer_id,
+                fingerprints=sorted(keys),
+                now=moment,
+            )
+        except ProtocolError as exc:
+            problems.append(str(exc))
+            continue
+        return None
+    return problems[0] if problems else "not a current member"
+
+
 def list_members(node: Node, name: str | None = None) -> dict[str, Any]:
     """A network's members: on the operator its register (with revoked and expired ones), on a member the
     verified list from the last refresh."""

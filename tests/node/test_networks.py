@@ -644,7 +644,9 @@ async def test_a_rotated_member_is_admitted_again_without_a_new_code(world: Worl
     for follower in (o, m2):  # as the key announcement of a running node would
         trust_descriptor(follower, m1.config.url, m1.fingerprint, m1.descriptor(), network=world.network)
     assert (await refresh(m2, world.network))["removed"] == [m1.node_id]
-    assert "403" in (await refresh(m1, world.network))["error"]  # its certificate is for the old key
+    refused = (await refresh(m1, world.network))["error"]  # its certificate is for the old key
+    assert "401" in refused
+    assert "certificate is for another key" in refused
     await admit(o, m1)
     report = await refresh(m1, world.network)
     assert report.get("error") is None
@@ -661,3 +663,16 @@ async def test_an_expired_revocation_list_stops_network_shares(world: World, mon
     with pytest.raises(NodeError, match="revocation list of DEFUS has expired"):
         share_record(world.m1, record, [], False, network="DEFUS", by=ADMIN)
     assert state(world.m1) == before
+
+
+async def test_a_revoked_member_is_refused_even_while_a_stale_peer_row_remains(world: World) -> None:
+    o, m1, m2 = world.o, world.m1, world.m2
+    revoke_member(o, m1.node_id, by=ADMIN)
+    async with new_session(m2) as session:  # m2 refreshes: it now holds the new revocation list
+        await refresh_network(m2, session, world.network)
+    before = m2.db.execute("SELECT count(*) FROM inbox").fetchone()[0]
+    trust_descriptor(m2, m1.config.url, m1.fingerprint, m1.descriptor(), network=world.network)  # a stale row
+    async with new_session(m1) as session:
+        with pytest.raises(HttpFailure, match="not accepted as a member of network"):
+            await signed_request(m1, session, get_peer(m1, m2.node_id), "GET", "/fed/v1/outbox")
+    assert m2.db.execute("SELECT count(*) FROM inbox").fetchone()[0] == before
