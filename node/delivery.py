@@ -6,7 +6,9 @@ written before sending, so a repeat after a lost answer uses the same id and the
 deduplicates. A failed attempt is retried a few times at once (connection errors, 401, 408,
 429, 5xx); then the peer goes into a persisted, jittered backoff that grows from seconds to
 hours, and is reset as soon as the peer talks to us. Other 4xx answers are final and recorded.
-Pull-only peers are never pushed to. Envelopes come only from node.policy.releasable.
+Pull-only peers are never pushed to. Envelopes come only from node.policy.releasable, and the
+envelopes of other origins that a network hub relays (node.relays) only from node.policy.relayable;
+both travel in the same transactions, one transaction in flight per peer.
 """
 
 from __future__ import annotations
@@ -44,20 +46,30 @@ def due_peers(node: Node) -> list[str]:
     found = rows(
         node.db,
         """
-        SELECT DISTINCT d.peer_id FROM deliveries d JOIN peers p ON p.node_id = d.peer_id
-        WHERE d.state = 'pending' AND p.next_attempt <= ? AND p.pull_only = 0
+        SELECT d.peer_id FROM deliveries d JOIN peers p ON p.node_id = d.peer_id
+        WHERE d.state = 'pending' AND p.next_attempt <= :now AND p.pull_only = 0
+        UNION
+        SELECT r.peer_id FROM relays r JOIN peers p ON p.node_id = r.peer_id
+        WHERE r.state = 'pending' AND p.next_attempt <= :now AND p.pull_only = 0
         """,
-        (time.time(),),
+        {"now": time.time()},
     )
     return [row["peer_id"] for row in found]
 
 
 def _claim_batch(node: Node, peer_id: str) -> tuple[str, list[dict[str, Any]]]:
-    """The batch to send next: the unfinished transaction if there is one, else a new one of up to 50."""
+    """The batch to send next: the unfinished transaction if there is one, else a new one of up to 50.
+
+    Returns the transaction id and this node's own envelopes in it; the relays (other origins'
+    envelopes a hub passes on) claimed into the same transaction are read with `_claimed_relays`.
+    """
     with write(node.db) as conn:
         inflight = conn.execute(
-            "SELECT txn_id FROM deliveries WHERE peer_id = ? AND state = 'pending' AND txn_id IS NOT NULL LIMIT 1",
-            (peer_id,),
+            """SELECT txn_id FROM deliveries WHERE peer_id = :peer AND state = 'pending' AND txn_id IS NOT NULL
+               UNION ALL
+               SELECT txn_id FROM relays WHERE peer_id = :peer AND state = 'pending' AND txn_id IS NOT NULL
+               LIMIT 1""",
+            {"peer": peer_id},
         ).fetchone()
         if inflight is not None:
             txn_id = inflight[0]
@@ -78,6 +90,21 @@ def _claim_batch(node: Node, peer_id: str) -> tuple[str, list[dict[str, Any]]]:
                 chosen.append(delivery_id)
                 size += length + 1
             conn.executemany("UPDATE deliveries SET txn_id = ? WHERE id = ?", [(txn_id, i) for i in chosen])
+            relays = conn.execute(
+                """
+                SELECT r.id, length(CAST(i.envelope AS BLOB)) FROM relays r
+                JOIN inbox i ON i.origin = r.origin AND i.seq = r.seq
+                WHERE r.peer_id = ? AND r.state = 'pending' ORDER BY r.id LIMIT ?
+                """,
+                (peer_id, MAX_ENVELOPES - len(chosen)),
+            ).fetchall()
+            relayed: list[int] = []
+            for relay_id, length in relays:
+                if (chosen or relayed) and size + length + 1 > MAX_BATCH_BYTES:
+                    break
+                relayed.append(relay_id)
+                size += length + 1
+            conn.executemany("UPDATE relays SET txn_id = ? WHERE id = ?", [(txn_id, i) for i in relayed])
     batch = rows(
         node.db,
         "SELECT id, seq FROM deliveries WHERE peer_id = ? AND txn_id = ? AND state = 'pending' ORDER BY priority, id",
@@ -86,20 +113,36 @@ def _claim_batch(node: Node, peer_id: str) -> tuple[str, list[dict[str, Any]]]:
     return txn_id, batch
 
 
+_FINISH_DELIVERY = "UPDATE deliveries SET state = ?, reason = ?, finished = ? WHERE id = ?"
+_FINISH_RELAY = "UPDATE relays SET state = ?, reason = ?, finished = ? WHERE id = ?"
+
+
+def _claimed_relays(node: Node, peer_id: str, txn_id: str) -> list[dict[str, Any]]:
+    """The relays claimed into transaction `txn_id` and not finished yet."""
+    return rows(
+        node.db,
+        "SELECT id FROM relays WHERE peer_id = ? AND txn_id = ? AND state = 'pending' ORDER BY id",
+        (peer_id, txn_id),
+    )
+
+
 def _finish(
     node: Node,
     ids_and_states: Sequence[tuple[int, str, str | None]],
     sent: Sequence[dict[str, Any]] = (),
     peer_id: str = "",
+    *,
+    relays: int = 0,
 ) -> None:
-    """Record the outcome of deliveries and, for envelopes whose bytes reached the peer, an audit entry."""
+    """Record the outcome of deliveries and, for envelopes whose bytes reached the peer, an audit entry.
+
+    The last `relays` entries of `ids_and_states` are relays (table relays), the others deliveries.
+    """
     stamp = now_text()
+    own = len(ids_and_states) - relays
     with write(node.db) as conn:
-        for delivery_id, state, reason in ids_and_states:
-            conn.execute(
-                "UPDATE deliveries SET state = ?, reason = ?, finished = ? WHERE id = ?",
-                (state, reason, stamp, delivery_id),
-            )
+        for position, (delivery_id, state, reason) in enumerate(ids_and_states):
+            conn.execute(_FINISH_DELIVERY if position < own else _FINISH_RELAY, (state, reason, stamp, delivery_id))
         if not sent:  # withheld before sending: no bytes left, nothing to audit
             return
         for envelope, (_, state, reason) in zip(sent, ids_and_states, strict=True):
@@ -111,7 +154,11 @@ def _finish(
                 version=envelope["version"],
                 recipients=[peer_id],
                 digest=audit.digest_of(canonical_bytes(envelope)),
-                detail=f"{envelope['type']}: {'accepted' if state == 'delivered' else f'refused: {reason}'}",
+                detail=(
+                    f"{envelope['type']}"
+                    + (f" of {envelope['origin']} (relayed)" if envelope["origin"] != node.node_id else "")
+                    + f": {'accepted' if state == 'delivered' else f'refused: {reason}'}"
+                ),
             )
 
 
@@ -181,17 +228,22 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
     if node.db.execute("SELECT 1 FROM peers WHERE node_id = ? AND pull_only = 1", (peer_id,)).fetchone():
         return 0  # a pull-only peer is never pushed to
     txn_id, batch = _claim_batch(node, peer_id)
-    if not batch:
+    relay_batch = _claimed_relays(node, peer_id, txn_id)
+    if not batch and not relay_batch:
         return 0
     allowed = policy.releasable(node, peer_id, [row["seq"] for row in batch])
+    relayable = policy.relayable(node, peer_id, [row["id"] for row in relay_batch])
     withheld = [(row["id"], "refused", "no longer shared with this peer") for row in batch if row["seq"] not in allowed]
+    relay_withheld = [(row["id"], "refused", "not relayable now") for row in relay_batch if row["id"] not in relayable]
     sending = [row for row in batch if row["seq"] in allowed]
-    if withheld:
-        _finish(node, withheld)
-    if not sending:
+    relaying = [row for row in relay_batch if row["id"] in relayable]
+    if withheld or relay_withheld:
+        _finish(node, withheld + relay_withheld, relays=len(relay_withheld))
+    if not sending and not relaying:
         return 0
     peer = get_peer(node, peer_id)
-    payload = {"envelopes": [allowed[row["seq"]] for row in sending]}
+    payload = {"envelopes": [allowed[row["seq"]] for row in sending] + [relayable[row["id"]] for row in relaying]}
+    relays = len(relaying)
     try:
         answer = await _put(node, session, peer, txn_id, payload)
         results = parse_results(answer)
@@ -199,7 +251,13 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
         if _retryable(exc):
             record_failure(node, peer_id, str(exc))
         else:  # final: these envelopes are refused for good, the rest of the queue goes on
-            _finish(node, [(row["id"], "refused", str(exc)) for row in sending], payload["envelopes"], peer_id)
+            _finish(
+                node,
+                [(row["id"], "refused", str(exc)) for row in [*sending, *relaying]],
+                payload["envelopes"],
+                peer_id,
+                relays=relays,
+            )
             record_error(node, peer_id, str(exc))
         return 0
     except (PeerError, ProtocolError) as exc:
@@ -207,13 +265,13 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
         return 0
     by_index = {r.get("index"): r for r in results}
     outcome: list[tuple[int, str, str | None]] = []
-    for index, row in enumerate(sending):
+    for index, row in enumerate([*sending, *relaying]):
         entry = by_index.get(index, {})
         status = entry.get("status")
         if status in ("accepted", "duplicate"):
             outcome.append((row["id"], "delivered", None))
         else:
             outcome.append((row["id"], "refused", str(entry.get("reason") or "no result for this envelope")))
-    _finish(node, outcome, payload["envelopes"], peer_id)
+    _finish(node, outcome, payload["envelopes"], peer_id, relays=relays)
     record_success(node, peer_id)
     return sum(1 for _, state, _ in outcome if state == "delivered")

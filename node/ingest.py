@@ -1,7 +1,9 @@
 """Receiving envelopes from a peer, by push (inbox) or pull (outbox): verify, then store atomically.
 
 Every envelope is verified completely before anything is written: origin signature, content hash,
-content schema, and that its origin is the peer that sent it (until relays exist). A batch is
+content schema, and that its origin is the peer that sent it, or else that it may be relayed: a
+network-scoped envelope only by a hub of its network (node.relays), any other only if TLP:CLEAR.
+A hub queues each network-scoped envelope it accepts for the network's other members. A batch is
 stored in one transaction together with the transaction id that carried it, so a repeat returns
 the same answer and an envelope is stored once, whole, or not at all.
 """
@@ -18,6 +20,7 @@ from node import audit
 from node.errors import NotFound
 from node.home import Node
 from node.peer_keys import envelope_resolver, key_problem
+from node.relays import enqueue, hub_networks, relay_problem, relay_targets
 from node.store import dumps, flush_erased, now, now_text, rows, write
 from node.users import NODE
 from protocol.canonical import canonical_bytes
@@ -43,6 +46,11 @@ def _verify_all(node: Node, sender: str, envelopes: Sequence[Any]) -> list[Verif
         problem = key_problem(node, verified.origin, verified.key_id, verified.created, moment)
         if problem is not None:
             checked.append(problem)
+        elif verified.origin != sender and verified.network is not None:
+            refusal = relay_problem(node, sender, verified)
+            checked.append(refusal if refusal is not None else verified)
+            if refusal is None and not verified.has_content:
+                checked[-1] = "envelope has no content"
         elif verified.origin != sender and not may_forward(verified.tlp, shared_in=None, forward_in=None):
             checked.append(
                 f"origin {verified.origin} is not the sending peer {sender}, and {verified.tlp} may not be forwarded"
@@ -141,6 +149,15 @@ def _store(conn: sqlite3.Connection, sender: str, item: VerifiedEnvelope, stamp:
     return None
 
 
+def _relay_plan(node: Node, sender: str, checked: Sequence[VerifiedEnvelope | str]) -> dict[str, list[str]]:
+    """For a hub: per network of the accepted envelopes, the members to relay them to (not the sender)."""
+    wanted = {item.network for item in checked if isinstance(item, VerifiedEnvelope) and item.network is not None}
+    if not wanted:
+        return {}
+    hubbed = hub_networks(node) & wanted
+    return {network: [peer for peer in relay_targets(node, network) if peer != sender] for network in hubbed}
+
+
 def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None = None) -> dict[str, Any]:
     """Verify and store envelopes from `sender`; return `{"results": [...]}` with one entry per envelope.
 
@@ -152,6 +169,7 @@ def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None
         if stored is not None:
             return stored
     checked = _verify_all(node, sender, envelopes)
+    relay_to = _relay_plan(node, sender, checked)
     results: list[dict[str, Any]] = []
     with write(node.db) as conn:
         if txn_id is not None:
@@ -168,6 +186,8 @@ def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None
             outcome = _store(conn, sender, item, stamp)
             if outcome is None:
                 results.append(result(index, raw, "accepted"))
+                if item.network in relay_to:
+                    enqueue(conn, relay_to[item.network], item, stamp)
             elif outcome == "duplicate":
                 results.append(result(index, raw, "duplicate"))
             else:

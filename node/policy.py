@@ -4,7 +4,8 @@ It decides what of a record may be signed (never local fields, never the officer
 never exact small case counts), who may be named as a recipient under which TLP label, whether
 PII findings block a share, and which signed envelopes a given peer may receive, pushed or pulled.
 The push sender and the outbox handler get their envelopes only from `releasable` and
-`outbox_page`; nothing else in the node reads the envelopes table for sending.
+`outbox_page`; nothing else in the node reads the envelopes table for sending. A hub's relays of
+other origins' envelopes leave only through `relayable`.
 """
 
 from __future__ import annotations
@@ -150,6 +151,30 @@ def releasable(node: Node, peer_id: str, seqs: Sequence[int]) -> dict[int, dict[
         envelope = json.loads(row["envelope"])
         _check_clean(envelope)
         allowed[row["seq"]] = envelope
+    return allowed
+
+
+_RELAYABLE = """
+    SELECT r.id, i.envelope FROM relays r
+    JOIN inbox i ON i.origin = r.origin AND i.seq = r.seq
+    JOIN peers p ON p.node_id = r.peer_id
+    WHERE r.peer_id = ? AND r.id IN ({marks}) AND i.erased IS NULL AND i.tlp != 'TLP:RED'
+"""
+
+
+def relayable(node: Node, peer_id: str, relay_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The envelopes of other origins queued for relaying (node.relays) among `relay_ids` that `peer_id`
+    may receive now, by relay id: exactly as the origin signed them, network-scoped, not erased, never RED."""
+    if not relay_ids:
+        return {}
+    sql = _RELAYABLE.format(marks=",".join("?" * len(relay_ids)))
+    allowed: dict[int, dict[str, Any]] = {}
+    for row in rows(node.db, sql, (peer_id, *relay_ids)):
+        envelope = json.loads(row["envelope"])
+        if "network" not in envelope or "content" not in envelope:
+            continue
+        _check_clean(envelope)
+        allowed[row["id"]] = envelope
     return allowed
 
 

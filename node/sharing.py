@@ -17,6 +17,7 @@ from typing import Any
 from node import audit, policy
 from node.errors import NodeError, NotFound, PolicyError
 from node.home import Node
+from node.networks import resolve_network
 from node.store import now, now_text, rows, write
 from node.users import Actor
 from protocol.canonical import canonical_bytes
@@ -99,8 +100,17 @@ def check_pii(
     )
 
 
-def seal(node: Node, conn: sqlite3.Connection, record: dict[str, Any], version: dict[str, Any]) -> int:
-    """Sign a version into this node's chain once; return its seq. The envelope never changes afterwards."""
+def seal(
+    node: Node, conn: sqlite3.Connection, record: dict[str, Any], version: dict[str, Any], network: str | None = None
+) -> int:
+    """Sign a version into this node's chain once; return its seq. The envelope never changes afterwards.
+
+    With `network` (a network id), the version is sealed once more, separately, into an envelope whose
+    signed `network` member names that network: the one a network-scoped share sends, which a hub of
+    the network may relay unchanged. Named and all-peers shares never carry it.
+    """
+    if network is not None:
+        return _seal_for_network(node, conn, record, version, network)
     if version["seq"] is not None:
         return int(version["seq"])
     seq, _ = _append_envelope(
@@ -116,6 +126,32 @@ def seal(node: Node, conn: sqlite3.Connection, record: dict[str, Any], version: 
         "UPDATE versions SET seq = ? WHERE record_id = ? AND version = ?", (seq, record["id"], version["version"])
     )
     version["seq"] = seq
+    return seq
+
+
+def _seal_for_network(
+    node: Node, conn: sqlite3.Connection, record: dict[str, Any], version: dict[str, Any], network: str
+) -> int:
+    found = conn.execute(
+        "SELECT seq FROM network_seals WHERE record_id = ? AND version = ? AND network = ?",
+        (record["id"], version["version"], network),
+    ).fetchone()
+    if found is not None:
+        return int(found[0])
+    seq, _ = _append_envelope(
+        node,
+        conn,
+        kind=record["kind"],
+        record_id=record["id"],
+        version=version["version"],
+        tlp=version["tlp"],
+        content=outgoing(node, record, version),
+        network=network,
+    )
+    conn.execute(
+        "INSERT INTO network_seals (record_id, version, network, seq) VALUES (?, ?, ?, ?)",
+        (record["id"], version["version"], network, seq),
+    )
     return seq
 
 
@@ -153,8 +189,10 @@ def add_shares(
 ) -> str:
     """Record shares of a record with peers (inside a write transaction); release them unless four-eyes applies.
 
-    `network` names the network of a network-scoped share, for the audit log.
+    `network` names the network of a network-scoped share (its name or id): its envelopes are sealed
+    for that network (see `seal`), and the network is named in the audit log.
     """
+    network_id = resolve_network(node, network)["id"] if scope == "network" and network is not None else None
     version = version_row(conn, record["id"], record["version"])
     policy.check_scope(version["tlp"], scope)
     check_pii(node, conn, record, version, by, confirm_pii)
@@ -174,8 +212,8 @@ def add_shares(
         if active is not None:
             continue
         conn.execute(
-            """INSERT INTO shares (record_id, peer_id, scope, state, author, created, released_by, released)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO shares (record_id, peer_id, scope, state, author, created, released_by, released, network)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 record["id"],
                 peer_id,
@@ -185,11 +223,12 @@ def add_shares(
                 stamp,
                 by.name if state == "released" else None,
                 stamp if state == "released" else None,
+                network_id,
             ),
         )
         added.append(peer_id)
         if state == "released":
-            grant(conn, seal(node, conn, record, version), peer_id, record["kind"])
+            grant(conn, seal(node, conn, record, version, network_id), peer_id, record["kind"])
     if not added:
         return state
     action = "share.request" if state == "pending" else "record.share"
@@ -260,7 +299,7 @@ def release_share(node: Node, share_id: int, *, by: Actor) -> dict[str, Any]:
             "UPDATE shares SET state = 'released', released_by = ?, released = ? WHERE id = ?",
             (by.name, now_text(), share_id),
         )
-        grant(conn, seal(node, conn, record, version), share["peer_id"], record["kind"])
+        grant(conn, seal(node, conn, record, version, share["network"]), share["peer_id"], record["kind"])
         audit.append(
             conn,
             user=by.name,
@@ -277,16 +316,16 @@ def distribute(node: Node, conn: sqlite3.Connection, record: dict[str, Any], by:
     """After an edit: send the new version to every released share, or put them back to pending (four-eyes)."""
     version = version_row(conn, record["id"], record["version"])
     shares = conn.execute(
-        "SELECT id, peer_id, scope FROM shares WHERE record_id = ? AND state = 'released'", (record["id"],)
+        "SELECT id, peer_id, scope, network FROM shares WHERE record_id = ? AND state = 'released'", (record["id"],)
     ).fetchall()
-    for share_id, peer_id, scope in shares:
+    for share_id, peer_id, scope, network in shares:
         if node.config.release.four_eyes:
             conn.execute(
                 "UPDATE shares SET state = 'pending', author = ?, released_by = NULL, released = NULL WHERE id = ?",
                 (by.name, share_id),
             )
         elif scope_allowed(version["tlp"], scope):
-            grant(conn, seal(node, conn, record, version), peer_id, record["kind"])
+            grant(conn, seal(node, conn, record, version, network), peer_id, record["kind"])
         else:
             audit.append(
                 conn,
@@ -304,9 +343,14 @@ def _withdraw(
 ) -> list[str]:
     """Withdraw shares, drop queued sends, and sign a retraction for every peer that was granted a version."""
     reached: list[str] = []
-    retraction_seq: int | None = None
+    retraction_seqs: dict[str | None, int] = {}  # one retraction per network (None: not network-scoped)
     stamp = now_text()
     for peer_id in peer_ids:
+        scoped = conn.execute(
+            "SELECT network FROM shares WHERE record_id = ? AND peer_id = ? ORDER BY id DESC LIMIT 1",
+            (record["id"], peer_id),
+        ).fetchone()
+        network = scoped[0] if scoped is not None else None
         conn.execute(
             """UPDATE shares SET state = 'withdrawn', withdrawn_by = ?, withdrawn = ?
                WHERE record_id = ? AND peer_id = ? AND state != 'withdrawn'""",
@@ -329,9 +373,9 @@ def _withdraw(
             params,
         )
         if granted:
-            if retraction_seq is None:
+            if network not in retraction_seqs:  # a network's retraction carries it, so that hubs relay it
                 version = version_row(conn, record["id"], record["version"])
-                retraction_seq, _ = _append_envelope(
+                retraction_seqs[network], _ = _append_envelope(
                     node,
                     conn,
                     kind="retraction",
@@ -339,7 +383,9 @@ def _withdraw(
                     version=record["version"],
                     tlp=version["tlp"],
                     content={},
+                    network=network,
                 )
+            retraction_seq = retraction_seqs[network]
             grant(conn, retraction_seq, peer_id, "retraction")
             reached.append(peer_id)
     return reached

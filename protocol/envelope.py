@@ -18,13 +18,15 @@ from protocol.canonical import canonical_bytes, encode_scanned, scan
 from protocol.encoding import b64url, b64url_decode, sha256_b64url
 from protocol.errors import CanonicalError, EnvelopeError, ProtocolError, SchemaError, SignatureError
 from protocol.keys import NodeKey, check_key_id, check_node_id, verify
+from protocol.network import check_network_id
 from protocol.records import Kind, check_kind, validate_content
 from protocol.timestamps import format_timestamp, parse_timestamp
 from protocol.tlp import check_label
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 HASH_RE = re.compile(r"^[A-Za-z0-9_-]{43}\Z")
-SIGNED_FIELDS = frozenset({"type", "id", "version", "tlp", "origin", "seq", "prev", "created", "hashes"})
+SIGNED_FIELDS = frozenset({"type", "id", "version", "tlp", "origin", "seq", "prev", "created", "hashes", "network"})
+OPTIONAL_SIGNED = frozenset({"network"})  # signed when present; absent in envelopes not scoped to a network
 ENVELOPE_FIELDS = SIGNED_FIELDS | {"content", "signatures", "unsigned"}
 MAX_SEQ = 2**53 - 1
 
@@ -64,8 +66,13 @@ def build_envelope(
     prev: str | None,
     created: datetime,
     content: Mapping[str, Any],
+    network: str | None = None,
 ) -> dict[str, Any]:
-    """Sign new envelope. Content must already be free of local fields; it is validated here again."""
+    """Sign new envelope. Content must already be free of local fields; it is validated here again.
+
+    With `network` (a network id), the origin states in the signed part that the envelope is for
+    distribution within that network, so that a hub of the network may relay it unchanged.
+    """
     validate_content(kind, content, allow_local=False)
     envelope: dict[str, Any] = {
         "type": kind,
@@ -79,6 +86,8 @@ def build_envelope(
         "content": dict(content),
         "hashes": {"sha256": content_hash(content)},
     }
+    if network is not None:
+        envelope["network"] = network
     _check_structure(envelope)
     envelope["signatures"] = {key.key_id: b64url(key.sign(signed_bytes(envelope)))}
     return envelope
@@ -105,13 +114,14 @@ class VerifiedEnvelope:
     ref: str
     key_id: str
     has_content: bool
+    network: str | None = None
 
 
 def _check_structure(envelope: Mapping[str, Any]) -> None:
     unknown = sorted(set(envelope) - ENVELOPE_FIELDS)
     if unknown:
         raise EnvelopeError(f"unknown envelope field {unknown[0]!r}")
-    for name in sorted(SIGNED_FIELDS - {"prev"}):
+    for name in sorted(SIGNED_FIELDS - {"prev"} - OPTIONAL_SIGNED):
         if name not in envelope:
             raise EnvelopeError(f"envelope field {name!r} is missing")
     if "prev" not in envelope:
@@ -146,6 +156,11 @@ def _check_structure(envelope: Mapping[str, Any]) -> None:
         raise EnvelopeError("hashes must be an object with exactly one member, sha256")
     if not HASH_RE.match(hashes["sha256"]):
         raise EnvelopeError("hashes.sha256 is not a base64url SHA-256")
+    if "network" in envelope:
+        try:
+            check_network_id(envelope["network"])
+        except ProtocolError as exc:
+            raise EnvelopeError(f"network: {exc}") from None
     if "unsigned" in envelope and not isinstance(envelope["unsigned"], Mapping):
         raise EnvelopeError("unsigned must be an object")
 
@@ -204,4 +219,5 @@ def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
         ref=sha256_b64url(message),
         key_id=verified_with,
         has_content=has_content,
+        network=envelope.get("network"),
     )

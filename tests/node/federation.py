@@ -95,14 +95,15 @@ class Federation:
         trust_descriptor(b, a.config.url, a.fingerprint, a.descriptor())
 
     async def deliver(self, node: Node) -> None:
-        """Push everything `node` has queued, peer by peer, until its queue is empty or stuck."""
+        """Push everything `node` has queued (its own envelopes and relays), peer by peer, until empty or stuck."""
         async with new_session(node) as session:
             for _ in range(50):
                 peers = [
                     r[0]
                     for r in node.db.execute(
-                        "SELECT DISTINCT d.peer_id FROM deliveries d JOIN peers p ON p.node_id = d.peer_id "
-                        "WHERE d.state = 'pending'"
+                        "SELECT d.peer_id FROM deliveries d JOIN peers p ON p.node_id = d.peer_id "
+                        "WHERE d.state = 'pending' UNION "
+                        "SELECT r.peer_id FROM relays r JOIN peers p ON p.node_id = r.peer_id WHERE r.state = 'pending'"
                     )
                 ]
                 if not peers:

@@ -1,0 +1,104 @@
+"""Relays through a network hub: store and forward network-scoped envelopes, never altering them.
+
+A node whose own membership certificate of a network has the role `hub` (the operator always has
+it) passes every envelope it accepted whose signed `network` member names that network on to the
+network's other current members (not back to the origin or the sending peer), unchanged: the
+`relays` queue points at the envelope in the inbox and node.delivery sends it in the same inbox
+transactions as the node's own envelopes. A receiver of a relayed envelope (origin not the sender)
+with a `network` accepts it only from a hub of that network, for an origin that is a current
+member, and never a TLP:RED one (`relay_problem`); the origin's signature covers everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from node.errors import NodeError
+from node.home import Node
+from node.networks import current_members, held_revocations, network_audience, network_public_key, peer_fingerprints
+from node.store import now, rows
+from protocol.envelope import VerifiedEnvelope
+from protocol.errors import ProtocolError
+from protocol.network import Membership, check_member
+from protocol.tlp import RED
+
+HUB = "hub"
+
+
+def _network(node: Node, network_id: str) -> dict[str, Any] | None:
+    found = rows(node.db, "SELECT * FROM networks WHERE id = ?", (network_id,))
+    return found[0] if found else None
+
+
+def _membership(node: Node, network: dict[str, Any], node_id: str) -> Membership | str:
+    """The valid, unrevoked membership of `node_id` in `network` for one of its current keys, or why not."""
+    keys = peer_fingerprints(node, node_id)
+    if keys is None:
+        return "not a trusted peer"
+    try:
+        revocations = held_revocations(network)
+    except ProtocolError as exc:
+        return str(exc)
+    problems = []
+    for member in current_members(node, network["id"]):
+        if member["node_id"] != node_id:
+            continue
+        try:
+            return check_member(
+                json.loads(member["certificate"]),
+                network_public_key(network),
+                revocations,
+                node_id=node_id,
+                fingerprints=sorted(keys),
+                now=now(),
+            )
+        except ProtocolError as exc:
+            problems.append(str(exc))
+    return problems[0] if problems else "not a current member"
+
+
+def relay_problem(node: Node, sender: str, item: VerifiedEnvelope) -> str | None:
+    """Why a relayed envelope (origin is not `sender`) scoped to a network must be refused, or None."""
+    network_id = item.network
+    if network_id is None:
+        raise ValueError("relay_problem is for envelopes with a network")
+    if item.tlp == RED:
+        return f"{RED} is never relayed"
+    network = _network(node, network_id)
+    if network is None:
+        return f"this node is not a member of network {network_id}"
+    hub = _membership(node, network, sender)
+    if isinstance(hub, str) or HUB not in hub.roles:
+        return f"relayed by a node that is not a hub of network {network_id}"
+    origin = _membership(node, network, item.origin)
+    if isinstance(origin, str):
+        return f"origin {item.origin} is not a member of network {network_id} ({origin})"
+    return None
+
+
+def hub_networks(node: Node) -> set[str]:
+    """The networks in which this node's own certificate has the role hub."""
+    return {
+        row["id"]
+        for row in rows(node.db, "SELECT id, certificate FROM networks")
+        if HUB in json.loads(row["certificate"]).get("roles", [])
+    }
+
+
+def relay_targets(node: Node, network_id: str) -> list[str]:
+    """The current members of a network that this node trusts, to which a hub relays (empty if none)."""
+    try:
+        return network_audience(node, network_id)[1]
+    except NodeError:
+        return []
+
+
+def enqueue(conn: sqlite3.Connection, peers: Sequence[str], item: VerifiedEnvelope, stamp: str) -> None:
+    """Queue an accepted envelope (held in the inbox) for relaying to `peers`."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO relays (peer_id, origin, seq, enqueued) VALUES (?, ?, ?, ?)",
+        [(peer, item.origin, item.seq, stamp) for peer in peers if peer != item.origin],
+    )
