@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 import click
 
 from cli.common import acting_user, emit, emit_json, home_option, json_option, opened, short, user_option
+from node.preview import preview
 from node.records import add_record, edit_record, get_record, list_records, read_content_file, send_alert
-from node.sharing import preview, retract, share_record, unshare
+from node.sharing import retract, share_record, unshare
 from protocol.errors import ProtocolError
 from protocol.tlp import DEFAULT, LABELS, parse_label
 
@@ -198,16 +199,23 @@ def share(
 @user_option
 @confirm_pii_option
 @click.argument("record_id")
-@click.option("--to", "peer_id", required=True, metavar="NODE_ID", help="The recipient to preview for.")
+@click.option("--to", "peer_id", metavar="NODE_ID", default=None, help="The peer to preview for.")
+@click.option("--network", "network", metavar="NAME", default=None, help="Or: the network to preview for.")
 def preview_(
-    home: Path | None, as_json: bool, user: str | None, confirm_pii: bool, record_id: str, peer_id: str
+    home: Path | None,
+    as_json: bool,
+    user: str | None,
+    confirm_pii: bool,
+    record_id: str,
+    peer_id: str | None,
+    network: str | None,
 ) -> None:
-    """Print the exact canonical bytes NODE_ID would receive for RECORD_ID, and their SHA-256.
+    """Print the exact canonical bytes a peer (or a network's members) would receive for RECORD_ID, and their SHA-256.
 
     This seals (signs) the current version, so any share of it sends exactly these bytes.
     """
     with opened(home) as node:
-        shown = preview(node, record_id, peer_id, by=acting_user(node, user), confirm_pii=confirm_pii)
+        shown = preview(node, record_id, peer_id, network=network, by=acting_user(node, user), confirm_pii=confirm_pii)
 
     def human(d: dict[str, Any]) -> None:
         click.echo(f"# {d['id']} version {d['version']} ({d['tlp']}) for {d['to']}: {d['size']} bytes, {d['sha256']}")

@@ -439,30 +439,3 @@ def retract(node: Node, record_id: str, *, by: Actor) -> list[str]:
             recipients=reached,
         )
     return reached
-
-
-def preview(node: Node, record_id: str, peer_id: str, *, by: Actor, confirm_pii: bool = False) -> dict[str, Any]:
-    """The exact canonical bytes `peer_id` would receive for the record's current version, and their hash.
-
-    Previewing seals the current version: from then on its signed envelope is fixed, and any share
-    of that version sends exactly these bytes.
-    """
-    by.require("author")
-    with write(node.db) as conn:
-        if conn.execute("SELECT 1 FROM peers WHERE node_id = ?", (peer_id,)).fetchone() is None:
-            raise NotFound(f"{peer_id} is not a trusted peer (see `praevnet peers list`)")
-        record = record_row(conn, record_id)
-        version = version_row(conn, record_id, record["version"])
-        policy.check_scope(version["tlp"], "named")
-        check_pii(node, conn, record, version, by, confirm_pii)
-        seq = seal(node, conn, record, version)
-        data = conn.execute("SELECT envelope FROM envelopes WHERE seq = ?", (seq,)).fetchone()[0].encode()
-    return {
-        "id": record_id,
-        "version": record["version"],
-        "to": peer_id,
-        "tlp": version["tlp"],
-        "sha256": audit.digest_of(data),
-        "size": len(data),
-        "bytes": data.decode(),
-    }

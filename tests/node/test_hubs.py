@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 
 from node.client import new_session, signed_request
+from node.errors import NodeError
 from node.home import Node
 from node.ingest import list_inbox
 from node.network_operator import admit_member, create_network
 from node.network_sync import join_network, refresh_network
 from node.peers import get_peer
+from node.preview import preview
 from node.records import add_record
 from node.sharing import retract, share_record
 from node.users import ADMIN
@@ -276,3 +278,18 @@ async def test_an_origin_outside_the_network_is_refused(hub: Hub, fed: Federatio
     assert answer["status"] == "refused"
     assert answer["reason"].startswith(f"origin {x.node_id} is not a member of network {hub.network}")
     assert origin_rows(hub.m, x) == []
+
+
+async def test_a_network_preview_shows_byte_for_byte_what_the_network_share_sends(hub: Hub) -> None:
+    h = hub
+    record = add_record(h.t, "experience", RECORD, by=ADMIN)
+    shown = preview(h.t, record, network="DEFUS", by=ADMIN)
+    assert json.loads(shown["bytes"])["network"] == h.network
+    direct = preview(h.t, record, h.o.node_id, by=ADMIN)
+    assert "network" not in json.loads(direct["bytes"])  # a direct share sends a different envelope
+    share_record(h.t, record, [], False, network="DEFUS", by=ADMIN)
+    await h.fed.deliver(h.t)
+    [push_to_hub] = h.fed.bytes_from(h.t)
+    assert push_to_hub.body == b'{"envelopes":[' + shown["bytes"].encode() + b"]}"
+    with pytest.raises(NodeError, match="either --to NODE_ID or --network NAME"):
+        preview(h.t, record, h.o.node_id, network="DEFUS", by=ADMIN)

@@ -17,8 +17,9 @@ from node import audit
 from node.errors import NodeError, PolicyError
 from node.home import Node
 from node.peers import remove_peer
+from node.preview import preview
 from node.records import add_record, edit_record, get_record, send_alert
-from node.sharing import preview, share_record
+from node.sharing import share_record
 from node.users import ADMIN
 from tests.conftest import alert_content
 from tests.node.federation import Federation
