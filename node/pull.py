@@ -8,6 +8,7 @@ on `praevnet sync`, and soon after a gap in a peer's chain was seen (`peers.catc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -40,29 +41,44 @@ async def pull_from(
         raise PeerError(f"{peer['node_id']} is no longer a trusted peer")
     cursor = int(found[0]["pull_cursor"])
     received = 0
-    while True:
-        answer = await signed_request(node, session, peer, "GET", f"/fed/v1/outbox?since={cursor}&limit={PAGE_SIZE}")
-        try:
-            envelopes, following, more = parse_outbox_page(answer)
-            remaining = page_remaining(answer) or 0
-        except ProtocolError as exc:
-            raise PeerError(f"{peer['url']} sent a malformed outbox page: {exc}") from None
-        if following < cursor or (envelopes and following == cursor):
-            raise PeerError(f"{peer['url']} moved its cursor backwards")
-        if envelopes:
-            for entry in ingest(node, peer["node_id"], envelopes)["results"]:
-                counts[entry["status"]] += 1
-        with write(node.db) as conn:
-            conn.execute(
-                "UPDATE peers SET pull_cursor = ?, catch_up = catch_up AND ? WHERE node_id = ?",
-                (following, int(more), peer["node_id"]),
-            )
-        cursor = following
-        received += len(envelopes)
-        if progress is not None:
-            progress(peer["name"], received, remaining)
-        if not more:
-            break
+
+    def fetch(since: int) -> asyncio.Task[Any]:
+        path = f"/fed/v1/outbox?since={since}&limit={PAGE_SIZE}"
+        return asyncio.ensure_future(signed_request(node, session, peer, "GET", path))
+
+    pending = fetch(cursor)
+    try:
+        while True:
+            answer = await pending
+            try:
+                envelopes, following, more = parse_outbox_page(answer)
+                remaining = page_remaining(answer) or 0
+            except ProtocolError as exc:
+                raise PeerError(f"{peer['url']} sent a malformed outbox page: {exc}") from None
+            if following < cursor or (envelopes and following == cursor):
+                raise PeerError(f"{peer['url']} moved its cursor backwards")
+            if more:  # ask for the next page now, so the peer builds it while we verify this one
+                pending = fetch(following)
+                await asyncio.sleep(0)
+            if envelopes:
+                for entry in ingest(node, peer["node_id"], envelopes)["results"]:
+                    counts[entry["status"]] += 1
+            with write(node.db) as conn:
+                conn.execute(
+                    "UPDATE peers SET pull_cursor = ?, catch_up = catch_up AND ? WHERE node_id = ?",
+                    (following, int(more), peer["node_id"]),
+                )
+            cursor = following
+            received += len(envelopes)
+            if progress is not None:
+                progress(peer["name"], received, remaining)
+            if not more:
+                break
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, PeerError):
+                await pending
     return {"peer": peer["node_id"], "name": peer["name"], "cursor": cursor, **counts}
 
 
