@@ -338,6 +338,7 @@ class RawProbe:
 class Samples:
     """Everything measured, in seconds."""
 
+    poll_interval: float  # the origin's delivery loop period
     latency: list[list[float]] = field(default_factory=list)  # per alert, per receiver
     raw: list[float] = field(default_factory=list)  # single signed PUTs to one receiver
     fanout: list[float] = field(default_factory=list)  # signed PUTs to every receiver at once
@@ -352,7 +353,7 @@ async def measure(fed: Federation, alerts: int, seed: int) -> Samples:
     watches = [InboxWatch(served.home / DB_FILE, origin.node_id) for served in fed.receivers]
     rounds = alerts + 1
     raw = RawProbe(probe, [served.node_id for served in fed.receivers], rounds * RAW_PER_ALERT, rounds)
-    samples = Samples()
+    samples = Samples(poll_interval=pause)
     try:
         async with new_session(probe) as session:
             await deliver_one(origin, watches, 0)  # warm-up, not counted
@@ -377,7 +378,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def report(peers: int, poll: float, samples: Samples) -> None:
+def report(peers: int, samples: Samples) -> None:
     """Print the figures, in milliseconds."""
 
     def ms(values: list[float], p: float) -> float:
@@ -394,7 +395,10 @@ def report(peers: int, poll: float, samples: Samples) -> None:
     latency = [value for values in samples.latency for value in values]
     alerts = len(samples.latency)
     print(f"setup: origin + {peers} receivers, each a `praevnet serve` process on 127.0.0.1, {os.cpu_count()} CPUs;")
-    print(f"       origin's poll_interval {poll} s; receivers' databases polled every {WATCH_SLEEP * 1000:.0f} ms")
+    print(
+        f"       origin's poll_interval {samples.poll_interval} s;"
+        f" receivers' databases polled every {WATCH_SLEEP * 1000:.0f} ms"
+    )
     line("alert committed -> stored at receiver:", latency, f"({alerts} alerts x {peers} receivers)")
     line("  first receiver of each alert:", [min(values) for values in samples.latency], "")
     line("  last receiver of each alert:", [max(values) for values in samples.latency], "")
@@ -436,12 +440,11 @@ def main() -> None:
             print(f"started {len(fed.served)} serve processes in {time.perf_counter() - started:.1f} s")
             time.sleep(3.0)  # let the pulls every node makes at start finish
             samples = asyncio.run(measure(fed, args.alerts, args.seed))
-            poll = Node.open(fed.origin.home)
-            interval = poll.config.delivery.poll_interval
-            poll.close()
+        except KeyboardInterrupt:
+            raise SystemExit("interrupted; stopping every serve process") from None
         finally:
             stop(fed)
-    report(args.peers, interval, samples)
+    report(args.peers, samples)
 
 
 if __name__ == "__main__":
