@@ -23,6 +23,7 @@ from node.networks import (
     RENEW_REVOCATIONS_BEFORE,
     REVOCATIONS_LIFETIME,
     current_members,
+    drop_network_peer,
     held_revocations,
     load_network_key,
     network_key_path,
@@ -35,7 +36,7 @@ from node.networks import (
 )
 from node.peers import check_fingerprint_text, trust_descriptor
 from node.store import dumps, now, now_text, rows, write
-from node.users import NODE, Actor
+from node.users import Actor
 from protocol.descriptor import descriptor_keys, normalize_base_url
 from protocol.encoding import b64url
 from protocol.errors import ProtocolError
@@ -321,15 +322,9 @@ def maintain(node: Node, row: dict[str, Any]) -> dict[str, Any]:
             )
         }
         for (peer_id,) in conn.execute("SELECT node_id FROM peers WHERE network = ?", (row["id"],)).fetchall():
-            if peer_id not in valid and untrust(conn, peer_id, row["id"], stamp=stamp):
-                report["removed"].append(peer_id)
-                audit.append(
-                    conn,
-                    user=NODE.name,
-                    action="network.untrust",
-                    recipients=[peer_id],
-                    detail=f"{row['name']} ({row['id']}): its certificate is no longer valid",
-                )
+            if peer_id not in valid:
+                reason = "its certificate is no longer valid"
+                drop_network_peer(conn, peer_id, row, stamp=stamp, reason=reason, removed=report["removed"])
         conn.execute("UPDATE networks SET refreshed = ?, refresh_error = NULL WHERE id = ?", (stamp, row["id"]))
     return report
 

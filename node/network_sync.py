@@ -25,13 +25,13 @@ from node.errors import NodeError, NotFound, PeerError
 from node.home import Node
 from node.network_operator import maintain
 from node.networks import (
+    drop_network_peer,
     held_revocations,
     list_networks,
     network_public_key,
     peer_fingerprints,
     resolve_network,
     store_member,
-    untrust,
 )
 from node.peers import get_peer, trust_descriptor
 from node.store import dumps, now, now_text, rows, write
@@ -402,15 +402,8 @@ def _settle(
         for (peer_id,) in network_peers:
             if peer_id in accepted or peer_id == row["operator_node"]:
                 continue
-            if untrust(conn, peer_id, row["id"], stamp=stamp):
-                report["removed"].append(peer_id)
-                audit.append(
-                    conn,
-                    user=NODE.name,
-                    action="network.untrust",
-                    recipients=[peer_id],
-                    detail=f"{row['name']} ({row['id']}): revoked, expired or no longer listed",
-                )
+            reason = "revoked, expired or no longer listed"
+            drop_network_peer(conn, peer_id, row, stamp=stamp, reason=reason, removed=report["removed"])
         for peer_id in accepted:
             conn.execute(
                 "UPDATE peers SET certificate = ? WHERE node_id = ? AND network IS NOT NULL",

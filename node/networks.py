@@ -19,9 +19,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from node import audit
 from node.errors import NodeError, NotFound
 from node.home import Node
 from node.store import dumps, now, now_text, rows
+from node.users import NODE
 from protocol.errors import ProtocolError
 from protocol.keys import NodeKey, fingerprint, public_key_from_b64
 from protocol.network import (
@@ -313,6 +315,21 @@ def untrust(conn: sqlite3.Connection, peer_id: str, network_id: str, *, stamp: s
     if deleted:
         conn.execute("DELETE FROM deliveries WHERE peer_id = ? AND state = 'pending'", (peer_id,))
     return deleted > 0
+
+
+def drop_network_peer(
+    conn: sqlite3.Connection, peer_id: str, row: dict[str, Any], *, stamp: str, reason: str, removed: list[str]
+) -> None:
+    """Untrust a peer of a network at refresh (see untrust), noting it in `removed` and the audit log."""
+    if untrust(conn, peer_id, row["id"], stamp=stamp):
+        removed.append(peer_id)
+        audit.append(
+            conn,
+            user=NODE.name,
+            action="network.untrust",
+            recipients=[peer_id],
+            detail=f"{row['name']} ({row['id']}): {reason}",
+        )
 
 
 # --- the operator ------------------------------------------------------------------------------

@@ -109,35 +109,15 @@ def seal(
     signed `network` member names that network: the one a network-scoped share sends, which a hub of
     the network may relay unchanged. Named and all-peers shares never carry it.
     """
-    if network is not None:
-        return _seal_for_network(node, conn, record, version, network)
-    if version["seq"] is not None:
+    if network is None and version["seq"] is not None:
         return int(version["seq"])
-    seq, _ = _append_envelope(
-        node,
-        conn,
-        kind=record["kind"],
-        record_id=record["id"],
-        version=version["version"],
-        tlp=version["tlp"],
-        content=outgoing(node, record, version),
-    )
-    conn.execute(
-        "UPDATE versions SET seq = ? WHERE record_id = ? AND version = ?", (seq, record["id"], version["version"])
-    )
-    version["seq"] = seq
-    return seq
-
-
-def _seal_for_network(
-    node: Node, conn: sqlite3.Connection, record: dict[str, Any], version: dict[str, Any], network: str
-) -> int:
-    found = conn.execute(
-        "SELECT seq FROM network_seals WHERE record_id = ? AND version = ? AND network = ?",
-        (record["id"], version["version"], network),
-    ).fetchone()
-    if found is not None:
-        return int(found[0])
+    if network is not None:
+        found = conn.execute(
+            "SELECT seq FROM network_seals WHERE record_id = ? AND version = ? AND network = ?",
+            (record["id"], version["version"], network),
+        ).fetchone()
+        if found is not None:
+            return int(found[0])
     seq, _ = _append_envelope(
         node,
         conn,
@@ -148,10 +128,16 @@ def _seal_for_network(
         content=outgoing(node, record, version),
         network=network,
     )
-    conn.execute(
-        "INSERT INTO network_seals (record_id, version, network, seq) VALUES (?, ?, ?, ?)",
-        (record["id"], version["version"], network, seq),
-    )
+    if network is None:
+        conn.execute(
+            "UPDATE versions SET seq = ? WHERE record_id = ? AND version = ?", (seq, record["id"], version["version"])
+        )
+        version["seq"] = seq
+    else:
+        conn.execute(
+            "INSERT INTO network_seals (record_id, version, network, seq) VALUES (?, ?, ?, ?)",
+            (record["id"], version["version"], network, seq),
+        )
     return seq
 
 
