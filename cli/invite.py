@@ -11,7 +11,14 @@ import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, user_option
 from node.errors import NodeError
-from node.invites import DEFAULT_LIFETIME, accept_invitation, create_invitation, list_invitations, parse_lifetime
+from node.invites import (
+    DEFAULT_LIFETIME,
+    accept_invitation,
+    create_invitation,
+    list_invitations,
+    parse_lifetime,
+    revoke_invitation,
+)
 from protocol.invite import parse_code
 
 
@@ -64,22 +71,41 @@ def create(home: Path | None, user: str | None, as_json: bool, lifetime: str) ->
 @invite_group.command("list")
 @home_option
 @json_option
-def list_(home: Path | None, as_json: bool) -> None:
-    """List this node's invitations: open, used (and by which node) or expired. Codes are never shown again."""
+@click.option("--open", "only_open", is_flag=True, help="Only the invitations that can still be accepted.")
+def list_(home: Path | None, as_json: bool, only_open: bool) -> None:
+    """List this node's invitations: open, used (and by which node), revoked or expired. Codes are never shown again."""
     with opened(home) as node:
-        items = list_invitations(node)
+        items = list_invitations(node, only_open=only_open)
 
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
-            click.echo("no invitations; make one with `praevnet invite create`")
+            click.echo("no open invitations" if only_open else "no invitations")
+            click.echo("make one with `praevnet invite create`")
         for item in data:
             used = f"  used by {item['used_by']} at {item['used_at']}" if item["used_by"] else ""
+            revoked = f"  revoked {item['revoked']} by {item['revoked_by']}" if item["revoked"] else ""
             click.echo(
                 f"{item['id']:>4}  {item['state']:7}  created {item['created']} by {item['created_by']}"
-                f"  expires {item['expires']}{used}"
+                f"  expires {item['expires']}{used}{revoked}"
             )
 
     emit(items, as_json, human)
+
+
+@invite_group.command("revoke")
+@home_option
+@user_option
+@json_option
+@click.argument("invitation_id", metavar="ID", type=int)
+def revoke(home: Path | None, user: str | None, as_json: bool, invitation_id: int) -> None:
+    """Revoke the open invitation ID (see `praevnet invite list`): its code can never be accepted afterwards.
+
+    A used invitation cannot be revoked; to stop trusting the node that used it, run
+    `praevnet peers remove NODE_ID`.
+    """
+    with opened(home) as node:
+        item = revoke_invitation(node, invitation_id, by=acting_user(node, user))
+    emit(item, as_json, lambda d: click.echo(f"revoked invitation {d['id']}; its code can no longer be accepted"))
 
 
 @invite_group.command("accept")
@@ -96,7 +122,8 @@ def accept(home: Path | None, user: str | None, as_json: bool, code: str, pull_o
     """Pair with the node that made the invitation CODE (`-` reads it from standard input).
 
     Checks that the node at the code's URL has the code's fingerprint, then both nodes trust each
-    other. Any mismatch or refusal changes nothing here.
+    other. Any mismatch or refusal changes nothing here. If the answer is lost on the way, run the
+    same command again: the code works again for this node (and no other) until it expires.
     """
     if code == "-":
         code = sys.stdin.readline()

@@ -7,12 +7,18 @@ inviting node verifies that request with the key from the descriptor it carries,
 invitation up and trusts the accepting node in one transaction, and answers with its own
 descriptor; only then does the accepting node trust the inviting one. The officers confirm the
 pairing afterwards with `peers verify`, reading the pair safety number to each other.
+
+An invitation works once, for one node. If the answer is lost on the way back (the inviting node
+trusts the accepting one, but not yet the other way round), the same node may accept the same code
+again with the same key until it expires: the inviting node answers again with its descriptor and
+changes nothing. An officer can revoke an open invitation; it is never usable afterwards.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +27,7 @@ from aiohttp import web
 from node import audit
 from node.auth import MAX_BODY, AuthError, remember_nonce, target_url
 from node.client import HttpFailure, fetch_descriptor, new_session, signed_request
-from node.errors import NodeError, PeerError
+from node.errors import NodeError, NotFound, PeerError
 from node.home import Node
 from node.peers import get_peer, trust_descriptor
 from node.store import now, now_text, rows, write
@@ -49,7 +55,11 @@ MAX_LIFETIME = timedelta(days=30)
 DEFAULT_LIFETIME = "7d"
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhd])\Z")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-UNUSABLE = "invitation unknown, used or expired"
+UNUSABLE = "invitation unknown, used, revoked or expired"
+AGAIN = (
+    "nothing is trusted here yet, but the other node may have paired already: run the same `praevnet invite"
+    " accept` again (it works again for this node until the code expires)"
+)
 
 
 def parse_lifetime(text: str) -> timedelta:
@@ -88,12 +98,23 @@ def create_invitation(node: Node, lifetime: timedelta, *, by: Actor) -> str:
     return code
 
 
-def list_invitations(node: Node) -> list[dict[str, Any]]:
-    """Every invitation, newest first, with its state: open, used or expired. Never the secret."""
+def _state(row: dict[str, Any], moment: str) -> str:
+    if row["used_by"] is not None:
+        return "used"
+    if row["revoked"] is not None:
+        return "revoked"
+    return "expired" if row["expires"] <= moment else "open"
+
+
+def list_invitations(node: Node, *, only_open: bool = False) -> list[dict[str, Any]]:
+    """Every invitation (or only the open ones), newest first, with its state: open, used, revoked or
+    expired. Never the secret: the node does not have it."""
     moment = format_timestamp(now())
     result = []
     for row in rows(node.db, "SELECT * FROM invitations ORDER BY id DESC"):
-        state = "used" if row["used_by"] is not None else "expired" if row["expires"] <= moment else "open"
+        state = _state(row, moment)
+        if only_open and state != "open":
+            continue
         result.append(
             {
                 "id": row["id"],
@@ -103,9 +124,39 @@ def list_invitations(node: Node) -> list[dict[str, Any]]:
                 "expires": row["expires"],
                 "used_by": row["used_by"],
                 "used_at": row["used_at"],
+                "revoked": row["revoked"],
+                "revoked_by": row["revoked_by"],
             }
         )
     return result
+
+
+def revoke_invitation(node: Node, invitation_id: int, *, by: Actor) -> dict[str, Any]:
+    """Revoke an open invitation so that its code can never be accepted; return it. Audited as `invite.revoke`.
+
+    Refused (NotFound or NodeError, nothing changed) for an unknown id and for an invitation that
+    was used, has expired or is revoked already: a pairing made with a used one is undone with
+    `peers remove`.
+    """
+    moment = format_timestamp(now())
+    with write(node.db) as conn:
+        found = rows(node.db, "SELECT * FROM invitations WHERE id = ?", (invitation_id,))
+        if not found:
+            raise NotFound(f"there is no invitation {invitation_id} (see `praevnet invite list`)")
+        row = found[0]
+        state = _state(row, moment)
+        if state == "used":
+            raise NodeError(
+                f"invitation {invitation_id} was already used by {row['used_by']}; to stop trusting that node, run"
+                f" `praevnet peers remove {row['used_by']}`"
+            )
+        if state != "open":
+            raise NodeError(f"invitation {invitation_id} is {state} already; nobody can use it")
+        conn.execute(
+            "UPDATE invitations SET revoked = ?, revoked_by = ? WHERE id = ?", (moment, by.name, invitation_id)
+        )
+        audit.append(conn, user=by.name, action="invite.revoke", detail=f"invitation {invitation_id}")
+    return next(item for item in list_invitations(node) if item["id"] == invitation_id)
 
 
 # --- the inviting node: POST /fed/v1/pair -------------------------------------------------------
@@ -117,9 +168,11 @@ async def answer_pair(node: Node, request: web.Request) -> dict[str, Any]:
     413 for a body over 1 MiB; 401 for an unsigned request; 400 for a body that is not a well-formed
     pairing request (its key is needed to check the signature); 401 if the descriptor in it or the
     request's signature by that descriptor's key fails, for a replayed nonce, and for an invitation
-    that is unknown, used or expired; 400 if the node cannot be trusted (it is this node itself).
-    Nothing is stored unless everything holds; the invitation is used up in the same transaction
-    that trusts the requesting node.
+    that is unknown, used, revoked or expired; 400 if the node cannot be trusted (it is this node
+    itself). Nothing is stored unless everything holds; the invitation is used up in the same
+    transaction that trusts the requesting node. A repeat by the node that used the invitation, with
+    the same key, while it has not expired and that node is still paired, is answered again with
+    this node's descriptor and changes nothing but the audit log (its first answer was lost).
     """
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
@@ -146,17 +199,19 @@ async def answer_pair(node: Node, request: web.Request) -> dict[str, Any]:
     if not remember_nonce(node, http_key_id(info.node_id, info.key_id), info.nonce, info.created):
         raise AuthError("replayed request: this nonce was already used")
     peer_fingerprint = fingerprint(keys[info.key_id])
+    hashed, moment = secret_hash(secret), format_timestamp(now())
     try:
         with write(node.db) as conn:
             used = conn.execute(
-                """UPDATE invitations SET used_by = ?, used_at = ?
-                   WHERE secret_hash = ? AND used_by IS NULL AND expires > ?""",
-                (descriptor["node_id"], now_text(), secret_hash(secret), format_timestamp(now())),
+                """UPDATE invitations SET used_by = ?, used_at = ?, used_fingerprint = ?
+                   WHERE secret_hash = ? AND used_by IS NULL AND revoked IS NULL AND expires > ?""",
+                (descriptor["node_id"], now_text(), peer_fingerprint, hashed, moment),
             ).rowcount
             if not used:
-                raise AuthError(UNUSABLE)
+                _answer_again(conn, hashed, descriptor, peer_fingerprint, moment)
+                return node.descriptor()
             invitation_id, created_by = conn.execute(
-                "SELECT id, created_by FROM invitations WHERE secret_hash = ?", (secret_hash(secret),)
+                "SELECT id, created_by FROM invitations WHERE secret_hash = ?", (hashed,)
             ).fetchone()
             peer = trust_descriptor(
                 node, descriptor["url"], peer_fingerprint, descriptor, pull_only=pull_only, within=conn
@@ -175,6 +230,31 @@ async def answer_pair(node: Node, request: web.Request) -> dict[str, Any]:
     except NodeError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     return node.descriptor()
+
+
+def _answer_again(
+    conn: sqlite3.Connection, hashed: str, descriptor: dict[str, Any], peer_fingerprint: str, moment: str
+) -> None:
+    """Allow a repeat by the node that used this invitation with this key (its answer was lost), else 401.
+
+    The invitation must not have expired, and that node must still be paired here with that
+    fingerprint; the repeat is audited and changes nothing else.
+    """
+    found = conn.execute(
+        """SELECT i.id FROM invitations i JOIN peers p ON p.node_id = i.used_by
+           WHERE i.secret_hash = ? AND i.used_by = ? AND i.used_fingerprint = ? AND i.expires > ?
+             AND p.fingerprint = ? AND p.network IS NULL""",
+        (hashed, descriptor["node_id"], peer_fingerprint, moment, peer_fingerprint),
+    ).fetchone()
+    if found is None:
+        raise AuthError(UNUSABLE)
+    audit.append(
+        conn,
+        user=NODE.name,
+        action="peer.pair",
+        recipients=[descriptor["node_id"]],
+        detail=f"answered again: {descriptor['node_id']} ({peer_fingerprint}) repeated invitation {found[0]}",
+    )
 
 
 # --- the accepting node ------------------------------------------------------------------------
@@ -237,11 +317,14 @@ async def accept_invitation(node: Node, code: str, *, pull_only: bool = False, b
         try:
             answer = await signed_request(node, session, inviter, "POST", PAIR_PATH, payload, resolve)
         except HttpFailure as exc:
-            raise PeerError(f"{where} refused the invitation: {_refusal(exc)}") from None
+            hint = f"; {AGAIN}" if exc.status >= 500 else ""
+            raise PeerError(f"{where} refused the invitation: {_refusal(exc)}{hint}") from None
+        except PeerError as exc:
+            raise PeerError(f"no answer to the pairing request: {exc}; {AGAIN}") from None
     try:
         confirmed = verify_descriptor(answer, now=now())
     except ProtocolError as exc:
-        raise PeerError(f"{where} accepted, but answered with an unacceptable descriptor: {exc}") from None
+        raise PeerError(f"{where} accepted, but answered with an unacceptable descriptor: {exc}; {AGAIN}") from None
     _check_inviter(invitation, confirmed, where)
     with write(node.db) as conn:
         peer = trust_descriptor(node, invitation.url, invitation.fingerprint, confirmed, within=conn)

@@ -348,3 +348,15 @@ def relays(db: Database) -> None:
         "CREATE INDEX relays_pending ON relays (peer_id, state)",
     ):
         db.execute(statement)
+
+
+@migrations(name="0010_invitations_and_leaving")
+def invitations_and_leaving(db: Database) -> None:
+    """Revoked invitations, the key an invitation was used with, and why a network member was revoked."""
+    for statement in (
+        "ALTER TABLE invitations ADD COLUMN used_fingerprint TEXT",  # the key that signed the pairing request
+        "ALTER TABLE invitations ADD COLUMN revoked TEXT",  # when an officer revoked it (never usable after)
+        "ALTER TABLE invitations ADD COLUMN revoked_by TEXT",
+        "ALTER TABLE network_members ADD COLUMN revoked_reason TEXT",  # operator: 'revoked' or 'left'
+    ):
+        db.execute(statement)

@@ -1,4 +1,4 @@
-"""`praevnet invite create|list|accept` and `praevnet peers verify`, against a real node serving in a thread."""
+"""`praevnet invite create|list|revoke|accept` and `praevnet peers verify`, against a real node serving in a thread."""
 
 from __future__ import annotations
 
@@ -149,18 +149,40 @@ def test_accept_json_pull_only_from_stdin(home: Path, serving_peer: ServingPeer,
     assert peers_of(home)[0]["pull_only"] is False
 
 
-def test_accept_refuses_a_code_used_before(home: Path, serving_peer: ServingPeer, tmp_path: Path) -> None:
+def test_a_used_code_is_refused_to_others_and_answered_again_for_its_user(
+    home: Path, serving_peer: ServingPeer, tmp_path: Path
+) -> None:
     bonn = bonn_home(tmp_path)
     code = ok_json("invite", "create", "--home", str(bonn))["code"]
     ok("invite", "accept", code, "--home", str(home))
     chemnitz = new_home(tmp_path, "Chemnitz")
     bonn_peers = peers_of(bonn)
     with unchanged(chemnitz):
-        assert_refused(invoke("invite", "accept", code, "--home", str(chemnitz)), "invitation unknown, used or expired")
-    with unchanged(home):
-        assert_refused(invoke("invite", "accept", code, "--home", str(home)), "invitation unknown, used or expired")
+        refused = invoke("invite", "accept", code, "--home", str(chemnitz))
+        assert_refused(refused, "invitation unknown, used, revoked or expired")
+    again = ok("invite", "accept", code, "--home", str(home))  # as after a lost answer: nothing new either side
+    assert f"paired with Stadt Bonn ({serving_peer.node_id})" in again.stdout
     assert peers_of(bonn) == bonn_peers
     assert peers_of(chemnitz) == []
+    assert [p["node_id"] for p in peers_of(home)] == [serving_peer.node_id]
+
+
+def test_revoke_and_list_open(home: Path, serving_peer: ServingPeer, tmp_path: Path) -> None:
+    bonn = bonn_home(tmp_path)
+    code = ok_json("invite", "create", "--home", str(bonn))["code"]
+    ok("invite", "create", "--home", str(bonn))
+    revoked = ok_json("invite", "revoke", "1", "--home", str(bonn))
+    assert (revoked["id"], revoked["state"], revoked["revoked_by"]) == (1, "revoked", "admin")
+    assert "revoked invitation 2" in ok("invite", "revoke", "2", "--home", str(bonn)).stdout
+    assert ok_json("invite", "list", "--open", "--home", str(bonn)) == []
+    assert "revoked" in ok("invite", "list", "--home", str(bonn)).stdout
+    with unchanged(home):
+        assert_refused(invoke("invite", "accept", code, "--home", str(home)), "revoked")
+    assert peers_of(bonn) == []
+    with unchanged(bonn):
+        assert_refused(invoke("invite", "revoke", "1", "--home", str(bonn)), "revoked already")
+        assert_refused(invoke("invite", "revoke", "7", "--home", str(bonn)), "no invitation 7")
+        assert invoke("invite", "revoke", "one", "--home", str(bonn)).exit_code == 2
 
 
 def test_accept_refuses_an_expired_code_without_contacting(
