@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli.common import emit, home_option, json_option, opened, short
-from node.ingest import history, list_inbox
+from node.received import history, list_inbox
 
 
 @click.group("inbox")

@@ -4,8 +4,8 @@ Every entry records when, who, what, which record (id and version), to or from w
 SHA-256 of the bytes that left or arrived. Entries are numbered contiguously from 1 (`seq`); each
 carries the hash of the entry before it (`prev`, empty for the first) and its own `hash`: the
 base64url SHA-256 of the canonical JSON of all its other fields. The `audit_head` row holds the seq
-and hash of the last entry and moves in the same transaction as every append, so that deleting the
-last entries is noticed too.
+and hash of the last entry; a trigger moves it with every inserted entry, in the same transaction,
+so that deleting the last entries is noticed too.
 
 SQL triggers refuse UPDATE and DELETE on the log and any INSERT that does not follow the head.
 They stop mistakes, not someone with write access to the file: `verify` recomputes the whole chain
@@ -21,14 +21,14 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 from node.errors import NodeError
 from node.home import Node
 from node.store import dumps, now_text
-from protocol.canonical import canonical_bytes
+from protocol.canonical import MAX_SAFE_INTEGER, canonical_bytes, encode_scanned
 from protocol.encoding import sha256_b64url
 from protocol.errors import ProtocolError
 
@@ -45,8 +45,9 @@ TRIGGERS = (
     "audit_head_no_insert",
     "audit_head_no_delete",
     "audit_head_forward",
+    "audit_head_follows",
 )
-"""The triggers of migration 0002_audit that keep the log append-only; `verify` reports missing ones."""
+"""The triggers of migrations 0002_audit and 0009 that keep the log append-only; `verify` reports missing ones."""
 
 _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CSV_FREE_TEXT = frozenset({"user", "action", "record_id", "detail"})
@@ -69,6 +70,69 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> None:
         raise NodeError(f"audit: {name} must be a non-empty string, not {value!r}")
 
 
+def _checked(
+    user: str,
+    action: str,
+    record_id: str | None = None,
+    version: int | None = None,
+    recipients: Sequence[str] = (),
+    digest: str | None = None,
+    detail: str | None = None,
+) -> dict[str, Any]:
+    """The fields of one new entry, checked; NodeError names a bad one."""
+    _check_text("user", user)
+    _check_text("action", action)
+    _check_text("record_id", record_id, optional=True)
+    _check_text("digest", digest, optional=True)
+    if detail is not None and not isinstance(detail, str):
+        raise NodeError(f"audit: detail must be a string, not {detail!r}")
+    if version is not None and (type(version) is not int or not 0 <= version <= MAX_SAFE_INTEGER):
+        raise NodeError(f"audit: version must be an integer from 0 to 2^53-1, not {version!r}")
+    if isinstance(recipients, str) or not all(isinstance(r, str) and r for r in recipients):
+        raise NodeError(f"audit: recipients must be a list of node ids, not {recipients!r}")
+    return {
+        "user": user,
+        "action": action,
+        "record_id": record_id,
+        "version": version,
+        "recipients": list(recipients),
+        "digest": digest,
+        "detail": detail,
+    }
+
+
+_INSERT = f"INSERT INTO audit ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})"  # noqa: S608 - constants
+
+
+def append_many(conn: sqlite3.Connection, entries: Sequence[Mapping[str, Any]]) -> int:
+    """Append entries, each given as the keyword arguments of `append`, inside the caller's write
+    transaction; return the seq of the last one (the head's if `entries` is empty).
+
+    All are checked before any is written; one INSERT statement carries them all, and the
+    migration 0009 trigger moves the head with every row.
+    """
+    if not conn.in_transaction:
+        raise RuntimeError("audit.append must run inside a write transaction (with write(node.db) as conn: ...)")
+    checked = [_checked(**entry) for entry in entries]
+    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    if head is None:
+        raise NodeError("the audit log has no head; run `praevnet audit verify`")
+    seq, prev = int(head[0]), head[1]
+    time = now_text()
+    stored: list[tuple[Any, ...]] = []
+    for fields in checked:
+        seq += 1
+        entry = {"seq": seq, "time": time, **fields, "prev": prev}
+        try:  # `_checked` kept every field inside the canonical profile but for lone surrogates, which fail here
+            entry["hash"] = prev = sha256_b64url(encode_scanned(entry, astral=False))
+        except UnicodeEncodeError:
+            raise NodeError("audit: cannot log this entry: a text contains a lone surrogate") from None
+        entry["recipients"] = dumps(entry["recipients"])
+        stored.append(tuple(entry[name] for name in FIELDS))
+    conn.executemany(_INSERT, stored)
+    return seq
+
+
 def append(
     conn: sqlite3.Connection,
     *,
@@ -84,44 +148,16 @@ def append(
 
     The entry commits or rolls back with whatever the caller did in that transaction.
     """
-    if not conn.in_transaction:
-        raise RuntimeError("audit.append must run inside a write transaction (with write(node.db) as conn: ...)")
-    _check_text("user", user)
-    _check_text("action", action)
-    _check_text("record_id", record_id, optional=True)
-    _check_text("digest", digest, optional=True)
-    if detail is not None and not isinstance(detail, str):
-        raise NodeError(f"audit: detail must be a string, not {detail!r}")
-    if version is not None and (type(version) is not int or version < 0):
-        raise NodeError(f"audit: version must be a non-negative integer, not {version!r}")
-    if isinstance(recipients, str) or not all(isinstance(r, str) and r for r in recipients):
-        raise NodeError(f"audit: recipients must be a list of node ids, not {recipients!r}")
-    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-    if head is None:
-        raise NodeError("the audit log has no head; run `praevnet audit verify`")
-    entry: dict[str, Any] = {
-        "seq": head[0] + 1,
-        "time": now_text(),
+    entry = {
         "user": user,
         "action": action,
         "record_id": record_id,
         "version": version,
-        "recipients": list(recipients),
+        "recipients": recipients,
         "digest": digest,
         "detail": detail,
-        "prev": head[1],
     }
-    try:
-        entry["hash"] = entry_hash(entry)
-    except ProtocolError as exc:
-        raise NodeError(f"audit: cannot log this entry: {exc}") from None
-    stored = {**entry, "recipients": dumps(entry["recipients"])}
-    conn.execute(
-        f"INSERT INTO audit ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",  # noqa: S608 - constants
-        tuple(stored[name] for name in FIELDS),
-    )
-    conn.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (entry["seq"], entry["hash"]))
-    return int(entry["seq"])
+    return append_many(conn, [entry])
 
 
 @contextmanager

@@ -86,6 +86,24 @@ async def signed_request(
     resolve: Callable[[str, str], bytes | None] | None = None,
 ) -> Any:
     """Send a signed request to a peer and return the verified, strictly parsed JSON answer."""
+    answer = await signed_request_bytes(node, session, peer, method, path, payload, resolve)
+    try:
+        return parse(answer)
+    except ProtocolError as exc:
+        raise PeerError(f"refusing the answer from {peer['url'] + path}: {exc}") from None
+
+
+async def signed_request_bytes(
+    node: Node,
+    session: aiohttp.ClientSession,
+    peer: dict[str, Any],
+    method: str,
+    path: str,
+    payload: Any = None,
+    resolve: Callable[[str, str], bytes | None] | None = None,
+) -> bytes:
+    """Send a signed request to a peer and return the answer's body once its signature is verified
+    (not yet parsed: the caller parses it strictly)."""
     url = peer["url"] + path
     body = canonical_bytes(payload) if payload is not None else b""
     request = HttpRequest(method=method, url=url, headers={})
@@ -109,6 +127,6 @@ async def signed_request(
 
     try:
         verify_response(status, headers, answer, request, only_peer)
-        return parse(answer)
+        return answer
     except ProtocolError as exc:
         raise PeerError(f"refusing the answer from {url}: {exc}") from None

@@ -24,7 +24,7 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class DeliveryConfig:
-    """Timeouts and intervals for talking to peers; all in seconds."""
+    """Timeouts and intervals for talking to peers (in seconds), and how pulled pages are verified."""
 
     connect_timeout: float = 5.0
     request_timeout: float = 20.0
@@ -32,6 +32,7 @@ class DeliveryConfig:
     pull_interval: float = 300.0
     min_backoff: float = 5.0
     max_backoff: float = 14400.0
+    verify_workers: int = -1  # processes that verify pulled pages: -1 one per CPU core, 0 none (verify inline)
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,14 @@ def parse_config(text: str) -> NodeConfig:
         raise NodeError("config: alerts.retention_days must be between 0 and 3650")
     if not 0 < server.port < 65536:
         raise NodeError("config: server.port must be between 1 and 65535")
+    delivery = _section(raw, "delivery", DeliveryConfig)
+    if not -1 <= delivery.verify_workers <= 64:
+        raise NodeError("config: delivery.verify_workers must be -1 (one per CPU core), 0 (none) or up to 64")
     return NodeConfig(
         name=node["name"].strip(),
         url=url,
         server=server,
-        delivery=_section(raw, "delivery", DeliveryConfig),
+        delivery=delivery,
         release=_section(raw, "release", ReleaseConfig),
         alerts=alerts,
     )

@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 
 from node.home import Node, init_home
-from node.ingest import list_inbox
 from node.pairing import add_peer
+from node.received import list_inbox
 from node.records import add_record, send_alert
 from node.server import create_app
 from node.sharing import share_record

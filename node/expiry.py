@@ -1,4 +1,4 @@
-"""Alerts lapse: after `expires` they drop out of lists everywhere (node.records, node.ingest), and
+"""Alerts lapse: after `expires` they drop out of lists everywhere (node.records, node.received), and
 after the configured retention their content is purged, on the origin and on every receiver.
 
 Purging keeps each signed envelope as a tombstone (its content removed, its signature still

@@ -350,6 +350,17 @@ def relays(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0009_audit_head_trigger")
+def audit_head_trigger(db: Database) -> None:
+    """Move the audit head with every insert, so that a batch of entries is one executemany."""
+    db.execute(
+        """
+        CREATE TRIGGER audit_head_follows AFTER INSERT ON audit
+        BEGIN UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1; END
+        """
+    )
+
+
 @migrations(name="0010_invitations_and_leaving")
 def invitations_and_leaving(db: Database) -> None:
     """Revoked invitations, the key an invitation was used with, and why a network member was revoked."""

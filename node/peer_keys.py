@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,33 +99,40 @@ def apply_descriptor(node: Node, descriptor: dict[str, Any]) -> str:
     return change
 
 
-def envelope_resolver(node: Node) -> Callable[[str, str], bytes | None]:
-    """resolve(origin, key id) for records: current and old keys of trusted peers (see key_problem)."""
+@dataclass
+class KeyBook:
+    """A snapshot of every trusted peer's keys, for verifying many envelopes with one query."""
 
-    def resolve(node_id: str, key_id: str) -> bytes | None:
-        found = node.db.execute("SELECT keys, old_keys FROM peers WHERE node_id = ?", (node_id,)).fetchone()
-        if found is None:
+    states: dict[str, tuple[dict[str, str], dict[str, dict[str, str]], dict[str, dict[str, str]]]]
+    table: dict[str, dict[str, bytes]]
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> KeyBook:
+        """Read current, old and revoked keys of all trusted peers."""
+        states = {}
+        table: dict[str, dict[str, bytes]] = {}
+        for node_id, keys, old_keys, revoked in conn.execute("SELECT node_id, keys, old_keys, revoked FROM peers"):
+            current, old = json.loads(keys), json.loads(old_keys)
+            states[node_id] = (current, old, json.loads(revoked))
+            usable = {kid: public_key_from_b64(entry["key"]) for kid, entry in old.items()}
+            usable.update((kid, public_key_from_b64(b64)) for kid, b64 in current.items())
+            table[node_id] = usable
+        return cls(states, table)
+
+    def resolve(self, node_id: str, key_id: str) -> bytes | None:
+        """The key that may verify records of `node_id` under `key_id`: current or old (see `problem`)."""
+        return self.table.get(node_id, {}).get(key_id)
+
+    def problem(self, origin: str, key_id: str, created: datetime, received: datetime) -> str | None:
+        """Why a record verified with this key must not be trusted (old key used too late, revoked key), or None."""
+        state = self.states.get(origin)
+        if state is None:
             return None
-        current, old = json.loads(found[0]), json.loads(found[1])
-        if key_id in current:
-            return public_key_from_b64(current[key_id])
-        if key_id in old:
-            return public_key_from_b64(old[key_id]["key"])
+        current, old, revoked = state
+        if key_id in revoked:
+            since = parse_timestamp(revoked[key_id]["since"])
+            if created >= since or received >= since:
+                return f"signed with {key_id}, revoked as compromised since {revoked[key_id]['since']}"
+        if key_id not in current and key_id in old and created > parse_timestamp(old[key_id]["expired"]):
+            return f"signed with {key_id} after it was replaced ({old[key_id]['expired']})"
         return None
-
-    return resolve
-
-
-def key_problem(node: Node, origin: str, key_id: str, created: datetime, received: datetime) -> str | None:
-    """Why a record verified with this key must not be trusted (old key used too late, revoked key), or None."""
-    found = node.db.execute("SELECT keys, old_keys, revoked FROM peers WHERE node_id = ?", (origin,)).fetchone()
-    if found is None:
-        return None
-    current, old, revoked = (json.loads(text) for text in found)
-    if key_id in revoked:
-        since = parse_timestamp(revoked[key_id]["since"])
-        if created >= since or received >= since:
-            return f"signed with {key_id}, revoked as compromised since {revoked[key_id]['since']}"
-    if key_id not in current and key_id in old and created > parse_timestamp(old[key_id]["expired"]):
-        return f"signed with {key_id} after it was replaced ({old[key_id]['expired']})"
-    return None

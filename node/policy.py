@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from node.errors import NodeError, PolicyError
 from node.home import Node
@@ -126,6 +126,13 @@ def check_scope(label: str, scope: Scope) -> None:
         raise PolicyError(f"{refusal}; nothing was shared")
 
 
+class Stored(NamedTuple):
+    """A signed envelope as held: parsed, and its stored canonical text (the bytes that leave)."""
+
+    envelope: dict[str, Any]
+    text: str
+
+
 def _check_clean(envelope: Mapping[str, Any]) -> None:
     content = envelope.get("content", {})
     leaked = LOCAL_FIELDS & set(content)
@@ -188,14 +195,14 @@ def outbox_remaining(node: Node, peer_id: str, after: int) -> int:
     return int(found[0])
 
 
-def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> tuple[list[dict[str, Any]], int, bool]:
+def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> tuple[list[Stored], int, bool]:
     """What `peer_id` may pull after cursor `since`: envelopes, the next cursor, and whether more remain.
 
-    A page holds at most `limit` envelopes and stops early at MAX_PAGE_BYTES (but never holds
-    fewer than one), so that pages stay well below what a client accepts.
+    Each envelope comes with its stored canonical text, which is what leaves. A page holds at most
+    `limit` envelopes and stops early at MAX_PAGE_BYTES (but never holds fewer than one), so that
+    pages stay well below what a client accepts.
     """
-    found = rows(
-        node.db,
+    found = node.db.execute(
         """
         SELECT g.cursor, e.envelope FROM grants g
         JOIN envelopes e ON e.seq = g.seq
@@ -204,15 +211,15 @@ def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> tuple[list[
         ORDER BY g.cursor LIMIT ?
         """,
         (peer_id, since, limit + 1),
-    )
-    envelopes: list[dict[str, Any]] = []
+    ).fetchall()
+    envelopes: list[Stored] = []
     cursor, size = since, 0
-    for row in found[:limit]:
-        size += len(row["envelope"])
+    for row_cursor, text in found[:limit]:
+        size += len(text)
         if envelopes and size > MAX_PAGE_BYTES:
             break
-        envelope = json.loads(row["envelope"])
+        envelope = json.loads(text)
         _check_clean(envelope)
-        envelopes.append(envelope)
-        cursor = row["cursor"]
+        envelopes.append(Stored(envelope, text))
+        cursor = row_cursor
     return envelopes, cursor, len(found) > len(envelopes)

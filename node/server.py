@@ -27,7 +27,7 @@ from protocol.canonical import canonical_bytes, parse
 from protocol.descriptor import verify_descriptor
 from protocol.errors import ProtocolError
 from protocol.keys import public_key_from_b64
-from protocol.wire import check_txn_id, parse_cursor, parse_limit, parse_transaction
+from protocol.wire import check_txn_id, outbox_page_body, parse_cursor, parse_limit, parse_transaction
 
 log = logging.getLogger("praevnet.server")
 NODE = web.AppKey("node", Node)
@@ -112,22 +112,28 @@ async def outbox(request: web.Request) -> web.Response:
         raise _bad(exc) from None
     envelopes, cursor, more = policy.outbox_page(node, peer["node_id"], since, limit)
     remaining = policy.outbox_remaining(node, peer["node_id"], cursor) if more else 0
+    texts = [stored.text.encode() for stored in envelopes]
     with write(node.db) as conn:
         conn.execute(
             "UPDATE peers SET served_cursor = max(served_cursor, ?) WHERE node_id = ?", (since, peer["node_id"])
         )
-        for envelope in envelopes:
-            audit.append(
-                conn,
-                user=NODE_ACTOR.name,
-                action="served",
-                record_id=envelope["id"],
-                version=envelope["version"],
-                recipients=[peer["node_id"]],
-                digest=audit.digest_of(canonical_bytes(envelope)),
-                detail=f"{envelope['type']} pulled by the peer",
-            )
-    return json_response({"envelopes": envelopes, "next": cursor, "more": more, "remaining": remaining})
+        audit.append_many(
+            conn,
+            [
+                {
+                    "user": NODE_ACTOR.name,
+                    "action": "served",
+                    "record_id": stored.envelope["id"],
+                    "version": stored.envelope["version"],
+                    "recipients": [peer["node_id"]],
+                    "digest": audit.digest_of(text),
+                    "detail": f"{stored.envelope['type']} pulled by the peer",
+                }
+                for stored, text in zip(envelopes, texts, strict=True)
+            ],
+        )
+    body = outbox_page_body(texts, cursor, more, remaining)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def descriptor_update(request: web.Request) -> web.Response:

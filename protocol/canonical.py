@@ -39,11 +39,13 @@ def _parse_int(text: str) -> int:
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise CanonicalError(f"duplicate key {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise CanonicalError(f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 
@@ -141,6 +143,12 @@ def canonical_bytes(value: JSONValue) -> bytes:
 
 def parse(data: bytes | str) -> JSONValue:
     """Parse JSON text strictly: UTF-8 only, no duplicate keys, floats, NaN or big integers."""
+    return parse_scanned(data)[0]
+
+
+def parse_scanned(data: bytes | str) -> tuple[JSONValue, bool]:
+    """Parse like `parse`; also return what `scan` returned for the document (pass it to `encode_scanned`
+    for any value inside it, which then need not be scanned again)."""
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
@@ -162,5 +170,4 @@ def parse(data: bytes | str) -> JSONValue:
         raise CanonicalError(f"nesting deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError as exc:
         raise CanonicalError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    check_profile(value)
-    return value
+    return value, scan(value)

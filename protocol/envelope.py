@@ -8,6 +8,8 @@ chain each origin's envelopes so that gaps and forks become visible.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -114,7 +116,22 @@ class VerifiedEnvelope:
     ref: str
     key_id: str
     has_content: bool
+    canonical: bytes
     network: str | None = None
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle (for verification in another process) without the parsed envelope: the canonical
+        bytes carry it, and parsing them again is cheaper than pickling the nested objects."""
+        fields = tuple(getattr(self, name) for name in _VERIFIED_FIELDS[1:])
+        return _unpickle_verified, fields
+
+
+def _unpickle_verified(*fields: Any) -> VerifiedEnvelope:
+    canonical = fields[_VERIFIED_FIELDS.index("canonical") - 1]
+    return VerifiedEnvelope(json.loads(canonical), *fields)
+
+
+_VERIFIED_FIELDS = tuple(field.name for field in dataclasses.fields(VerifiedEnvelope))
 
 
 def _check_structure(envelope: Mapping[str, Any]) -> None:
@@ -165,18 +182,33 @@ def _check_structure(envelope: Mapping[str, Any]) -> None:
         raise EnvelopeError("unsigned must be an object")
 
 
-def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
+def _canonical_whole(envelope: Mapping[str, Any], signed: bytes, content: bytes | None, astral: bool) -> bytes:
+    """The canonical bytes of a checked envelope, joined from parts already encoded: its content and its
+    signing form. JCS is compositional and the top-level keys are fixed, so they are `{"content":...,`
+    then the signed members up to `"tlp"` (no signed value can hold a quote, so that key is found
+    exactly), then `"signatures":...`, then the rest. An envelope with `unsigned` is encoded whole."""
+    if "unsigned" in envelope:
+        return encode_scanned(envelope, astral)
+    at = signed.index(b',"tlp":') + 1
+    head = b'{"content":' + content + b"," if content is not None else b"{"
+    return head + signed[1:at] + b'"signatures":' + encode_scanned(envelope["signatures"], astral) + b"," + signed[at:]
+
+
+def verify_envelope(envelope: object, resolve: KeyResolver, *, astral: bool | None = None) -> VerifiedEnvelope:
     """Check an envelope completely: structure, origin signature, content hash and content schema.
 
-    A content-less envelope (a tombstone) verifies too; `has_content` tells which it is.
-    Raises EnvelopeError, SignatureError or SchemaError with a message naming the problem.
+    A content-less envelope (a tombstone) verifies too; `has_content` tells which it is. Pass
+    `astral` only for an envelope inside a document that protocol.canonical.parse_scanned returned
+    it for: the envelope is then not scanned again. Raises EnvelopeError, SignatureError or
+    SchemaError with a message naming the problem.
     """
     if not isinstance(envelope, Mapping):
         raise EnvelopeError("an envelope must be a JSON object")
-    try:
-        astral = scan(envelope)
-    except CanonicalError as exc:
-        raise EnvelopeError(str(exc)) from None
+    if astral is None:
+        try:
+            astral = scan(envelope)
+        except CanonicalError as exc:
+            raise EnvelopeError(str(exc)) from None
     _check_structure(envelope)
     signatures = envelope.get("signatures")
     if not isinstance(signatures, Mapping) or not signatures:
@@ -199,11 +231,13 @@ def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
         raise SignatureError(f"no signature by a known key of origin {origin}")
     has_content = "content" in envelope
     kind = check_kind(envelope["type"])
+    content_bytes: bytes | None = None
     if has_content:
         content = envelope["content"]
         if not isinstance(content, Mapping):
             raise EnvelopeError("content must be an object")
-        if sha256_b64url(encode_scanned(content, astral)) != envelope["hashes"]["sha256"]:
+        content_bytes = encode_scanned(content, astral)
+        if sha256_b64url(content_bytes) != envelope["hashes"]["sha256"]:
             raise EnvelopeError("content does not match hashes.sha256")
         validate_content(kind, content, allow_local=False)
     return VerifiedEnvelope(
@@ -219,5 +253,6 @@ def verify_envelope(envelope: object, resolve: KeyResolver) -> VerifiedEnvelope:
         ref=sha256_b64url(message),
         key_id=verified_with,
         has_content=has_content,
+        canonical=_canonical_whole(envelope, message, content_bytes, astral),
         network=envelope.get("network"),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from protocol.errors import SchemaError
@@ -88,6 +88,13 @@ def parse_outbox_page(body: object) -> tuple[list[Any], int, bool]:
     if not isinstance(more, bool):
         raise SchemaError("more", "must be a boolean")
     return envelopes, cursor, more
+
+
+def outbox_page_body(envelopes: Sequence[bytes], cursor: int, more: bool, remaining: int) -> bytes:
+    """The canonical bytes of the outbox page `{"envelopes", "more", "next", "remaining"}`, joined from
+    envelopes that are each already in canonical form (as stored), without parsing them again."""
+    tail = f'],"more":{"true" if more else "false"},"next":{cursor},"remaining":{remaining}}}'
+    return b'{"envelopes":[' + b",".join(envelopes) + tail.encode()
 
 
 def page_remaining(body: Mapping[str, Any]) -> int | None:

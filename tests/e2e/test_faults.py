@@ -35,8 +35,8 @@ from node.client import new_session
 from node.config import DeliveryConfig
 from node.delivery import QUICK_RETRIES
 from node.home import Node
-from node.ingest import list_inbox
 from node.peers import key_resolver, trust_descriptor
+from node.received import list_inbox
 from node.records import add_record, send_alert
 from node.sharing import share_record
 from node.status import peer_status

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from node.home import Node
+from node.peers import trust_descriptor
 from node.server import create_app
 from tests.conftest import FakePeer, free_port
 
@@ -98,3 +99,26 @@ async def refusal(response: ClientResponse, status: int, error: str, *words: str
     for word in words:
         assert word.lower() in message.lower(), message
     return message
+
+
+def pair(a: Node, b: Node) -> None:
+    """Make each node trust the other, as two officers would after comparing fingerprints."""
+    trust_descriptor(a, b.config.url, b.fingerprint, b.descriptor())
+    trust_descriptor(b, a.config.url, a.fingerprint, a.descriptor())
+
+
+@dataclass
+class Two:
+    """Two paired nodes, each served in-process."""
+
+    a: Served
+    b: Served
+
+
+@pytest.fixture
+async def two(make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient) -> Two:
+    """Two paired nodes, Stadt A and Stadt B, each served in-process."""
+    a = await serve("Stadt A", make_node, aiohttp_server, aiohttp_client)
+    b = await serve("Stadt B", make_node, aiohttp_server, aiohttp_client)
+    pair(a.node, b.node)
+    return Two(a, b)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,38 +14,18 @@ from node.client import new_session
 from node.delivery import _claim_batch, due_peers, send_batch
 from node.errors import PeerError
 from node.home import Node
-from node.ingest import list_inbox
 from node.peers import get_peer, trust_descriptor
 from node.pull import pull_all, pull_from
+from node.received import list_inbox
 from node.records import add_record, send_alert
 from node.server import NODE, errors_and_signing, json_response
 from node.sharing import share_record
 from node.users import ADMIN
 from protocol.envelope import envelope_ref
 from tests.conftest import RECORD, FakePeer, alert_content, free_port
-from tests.node.conftest import NodeFactory, Served, count, serve
+from tests.node.conftest import NodeFactory, Two, count, pair, serve
 
 MARKER = "LOCAL-ONLY-7f3a"
-
-
-def pair(a: Node, b: Node) -> None:
-    """Make each node trust the other, as two officers would after comparing fingerprints."""
-    trust_descriptor(a, b.config.url, b.fingerprint, b.descriptor())
-    trust_descriptor(b, a.config.url, a.fingerprint, a.descriptor())
-
-
-@dataclass
-class Two:
-    a: Served
-    b: Served
-
-
-@pytest.fixture
-async def two(make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient) -> Two:
-    a = await serve("Stadt A", make_node, aiohttp_server, aiohttp_client)
-    b = await serve("Stadt B", make_node, aiohttp_server, aiohttp_client)
-    pair(a.node, b.node)
-    return Two(a, b)
 
 
 def share(node: Node, title: str, *peer_ids: str) -> str:

@@ -20,11 +20,11 @@ import pytest
 from node.client import new_session, signed_request
 from node.errors import NodeError
 from node.home import Node
-from node.ingest import list_inbox
 from node.network_operator import admit_member, create_network
 from node.network_sync import join_network, refresh_network
 from node.peers import get_peer
 from node.preview import preview
+from node.received import list_inbox
 from node.records import add_record
 from node.sharing import retract, share_record
 from node.users import ADMIN

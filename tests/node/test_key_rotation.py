@@ -14,10 +14,11 @@ from node import audit
 from node.client import new_session, signed_request
 from node.errors import PeerError, PolicyError
 from node.home import Node
-from node.ingest import ingest, list_inbox
+from node.ingest import ingest
 from node.keyring import announce_keys, generation, list_keys, revoke_key, rotate_key
 from node.peer_keys import apply_descriptor
 from node.peers import get_peer, trust_descriptor
+from node.received import list_inbox
 from node.records import add_record
 from node.sharing import share_record
 from node.users import ADMIN

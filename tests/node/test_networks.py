@@ -21,7 +21,6 @@ from node import delivery, network_operator, network_sync, networks
 from node.client import HttpFailure, new_session, signed_request
 from node.errors import NodeError, NotFound, PolicyError
 from node.home import Node
-from node.ingest import list_inbox
 from node.keyring import rotate_key
 from node.network_operator import admit_member, create_network, revoke_member
 from node.network_sync import join_network, refresh_network
@@ -33,6 +32,7 @@ from node.networks import (
     network_key_path,
 )
 from node.peers import get_peer, list_peers, trust_descriptor
+from node.received import list_inbox
 from node.records import add_record, send_alert
 from node.sharing import share_record
 from node.store import dumps
@@ -381,8 +381,9 @@ async def test_a_listed_certificate_for_another_key_is_not_trusted(world: World)
     assert world.x.node_id in (list_networks(world.m2)[0]["refresh_error"] or "")
 
 
-async def test_a_member_whose_key_changed_is_no_longer_a_network_member(world: World) -> None:
+async def test_a_member_whose_certified_key_is_revoked_is_no_longer_a_network_member(world: World) -> None:
     rotate_key(world.m1, by=ADMIN)
+    world.m1.db.execute("UPDATE own_keys SET revoked_since = '2026-01-01T00:00:00Z' WHERE version = 1")
     trust_descriptor(world.m2, world.m1.config.url, world.m1.fingerprint, world.m1.descriptor(), network="x")
     report = await refresh(world.m2, world.network)
     assert report["refused"] == [{"node_id": world.m1.node_id, "reason": "the certificate is for another key"}]
@@ -638,20 +639,20 @@ async def test_a_serving_node_refreshes_its_networks_at_start(world: World) -> N
     assert list_networks(world.m2)[0]["revocations_version"] == 2
 
 
-async def test_a_rotated_member_is_admitted_again_without_a_new_code(world: World) -> None:
+async def test_a_rotated_member_stays_and_is_renewed_without_a_new_code(world: World) -> None:
     o, m1, m2 = world.o, world.m1, world.m2
     rotate_key(m1, by=ADMIN)
     for follower in (o, m2):  # as the key announcement of a running node would
         trust_descriptor(follower, m1.config.url, m1.fingerprint, m1.descriptor(), network=world.network)
-    assert (await refresh(m2, world.network))["removed"] == [m1.node_id]
-    refused = (await refresh(m1, world.network))["error"]  # its certificate is for the old key
-    assert "401" in refused
-    assert "certificate is for another key" in refused
-    await admit(o, m1)
+    assert (await refresh(m2, world.network))["removed"] == []  # its certificate names the key it rotated from
+    assert (await refresh(m1, world.network)).get("error") is None
+    await admit(o, m1)  # renewed for the new key
     report = await refresh(m1, world.network)
     assert report.get("error") is None
     assert json.loads(m1.db.execute("SELECT certificate FROM networks").fetchone()[0])["fingerprint"] == m1.fingerprint
-    assert (await refresh(m2, world.network))["trusted"] == [m1.node_id]
+    assert (await refresh(m2, world.network))["removed"] == []
+    held = m2.db.execute("SELECT certificate FROM peers WHERE node_id = ?", (m1.node_id,)).fetchone()[0]
+    assert json.loads(held)["fingerprint"] == m1.fingerprint
 
 
 async def test_an_expired_revocation_list_stops_network_shares(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-import node.ingest
+import node.received
 import node.records
 from node import audit
 from node.errors import NodeError, PolicyError
 from node.expiry import purge_expired
 from node.home import Node
-from node.ingest import history, ingest, list_inbox
+from node.ingest import ingest
 from node.peers import key_resolver
+from node.received import history, list_inbox
 from node.records import add_record, edit_record, get_record, list_records, send_alert
 from node.sharing import pending_shares, release_share, retract, share_record, unshare
 from node.store import now
@@ -224,7 +225,7 @@ async def test_expired_alerts_leave_the_lists_and_are_purged_after_retention(
         await fed.deliver(a)
         assert [e["id"] for e in list_inbox(b)] == [alert_id]
         later = now() + timedelta(days=2)
-        monkeypatch.setattr(node.ingest, "now", lambda: later)
+        monkeypatch.setattr(node.received, "now", lambda: later)
         monkeypatch.setattr(node.records, "now", lambda: later)
         assert list_inbox(b) == []
         assert list_records(a, "alert") == []

@@ -1,0 +1,173 @@
+"""Storing a batch of verified envelopes in the inbox inside one write transaction, with a few
+statements per batch rather than several per envelope.
+
+Per origin, each envelope is stored once: a repeat of what is held is a duplicate, a different
+envelope with a seq already held is a fork (refused, counted and audited), a version the origin
+retracted is refused, and a missing predecessor marks the origin for catch-up. Every stored
+envelope gets its audit entry, in batch order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from node import audit
+from node.store import dumps
+from node.users import NODE
+from protocol.envelope import VerifiedEnvelope, redact
+from protocol.timestamps import format_timestamp, parse_timestamp
+
+log = logging.getLogger("praevnet.ingest")
+
+_CHUNK = 400  # bound parameters per IN (...) list, well below SQLite's limit
+
+_INSERT = """INSERT INTO inbox (origin, seq, id, version, kind, tlp, ref, envelope, sender, received, expires)
+             VALUES (?,?,?,?,?,?,?,?,?,?,?)"""
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _held(conn: sqlite3.Connection, items: Sequence[VerifiedEnvelope], sql: str, column: str) -> set[tuple[Any, ...]]:
+    """Rows of (origin, value) already held, where value is each item's `column` (seq, ref or id)."""
+    wanted: dict[str, list[Any]] = {}
+    for item in items:
+        value = getattr(item, column)
+        if value is not None:
+            wanted.setdefault(item.origin, []).append(value)
+    found: set[tuple[Any, ...]] = set()
+    for origin, values in wanted.items():
+        for part in _chunks(sorted(set(values))):
+            query = sql.format(marks=",".join("?" * len(part)))
+            found.update((origin, *row) for row in conn.execute(query, (origin, *part)))
+    return found
+
+
+def _expires(item: VerifiedEnvelope) -> str | None:
+    if item.kind != "alert":
+        return None
+    return format_timestamp(parse_timestamp(item.envelope["content"]["expires"]))
+
+
+def _retract(conn: sqlite3.Connection, item: VerifiedEnvelope, stamp: str) -> None:
+    conn.execute(
+        """INSERT INTO retractions (origin, id, version, received) VALUES (?, ?, ?, ?)
+           ON CONFLICT (origin, id) DO UPDATE SET version = max(version, excluded.version)""",
+        (item.origin, item.id, item.version, stamp),
+    )
+    for seq, text in conn.execute(
+        """SELECT seq, envelope FROM inbox WHERE origin = ? AND id = ? AND version <= ?
+           AND kind != 'retraction' AND erased IS NULL""",
+        (item.origin, item.id, item.version),
+    ).fetchall():
+        conn.execute(
+            "UPDATE inbox SET envelope = ?, erased = ? WHERE origin = ? AND seq = ?",
+            (dumps(redact(json.loads(text))), stamp, item.origin, seq),
+        )
+
+
+class _Batch:
+    """The state of one batch while it is stored: what is held, what waits to be inserted and audited."""
+
+    def __init__(self, conn: sqlite3.Connection, sender: str, items: Sequence[VerifiedEnvelope], stamp: str) -> None:
+        self.conn, self.sender, self.stamp = conn, sender, stamp
+        seqs = _held(conn, items, "SELECT seq, ref FROM inbox WHERE origin = ? AND seq IN ({marks})", "seq")
+        self.refs_by_seq = {(origin, seq): ref for origin, seq, ref in seqs}
+        self.refs = {
+            (origin, ref)
+            for origin, ref in _held(conn, items, "SELECT ref FROM inbox WHERE origin = ? AND ref IN ({marks})", "prev")
+        }
+        self.retracted = {
+            (origin, record_id): version
+            for origin, record_id, version in _held(
+                conn, items, "SELECT id, version FROM retractions WHERE origin = ? AND id IN ({marks})", "id"
+            )
+        }
+        self.inserts: list[tuple[Any, ...]] = []
+        self.entries: list[dict[str, Any]] = []
+        self.gaps: set[str] = set()
+
+    def flush(self) -> None:
+        """Insert what waits, so that statements that read the inbox see it."""
+        if self.inserts:
+            self.conn.executemany(_INSERT, self.inserts)
+            self.inserts.clear()
+
+    def store(self, item: VerifiedEnvelope) -> str | None:
+        """Store one envelope; return a refusal reason, "duplicate", or None when it was stored."""
+        held = self.refs_by_seq.get((item.origin, item.seq))
+        if held is not None:
+            if held == item.ref:
+                return "duplicate"
+            log.warning("refused a fork from %s: two different envelopes with seq %d", item.origin, item.seq)
+            self.conn.execute("UPDATE peers SET forks = forks + 1 WHERE node_id = ?", (item.origin,))
+            self._audit(item, "fork.refused", f"origin {item.origin} seq {item.seq} already held as {held}")
+            return f"fork: origin already sent a different envelope with seq {item.seq}"
+        if item.prev is not None and (item.origin, item.prev) not in self.refs:
+            self.gaps.add(item.origin)
+        if item.kind != "retraction":
+            retracted = self.retracted.get((item.origin, item.id))
+            if retracted is not None and retracted >= item.version:
+                return f"version {item.version} of {item.id} was retracted by its origin"
+        self.inserts.append(
+            (
+                item.origin,
+                item.seq,
+                item.id,
+                item.version,
+                item.kind,
+                item.tlp,
+                item.ref,
+                item.canonical.decode(),
+                self.sender,
+                self.stamp,
+                _expires(item),
+            )
+        )
+        self.refs_by_seq[(item.origin, item.seq)] = item.ref
+        self.refs.add((item.origin, item.ref))
+        if item.kind == "retraction":
+            self.flush()
+            _retract(self.conn, item, self.stamp)
+            key = (item.origin, item.id)
+            self.retracted[key] = max(self.retracted.get(key, 0), item.version)
+            self._audit(item, "retraction.received", f"{item.kind} from {item.origin}")
+        else:
+            self._audit(item, "received", f"{item.kind} from {item.origin}")
+        return None
+
+    def _audit(self, item: VerifiedEnvelope, action: str, detail: str) -> None:
+        self.entries.append(
+            {
+                "user": NODE.name,
+                "action": action,
+                "record_id": item.id,
+                "version": item.version,
+                "recipients": [self.sender],
+                "digest": audit.digest_of(item.canonical),
+                "detail": detail,
+            }
+        )
+
+    def finish(self) -> None:
+        """Write what waits: inserts, catch-up marks for origins with gaps, and the audit entries."""
+        self.flush()
+        self.conn.executemany("UPDATE peers SET catch_up = 1 WHERE node_id = ?", [(o,) for o in sorted(self.gaps)])
+        audit.append_many(self.conn, self.entries)
+
+
+def store_batch(
+    conn: sqlite3.Connection, sender: str, items: Sequence[VerifiedEnvelope], stamp: str
+) -> list[str | None]:
+    """Store verified envelopes from `sender` in order (inside the caller's write transaction); for each,
+    None when stored, "duplicate", or the reason it was refused."""
+    batch = _Batch(conn, sender, items, stamp)
+    outcomes = [batch.store(item) for item in items]
+    batch.finish()
+    return outcomes

@@ -1,0 +1,95 @@
+"""Verifying pulled outbox pages in worker processes, so that a long catch-up uses every core.
+
+Ed25519 verification holds the interpreter, so threads would not help; a small pool of spawned
+processes (shared by the nodes of one process, started on first use) verifies whole pages while
+the node's own process fetches the next page and stores the previous one. Small pages, and nodes
+configured with `[delivery] verify_workers = 0`, verify in the node's own process. If a worker
+dies, the page is verified in the node's process and the pool is started afresh next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from protocol.batch import KeyTable, verify_outbox_body
+from protocol.envelope import VerifiedEnvelope
+from protocol.errors import ProtocolError
+
+log = logging.getLogger("praevnet.verify")
+
+POOLED_FROM = 32
+"""Pages with fewer envelopes than this are verified in the node's process (a round trip costs more)."""
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+class PageRefused(Exception):
+    """A page that is not a valid outbox page at all (strict parsing failed); the message says why."""
+
+
+def worker_count(setting: int) -> int:
+    """How many worker processes a `verify_workers` setting means: -1 is one per usable CPU core."""
+    if setting >= 0:
+        return setting
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _verify(body: bytes, keys: KeyTable) -> tuple[str | None, list[VerifiedEnvelope | str]]:
+    """Run in a worker: the page's problem, or the result for each envelope (exceptions stay here)."""
+    try:
+        return None, verify_outbox_body(body, keys)
+    except ProtocolError as exc:
+        return str(exc), []
+
+
+def _executor(size: int) -> ProcessPoolExecutor:
+    global _pool, _pool_size
+    if _pool is None or _pool_size != size:
+        shutdown()
+        _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
+        _pool_size = size
+    return _pool
+
+
+def shutdown() -> None:
+    """Stop the worker processes (they are started again when needed)."""
+    global _pool, _pool_size
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+        _pool, _pool_size = None, 0
+
+
+atexit.register(shutdown)
+
+
+def _unpack(outcome: tuple[str | None, list[VerifiedEnvelope | str]]) -> list[VerifiedEnvelope | str]:
+    problem, checked = outcome
+    if problem is not None:
+        raise PageRefused(problem)
+    return checked
+
+
+async def verify_page(body: bytes, keys: KeyTable, envelopes: int, workers: int) -> list[VerifiedEnvelope | str]:
+    """Verify an outbox page of `envelopes` envelopes, in a worker process when that pays.
+
+    Raises PageRefused if the page is malformed.
+    """
+    if workers < 1 or envelopes < POOLED_FROM:
+        return _unpack(_verify(body, keys))
+    try:
+        outcome = await asyncio.get_running_loop().run_in_executor(_executor(workers), _verify, body, keys)
+    except BrokenProcessPool:
+        log.warning("a verification worker died; verifying this page in the node's process")
+        shutdown()
+        outcome = _verify(body, keys)
+    return _unpack(outcome)
