@@ -12,9 +12,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from protocol.encoding import b64url, b64url_decode
 from protocol.errors import ProtocolError, SignatureError
@@ -78,12 +79,19 @@ def public_key_from_b64(text: object) -> bytes:
 
 
 def verify(public_key: bytes, signature: bytes, message: bytes) -> None:
-    """Verify an Ed25519 signature (RFC 8032, canonical S only); raise SignatureError if it fails."""
+    """Verify an Ed25519 signature (RFC 8032, canonical S only); raise SignatureError if it fails.
+
+    libsodium (through PyNaCl) verifies about twice as fast as OpenSSL here and is stricter: it also
+    refuses small-order public keys and non-canonical points. Signing stays with `cryptography`;
+    Ed25519 signatures are deterministic, so both produce the same bytes.
+    """
     if len(signature) != 64:
         raise SignatureError("an Ed25519 signature has 64 bytes")
+    if len(public_key) != 32:
+        raise SignatureError("an Ed25519 public key has 32 bytes")
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
+        crypto_sign_open(signature + message, public_key)
+    except (BadSignatureError, ValueError, TypeError):
         raise SignatureError("signature does not verify") from None
 
 

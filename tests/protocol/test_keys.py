@@ -301,3 +301,17 @@ def test_safety_number_algorithm() -> None:
         digest = hashlib.sha512(digest + public).digest()
     groups = [int.from_bytes(digest[i : i + 5], "big") % 100000 for i in range(0, 30, 5)]
     assert safety_number(public) == " ".join(f"{g:05d}" for g in groups)
+
+
+def test_a_small_order_key_whose_signature_fits_every_message_is_refused() -> None:
+    # The identity point as public key and as R, with S = 0, satisfies the verification equation for
+    # any message under a lax check; libsodium refuses small-order keys outright.
+    identity = bytes([1]) + bytes(31)
+    for message in (b"", b"any message at all"):
+        with pytest.raises(SignatureError, match="does not verify"):
+            verify(identity, identity + bytes(32), message)
+
+
+def test_verify_refuses_a_key_of_the_wrong_length() -> None:
+    with pytest.raises(SignatureError, match="32 bytes"):
+        verify(bytes(31), bytes(64), b"x")
