@@ -19,7 +19,7 @@ from node import audit
 from node.store import dumps
 from node.users import NODE
 from protocol.envelope import VerifiedEnvelope, redact
-from protocol.timestamps import format_timestamp, parse_timestamp
+from protocol.timestamps import format_timestamp
 
 log = logging.getLogger("praevnet.ingest")
 
@@ -50,9 +50,7 @@ def _held(conn: sqlite3.Connection, items: Sequence[VerifiedEnvelope], sql: str,
 
 
 def _expires(item: VerifiedEnvelope) -> str | None:
-    if item.kind != "alert":
-        return None
-    return format_timestamp(parse_timestamp(item.envelope["content"]["expires"]))
+    return format_timestamp(item.expires) if item.expires is not None else None
 
 
 def _retract(conn: sqlite3.Connection, item: VerifiedEnvelope, stamp: str) -> None:

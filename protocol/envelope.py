@@ -9,6 +9,7 @@ chain each origin's envelopes so that gaps and forks become visible.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -102,9 +103,13 @@ def redact(envelope: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class VerifiedEnvelope:
-    """An envelope whose origin signature and content hash have been checked."""
+    """An envelope whose origin signature and content hash have been checked.
 
-    envelope: dict[str, Any]
+    `canonical` holds the envelope's canonical bytes; `envelope` parses them on first use (the
+    verifier fills it in at once), so that a result pickled in a worker process carries the
+    envelope once, as bytes. `expires` is an alert's expiry time.
+    """
+
     kind: Kind
     id: str
     version: int
@@ -118,20 +123,16 @@ class VerifiedEnvelope:
     has_content: bool
     canonical: bytes
     network: str | None = None
+    expires: datetime | None = None
+
+    @functools.cached_property
+    def envelope(self) -> dict[str, Any]:
+        """The envelope as parsed JSON."""
+        return dict(json.loads(self.canonical))
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        """Pickle (for verification in another process) without the parsed envelope: the canonical
-        bytes carry it, and parsing them again is cheaper than pickling the nested objects."""
-        fields = tuple(getattr(self, name) for name in _VERIFIED_FIELDS[1:])
-        return _unpickle_verified, fields
-
-
-def _unpickle_verified(*fields: Any) -> VerifiedEnvelope:
-    canonical = fields[_VERIFIED_FIELDS.index("canonical") - 1]
-    return VerifiedEnvelope(json.loads(canonical), *fields)
-
-
-_VERIFIED_FIELDS = tuple(field.name for field in dataclasses.fields(VerifiedEnvelope))
+        """Pickle the fields only, not the parsed envelope."""
+        return VerifiedEnvelope, tuple(getattr(self, field.name) for field in dataclasses.fields(self))
 
 
 def _check_structure(envelope: Mapping[str, Any]) -> None:
@@ -240,8 +241,7 @@ def verify_envelope(envelope: object, resolve: KeyResolver, *, astral: bool | No
         if sha256_b64url(content_bytes) != envelope["hashes"]["sha256"]:
             raise EnvelopeError("content does not match hashes.sha256")
         validate_content(kind, content, allow_local=False)
-    return VerifiedEnvelope(
-        envelope=dict(envelope),
+    verified = VerifiedEnvelope(
         kind=kind,
         id=envelope["id"],
         version=envelope["version"],
@@ -255,4 +255,7 @@ def verify_envelope(envelope: object, resolve: KeyResolver, *, astral: bool | No
         has_content=has_content,
         canonical=_canonical_whole(envelope, message, content_bytes, astral),
         network=envelope.get("network"),
+        expires=parse_timestamp(envelope["content"]["expires"]) if kind == "alert" and has_content else None,
     )
+    verified.__dict__["envelope"] = dict(envelope)  # already parsed: spare `envelope` the work
+    return verified
