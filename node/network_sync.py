@@ -29,6 +29,7 @@ from node.networks import (
     held_revocations,
     list_networks,
     network_public_key,
+    own_fingerprints,
     peer_fingerprints,
     resolve_network,
     store_member,
@@ -48,6 +49,7 @@ from protocol.network import (
     parse_bundle,
     verify_certificate,
     verify_revocations,
+    vouched_fingerprints,
 )
 
 log = logging.getLogger("praevnet.networks")
@@ -271,19 +273,22 @@ def _valid_for(
 async def _admit_peer(
     node: Node, session: aiohttp.ClientSession, row: dict[str, Any], entry: Entry, membership: Membership
 ) -> None:
-    """Trust a listed member that is not a peer yet: its descriptor must have the key its certificate names."""
+    """Trust a listed member that is not a peer yet: its descriptor must have the key its certificate names,
+    or a key it rotated to from that one (the certified key signed the descriptor: vouched_fingerprints)."""
     descriptor = await fetch_descriptor(session, entry.url)
     if descriptor["node_id"] != entry.node_id:
         raise NodeError(f"the node at {entry.url} is {descriptor['node_id']}, not {entry.node_id}")
-    if membership.fingerprint not in _key_fingerprints(descriptor):
+    current = _key_fingerprints(descriptor)
+    if membership.fingerprint not in vouched_fingerprints(descriptor):
         raise NodeError(
-            f"the certificate is for another key: the node at {entry.url} has "
-            f"{', '.join(_key_fingerprints(descriptor))}, not {membership.fingerprint}"
+            f"the certificate is for another key: the node at {entry.url} has {', '.join(current)}, "
+            f"not {membership.fingerprint}, nor a rotation from it"
         )
+    checked = membership.fingerprint if membership.fingerprint in current else current[0]
     with write(node.db) as conn:
         if conn.execute("SELECT 1 FROM peers WHERE node_id = ?", (entry.node_id,)).fetchone() is not None:
             return
-        trust_descriptor(node, entry.url, membership.fingerprint, descriptor, within=conn, network=row["id"])
+        trust_descriptor(node, entry.url, checked, descriptor, within=conn, network=row["id"])
         conn.execute("UPDATE peers SET certificate = ? WHERE node_id = ?", (dumps(entry.certificate), entry.node_id))
         audit.append(
             conn,
@@ -352,7 +357,7 @@ async def refresh_network(node: Node, session: aiohttp.ClientSession, network_id
             report["refused"].append({"node_id": entry.node_id, "reason": str(exc)})
             continue
         if entry.node_id == node.node_id:
-            if membership.fingerprint == node.fingerprint and membership.serial >= own["serial"]:
+            if membership.fingerprint in own_fingerprints(node) and membership.serial >= own["serial"]:
                 own = entry.certificate
                 accepted[entry.node_id] = entry
             continue

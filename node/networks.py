@@ -25,11 +25,12 @@ from node.home import Node
 from node.store import dumps, now, now_text, rows
 from node.users import NODE
 from protocol.errors import ProtocolError
-from protocol.keys import NodeKey, fingerprint, public_key_from_b64
+from protocol.keys import NodeKey, public_key_from_b64
 from protocol.network import (
     Revocations,
     check_member,
     check_network_id,
+    member_fingerprints,
     network_id_for,
     verify_revocations,
 )
@@ -167,16 +168,42 @@ def current_members(node: Node, network_id: str) -> list[dict[str, Any]]:
 
 
 def peer_fingerprints(node: Node, peer_id: str) -> set[str] | None:
-    """The fingerprints of a trusted peer's current keys; None if it is not a trusted peer."""
-    found = node.db.execute("SELECT keys FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
+    """The fingerprints a membership certificate of a trusted peer may name; None if it is not a trusted peer.
+
+    Those of its current keys and of the old keys it rotated away from, as we hold them after
+    following its rotations (node.peer_keys), unless it revoked them: a member that rotated its
+    key keeps its membership until its certificate expires (protocol.network.member_fingerprints).
+    """
+    found = node.db.execute("SELECT keys, old_keys, revoked FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
     if found is None:
         return None
-    return {fingerprint(public_key_from_b64(encoded)) for encoded in json.loads(found[0]).values()}
+    current, old, revoked = (json.loads(text) for text in found)
+    return set(
+        member_fingerprints(
+            {kid: public_key_from_b64(encoded) for kid, encoded in current.items()},
+            {kid: public_key_from_b64(entry["key"]) for kid, entry in old.items()},
+            revoked,
+        )
+    )
+
+
+def own_fingerprints(node: Node) -> set[str]:
+    """The fingerprints this node's own certificates may name: its current key and the keys it rotated
+    away from, unless revoked."""
+    keys = {
+        f"ed25519:{version}": public_key_from_b64(public)
+        for version, public in node.db.execute("SELECT version, public FROM own_keys")
+    }
+    revoked = [
+        f"ed25519:{v}" for (v,) in node.db.execute("SELECT version FROM own_keys WHERE revoked_since IS NOT NULL")
+    ]
+    return set(member_fingerprints({node.key.key_id: node.key.public}, keys, revoked))
 
 
 def network_audience(node: Node, name: str) -> tuple[str, list[str]]:
     """A network's id and the trusted peers that are its members now: each one's certificate is checked
-    again (protocol.network.check_member) against the held revocation list and the peer's current keys."""
+    again (protocol.network.check_member) against the held revocation list and the peer's keys
+    (peer_fingerprints)."""
     network = resolve_network(node, name)
     public = network_public_key(network)
     revocations = held_revocations(network)

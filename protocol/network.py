@@ -13,16 +13,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from protocol.canonical import MAX_SAFE_INTEGER, canonical_bytes, check_profile, parse
-from protocol.descriptor import normalize_base_url
+from protocol.descriptor import descriptor_keys, descriptor_old_keys, follows_from, normalize_base_url
 from protocol.encoding import b64url, b64url_decode
 from protocol.errors import CanonicalError, ProtocolError, SignatureError
-from protocol.keys import FINGERPRINT_RE, NodeKey, check_node_id, public_key_from_b64, verify
+from protocol.keys import FINGERPRINT_RE, NodeKey, check_node_id, fingerprint, public_key_from_b64, verify
 from protocol.timestamps import format_timestamp, parse_timestamp
 
 NETWORK_ID_RE = re.compile(r"\Anw[a-z2-7]{32}\Z")
@@ -245,6 +245,29 @@ def check_member(
     ):
         raise ProtocolError("the membership has been revoked")
     return membership
+
+
+def member_fingerprints(current: Mapping[str, bytes], old: Mapping[str, bytes], revoked: Collection[str]) -> list[str]:
+    """The fingerprints a membership certificate of a node may name (section 8A.4, step 4): those of its
+    current keys and of the old keys it rotated away from, none of them revoked.
+
+    `current`, `old` (key id -> public key) and `revoked` (key ids) are what the receiver holds for
+    that node; its old keys are adopted only by following a rotation (section 6.5).
+    """
+    return sorted({fingerprint(public) for kid, public in {**old, **current}.items() if kid not in revoked})
+
+
+def vouched_fingerprints(descriptor: Mapping[str, Any]) -> list[str]:
+    """The fingerprints a certificate may name for a node first seen by this verified descriptor: its
+    current keys, and each old key that is not revoked and has signed this very descriptor, so that it
+    vouches for the current keys like a rotation (section 6.5). A merely listed old key does not count."""
+    revoked = descriptor.get("revoked", {})
+    old = {
+        kid: public
+        for kid, (public, _) in descriptor_old_keys(descriptor).items()
+        if kid not in revoked and follows_from(descriptor, {kid: public})
+    }
+    return member_fingerprints(descriptor_keys(descriptor), old, revoked)
 
 
 def make_bundle(
