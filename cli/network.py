@@ -1,4 +1,5 @@
-"""`praevnet network ...`: operate a network of cities (create, admit, revoke) or belong to one (join, refresh)."""
+"""`praevnet network ...`: operate a network of cities (create, admit, revoke) or belong to one (join,
+refresh, leave)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, short, user_option
-from node.network_operator import admit_member, create_network, revoke_member
+from node.network_leave import leave_network
+from node.network_operator import admit_member, create_network
+from node.network_push import revoke_and_push
 from node.network_sync import join_network, refresh_now
 from node.networks import DEFAULT_EXPIRY, list_members, list_networks, parse_expiry
 from protocol.network import ROLES
@@ -185,15 +188,63 @@ def refresh(home: Path | None, as_json: bool, name: str | None) -> None:
 def revoke(home: Path | None, as_json: bool, user: str | None, network: str | None, node_id: str) -> None:
     """Revoke NODE_ID's membership: publish a new revocation list; this node stops trusting it at once.
 
-    Members stop trusting it at their next refresh (within their pull_interval); nothing is pushed.
+    The new list is pushed to every current member at once; a member that cannot be reached (or
+    is pull-only) learns of it at its next refresh, within its pull_interval.
     """
     with opened(home) as node:
-        revoked = revoke_member(node, node_id, network=network, by=acting_user(node, user))
-    emit(
-        revoked,
-        as_json,
-        lambda d: click.echo(f"revoked {d['node_id']} from {d['name']}; revocation list version {d['version']}"),
-    )
+        revoked = asyncio.run(revoke_and_push(node, node_id, network=network, by=acting_user(node, user)))
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"revoked {d['node_id']} from {d['name']}; revocation list version {d['version']}")
+        _push_human(d["push"])
+
+    emit(revoked, as_json, human)
+
+
+def _push_human(push: dict[str, Any]) -> None:
+    click.echo(f"sent the new list to {len(push['pushed'])} member(s)")
+    late = [item["node_id"] for item in push["failed"]] + push["pull_only"]
+    if late:
+        click.echo(f"not reached now, they learn of it at their next refresh: {', '.join(late)}")
+    for item in push["failed"]:
+        click.echo(f"  {item['node_id']}: {short(item['reason'], 100)}", err=True)
+
+
+@network_group.command("leave")
+@home_option
+@json_option
+@user_option
+@click.argument("name")
+def leave(home: Path | None, as_json: bool, user: str | None, name: str) -> None:
+    """Leave the network NAME (or id): ask its operator to revoke this node, then drop the network here.
+
+    This node stops trusting the members it knew only through NAME, and drops what was queued for
+    NAME. If the operator cannot be reached, the node leaves all the same and says so; the operator
+    then still lists it until it runs `praevnet network revoke`. The operator cannot leave its own
+    network. A node that left cannot be admitted to NAME again (the revocation names the node).
+    """
+    with opened(home) as node:
+        left = asyncio.run(leave_network(node, name, by=acting_user(node, user)))
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(
+            f"left {d['name']} ({d['network']}); {len(d['removed'])} network peer(s) no longer trusted, "
+            f"{d['dropped']} queued item(s) dropped"
+        )
+        if d["operator_notified"]:
+            click.echo(f"the operator revoked this node's membership (revocation list version {d['version']})")
+        else:
+            click.echo(
+                f"WARNING: the operator at {d['operator']['url']} was not told: {short(d['operator_error'], 200)}",
+                err=True,
+            )
+            click.echo(
+                "it still lists this node as a member; ask its officer to run "
+                f"`praevnet network revoke {d['node_id']}`",
+                err=True,
+            )
+
+    emit(left, as_json, human)
 
 
 @network_group.command("members")
@@ -201,7 +252,8 @@ def revoke(home: Path | None, as_json: bool, user: str | None, network: str | No
 @json_option
 @network_option
 def members(home: Path | None, as_json: bool, network: str | None) -> None:
-    """List a network's members: the operator's register (with revoked ones), or a member's last verified list."""
+    """List a network's members: the operator's register (with revoked and left ones), or a member's
+    last verified list."""
     with opened(home) as node:
         listing = list_members(node, network)
 

@@ -231,8 +231,8 @@ def _issue_revocations(conn: sqlite3.Connection, key: NodeKey, network_id: str, 
 def revoke_member(node: Node, member: str, *, network: str | None = None, by: Actor) -> dict[str, Any]:
     """Revoke a member: every certificate of it is listed in a new revocation list (version + 1).
 
-    The operator stops trusting it at once (unless it is also paired directly); members drop it at
-    their next refresh. Audited as `network.revoke`.
+    The operator stops trusting it at once (unless it is also paired directly); node.network_push
+    sends the new list to the other members. Audited as `network.revoke`.
     """
     by.require("manage_users")
     try:
@@ -242,25 +242,8 @@ def revoke_member(node: Node, member: str, *, network: str | None = None, by: Ac
     row = resolve_network(node, network, role="operator")
     if member == node.node_id:
         raise NodeError("the operator cannot revoke itself")
-    key = load_network_key(node, row["id"])
-    stamp = now_text()
     with write(node.db) as conn:
-        held = network_row(conn, row["id"])
-        total, revoked = conn.execute(
-            "SELECT count(*), count(revoked_since) FROM network_members WHERE network = ? AND node_id = ?",
-            (row["id"], member),
-        ).fetchone()
-        if not total:
-            raise NotFound(f"{member} is not a member of {row['name']} (see `praevnet network members`)")
-        if revoked == total:
-            raise NodeError(f"{member} is already revoked from {row['name']}")
-        conn.execute(
-            "UPDATE network_members SET revoked_since = ? WHERE network = ? AND node_id = ? AND revoked_since IS NULL",
-            (stamp, row["id"], member),
-        )
-        version = int(held["revocations_version"]) + 1
-        _issue_revocations(conn, key, row["id"], version)
-        removed = untrust(conn, member, row["id"], stamp=stamp)
+        version, removed = revoke_within(conn, node, row, member, reason="revoked")
         audit.append(
             conn,
             user=by.name,
@@ -270,6 +253,36 @@ def revoke_member(node: Node, member: str, *, network: str | None = None, by: Ac
             + ("; no longer trusted here" if removed else ""),
         )
     return {"network": row["id"], "name": row["name"], "node_id": member, "version": version, "untrusted": removed}
+
+
+def revoke_within(
+    conn: sqlite3.Connection, node: Node, row: dict[str, Any], member: str, *, reason: str
+) -> tuple[int, bool]:
+    """Inside a write transaction: mark every certificate of `member` revoked for `reason` ('revoked' or
+    'left'), sign the next revocation list and stop trusting the member through this network.
+
+    Returns the new list's version and whether the member was untrusted here. NotFound if it was
+    never a member, NodeError if it is revoked already.
+    """
+    key = load_network_key(node, row["id"])
+    stamp = now_text()
+    held = network_row(conn, row["id"])
+    total, revoked = conn.execute(
+        "SELECT count(*), count(revoked_since) FROM network_members WHERE network = ? AND node_id = ?",
+        (row["id"], member),
+    ).fetchone()
+    if not total:
+        raise NotFound(f"{member} is not a member of {row['name']} (see `praevnet network members`)")
+    if revoked == total:
+        raise NodeError(f"{member} is already revoked from {row['name']}")
+    conn.execute(
+        """UPDATE network_members SET revoked_since = ?, revoked_reason = ?
+           WHERE network = ? AND node_id = ? AND revoked_since IS NULL""",
+        (stamp, reason, row["id"], member),
+    )
+    version = int(held["revocations_version"]) + 1
+    _issue_revocations(conn, key, row["id"], version)
+    return version, untrust(conn, member, row["id"], stamp=stamp)
 
 
 def maintain(node: Node, row: dict[str, Any]) -> dict[str, Any]:
@@ -332,7 +345,7 @@ def maintain(node: Node, row: dict[str, Any]) -> dict[str, Any]:
 # --- the operator's endpoints ------------------------------------------------------------------
 
 
-def _operated_for(node: Node, network_id: str, peer: dict[str, Any]) -> dict[str, Any]:
+def operated_for(node: Node, network_id: str, peer: dict[str, Any]) -> dict[str, Any]:
     """The network if this node operates it and `peer` is a current member with the key it signed with."""
     found = rows(node.db, "SELECT * FROM networks WHERE id = ? AND role = 'operator'", (network_id,))
     if not found:
@@ -351,7 +364,7 @@ def _operated_for(node: Node, network_id: str, peer: dict[str, Any]) -> dict[str
 
 def members_answer(node: Node, network_id: str, peer: dict[str, Any]) -> dict[str, Any]:
     """GET /fed/v1/networks/{id}/members: the current members, for a current member only."""
-    _operated_for(node, network_id, peer)
+    operated_for(node, network_id, peer)
     return {
         "members": [
             {
@@ -368,6 +381,6 @@ def members_answer(node: Node, network_id: str, peer: dict[str, Any]) -> dict[st
 
 def revocations_answer(node: Node, network_id: str, peer: dict[str, Any]) -> dict[str, Any]:
     """GET /fed/v1/networks/{id}/revocations: the newest signed revocation list, for a current member only."""
-    row = _operated_for(node, network_id, peer)
+    row = operated_for(node, network_id, peer)
     document: dict[str, Any] = json.loads(row["revocations"])
     return document

@@ -265,8 +265,8 @@ def membership_problem(node: Node, peer_id: str, network_id: str) -> str | None:
 
 
 def list_members(node: Node, name: str | None = None) -> dict[str, Any]:
-    """A network's members: on the operator its register (with revoked and expired ones), on a member the
-    verified list from the last refresh."""
+    """A network's members: on the operator its register (with revoked, left and expired ones), on a member
+    the verified list from the last refresh."""
     network = resolve_network(node, name)
     stamp = now_text()
     current = {row["serial"] for row in current_members(node, network["id"])}
@@ -274,7 +274,7 @@ def list_members(node: Node, name: str | None = None) -> dict[str, Any]:
     members = []
     for row in rows(node.db, "SELECT * FROM network_members WHERE network = ? ORDER BY serial", (network["id"],)):
         if row["revoked_since"]:
-            state = "revoked"
+            state = "left" if row["revoked_reason"] == "left" else "revoked"
         elif row["expires"] <= stamp:
             state = "expired"
         elif row["not_before"] > stamp:

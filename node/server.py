@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node import audit, network_operator, policy
+from node import audit, network_operator, network_routes, policy
 from node.auth import MAX_BODY, AuthError, authenticate, check_signature, read_body, sign_answer
 from node.errors import NotFound, PolicyError
 from node.home import Node
@@ -209,6 +209,10 @@ def create_app(node: Node, *, background: bool = True) -> web.Application:
     app.router.add_put("/fed/v1/descriptor", descriptor_update)
     app.router.add_get("/fed/v1/networks/{network}/members", network_members)
     app.router.add_get("/fed/v1/networks/{network}/revocations", network_revocations)
+    app[network_routes.ENDPOINTS] = networks = network_routes.NetworkEndpoints(node)
+    app.router.add_post("/fed/v1/networks/{network}/revocations", networks.revocations)
+    app.router.add_post("/fed/v1/networks/{network}/leave", networks.leave)
+    app.cleanup_ctx.append(networks.background)
     if background:
         app.cleanup_ctx.append(_background)
     return app

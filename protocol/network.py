@@ -29,6 +29,14 @@ NETWORK_ID_RE = re.compile(r"\Anw[a-z2-7]{32}\Z")
 ROLES = ("member", "hub")
 BUNDLE_PREFIX = "pvnet1."
 MAX_NAME = 200
+MEMBERS, REVOCATIONS, LEAVE = "members", "revocations", "leave"
+
+
+def network_path(network_id: str, endpoint: str) -> str:
+    """The path of one of a network's endpoints: /fed/v1/networks/{network id}/{members|revocations|leave}."""
+    if endpoint not in (MEMBERS, REVOCATIONS, LEAVE):
+        raise ProtocolError(f"no network endpoint {endpoint!r}")
+    return f"/fed/v1/networks/{check_network_id(network_id)}/{endpoint}"
 
 
 def network_id_for(public_key: bytes) -> str:

@@ -1,4 +1,4 @@
-"""`praevnet network create|admit|join|members|list|revoke|refresh`, and `--network` on shares and alerts.
+"""`praevnet network create|admit|join|members|list|revoke|refresh|leave`, and `--network` on shares and alerts.
 
 Bonn (tests/cli/conftest.py) operates the network and serves; Augsburg (`home`) serves too, so that
 the operator can fetch its descriptor when admitting it.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import stat
 import threading
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from tests.cli.conftest import ServingPeer, invoke, ok, ok_json
 from tests.cli.test_bad_input import OTHER_FINGERPRINT, assert_refused, unchanged, write
 from tests.conftest import RECORD, alert_content, free_port
 
-NETWORK_COMMANDS = ("create", "admit", "join", "members", "list", "revoke", "refresh")
+NETWORK_COMMANDS = ("create", "admit", "join", "members", "list", "revoke", "refresh", "leave")
 
 
 def bonn(tmp_path: Path) -> Path:
@@ -92,7 +93,7 @@ def test_network_group_lists_every_command() -> None:
 def test_every_network_command_has_help(command: str) -> None:
     result = ok("network", command, "--help")
     assert "--home" in result.stdout
-    if command in ("members", "list", "refresh", "create", "admit", "join", "revoke"):
+    if command in ("members", "list", "refresh", "create", "admit", "join", "revoke", "leave"):
         assert "--json" in result.stdout
 
 
@@ -142,11 +143,50 @@ def test_admit_join_share_revoke(joined: tuple[Path, Path, str], tmp_path: Path)
 
     revoked = ok_json("network", "revoke", me["node_id"], "--home", str(operator))
     assert (revoked["version"], revoked["untrusted"]) == (2, True)
+    assert (revoked["push"]["pushed"], revoked["push"]["failed"]) == ([], [])  # nobody else to tell
     states = {m["node_id"]: m["state"] for m in ok_json("network", "members", "--home", str(operator))["members"]}
     assert states[me["node_id"]] == "revoked"
     failed = invoke("network", "refresh", "--home", str(augsburg))
     assert failed.exit_code == 1
     assert "401" in failed.stdout
+
+
+def test_leave(joined: tuple[Path, Path, str]) -> None:
+    augsburg, operator, network = joined
+    me = identity(augsburg)
+    result = ok("network", "leave", "DEFUS", "--home", str(augsburg))
+    assert f"left DEFUS ({network}); 1 network peer(s) no longer trusted" in result.stdout
+    assert "the operator revoked this node's membership (revocation list version 2)" in result.stdout
+    assert ok_json("network", "list", "--home", str(augsburg)) == []
+    assert ok_json("peers", "list", "--home", str(augsburg)) == []
+    states = {m["node_id"]: m["state"] for m in ok_json("network", "members", "--home", str(operator))["members"]}
+    assert states[me["node_id"]] == "left"
+    actions = [entry["action"] for entry in ok_json("audit", "list", "--home", str(augsburg))]
+    assert "network.leave" in actions
+    with unchanged(augsburg):
+        assert_refused(invoke("network", "leave", "DEFUS", "--home", str(augsburg)), "no network called 'DEFUS'")
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_leave_with_an_unreachable_operator(joined: tuple[Path, Path, str], as_json: bool) -> None:
+    augsburg, operator, network = joined
+    database = sqlite3.connect(augsburg / "praevnet.db")
+    with database:
+        database.execute("UPDATE peers SET url = 'http://127.0.0.1:9'")
+    database.close()
+    if as_json:
+        left = ok_json("network", "leave", network, "--json", "--home", str(augsburg))
+        assert (left["operator_notified"], left["version"]) == (False, None)
+        assert "cannot reach" in left["operator_error"]
+    else:
+        result = ok("network", "leave", "DEFUS", "--home", str(augsburg))
+        assert "left DEFUS" in result.stdout
+        assert "WARNING: the operator at" in result.stderr
+        assert "was not told: cannot reach" in result.stderr
+        assert f"praevnet network revoke {identity(augsburg)['node_id']}" in result.stderr
+    assert ok_json("network", "list", "--home", str(augsburg)) == []
+    states = {m["node_id"]: m["state"] for m in ok_json("network", "members", "--home", str(operator))["members"]}
+    assert states[identity(augsburg)["node_id"]] == "current"  # the operator was not told
 
 
 def test_join_from_a_file_and_from_stdin(served_home: Path, serving_peer: ServingPeer, tmp_path: Path) -> None:
@@ -177,6 +217,7 @@ FP = "SHA256:" + "A" * 43
         (["network", "join", "pvnet1.AAAA"], ("not a valid network join code",)),
         (["network", "join", "nonsense"], ("neither a network join code",)),
         (["network", "join", "-"], ("neither a network join code",)),
+        (["network", "leave", "DEFUS"], ("no network called 'DEFUS'",)),
     ],
 )
 def test_refusals_on_a_node_without_networks(home: Path, args: list[str], needles: tuple[str, ...]) -> None:
@@ -198,6 +239,8 @@ def test_refusals_on_a_node_without_networks(home: Path, args: list[str], needle
         (["network", "revoke", "pnaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"], ("not a member of DEFUS",)),
         (["network", "revoke", "nonsense"], ("malformed node id",)),
         (["network", "members", "--network", "Nope"], ("no network called 'Nope'",)),
+        (["network", "leave", "DEFUS"], ("operates DEFUS", "an operator cannot leave its own network")),
+        (["network", "leave", "Nope"], ("no network called 'Nope'",)),
     ],
 )
 def test_operator_refusals(home: Path, args: list[str], needles: tuple[str, ...]) -> None:
@@ -273,6 +316,7 @@ def test_network_shares_refuse_bad_scopes(joined: tuple[Path, Path, str], tmp_pa
         ["network", "join", "pvnet1.AAAA"],
         ["network", "revoke", "pnaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
         ["network", "admit", "http://127.0.0.1:9", "--fingerprint", FP],
+        ["network", "leave", "DEFUS"],
     ],
 )
 def test_network_commands_on_a_home_without_a_node(tmp_path: Path, command: list[str]) -> None:

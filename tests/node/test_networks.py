@@ -103,6 +103,21 @@ def state(node: Node) -> dict[str, Any]:
     } | {"peers": sorted(peer_networks(node).items())}
 
 
+async def network_share_refused(world: World, sender: Node, receiver: Node) -> str:
+    """`sender` shares a new record with DEFUS and pushes it: `receiver` answers 401 and stores nothing.
+
+    Returns the error the sender saw.
+    """
+    record = add_record(sender, "experience", RECORD, by=ADMIN)
+    share_record(sender, record, [], False, network="DEFUS", by=ADMIN)
+    before = state(receiver)
+    await world.fed.deliver(sender)
+    error = str(get_peer(sender, receiver.node_id)["last_error"] or "")
+    assert "401" in error
+    assert state(receiver) == before
+    return error
+
+
 def inbox_origins(node: Node) -> list[str]:
     return [row[0] for row in node.db.execute("SELECT origin FROM inbox")]
 
@@ -314,12 +329,7 @@ async def test_a_revoked_member_is_refused(world: World, monkeypatch: pytest.Mon
     assert list_networks(m2)[0]["revocations_version"] == 2
     assert "network.untrust" in [row[0] for row in m2.db.execute("SELECT action FROM audit")]
     # M1 has not heard of it and still pushes to M2: refused with 401, nothing stored
-    record = add_record(m1, "experience", RECORD, by=ADMIN)
-    share_record(m1, record, [], False, network="DEFUS", by=ADMIN)
-    before = state(m2)
-    await world.fed.deliver(m1)
-    assert "401" in (get_peer(m1, m2.node_id)["last_error"] or "")
-    assert state(m2) == before
+    await network_share_refused(world, m1, m2)
     assert inbox_origins(m2) == []
     # and the operator no longer answers it
     failed = await refresh(m1, world.network)

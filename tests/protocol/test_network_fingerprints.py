@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from protocol.descriptor import build_descriptor, verify_descriptor
+from protocol.errors import ProtocolError
 from protocol.keys import NodeKey, fingerprint, node_id_for
-from protocol.network import member_fingerprints, vouched_fingerprints
+from protocol.network import LEAVE, MEMBERS, REVOCATIONS, member_fingerprints, network_path, vouched_fingerprints
 
 FIRST, SECOND, THIRD = NodeKey.generate(1), NodeKey.generate(2), NodeKey.generate(3)
 NODE_ID = node_id_for(FIRST.public)
@@ -59,3 +62,14 @@ def test_an_old_key_vouches_only_by_signing_the_descriptor() -> None:
 def test_a_revoked_old_key_vouches_for_nothing() -> None:
     revoked = descriptor(SECOND, [FIRST], signed_by=[FIRST], revoked=[FIRST])
     assert vouched_fingerprints(revoked) == [fingerprint(SECOND.public)]
+
+
+def test_network_paths() -> None:
+    network = "nw" + "a" * 32
+    assert network_path(network, MEMBERS) == f"/fed/v1/networks/{network}/members"
+    assert network_path(network, REVOCATIONS) == f"/fed/v1/networks/{network}/revocations"
+    assert network_path(network, LEAVE) == f"/fed/v1/networks/{network}/leave"
+    with pytest.raises(ProtocolError, match="malformed network id"):
+        network_path("../outbox", LEAVE)
+    with pytest.raises(ProtocolError, match="no network endpoint"):
+        network_path(network, "join")
