@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from cli.common import emit, home_option, json_option, opened, short
+from cli.common import acting_user, emit, home_option, json_option, opened, short, user_option
+from node.forwarding import forward_received
 from node.received import history, list_inbox
 
 
@@ -59,3 +60,26 @@ def history_(home: Path | None, as_json: bool, record_id: str) -> None:
             click.echo(f"v{item['version']:<3} {item['tlp']:17} {item['created']}  {what:10} {mark}")
 
     emit(items, as_json, human)
+
+
+@inbox_group.command("forward")
+@home_option
+@json_option
+@user_option
+@click.option("--origin", metavar="NODE_ID", help="The origin, if records with this id came from several.")
+@click.argument("record_id")
+def forward(home: Path | None, as_json: bool, user: str | None, origin: str | None, record_id: str) -> None:
+    """Pass a received TLP:GREEN or TLP:CLEAR network record on to the network's other members.
+
+    The record leaves exactly as its origin signed it, within the network the origin shared it in.
+    Other labels, records not shared within a network, retracted records and expired alerts are
+    refused.
+    """
+    with opened(home) as node:
+        outcome = forward_received(node, record_id, origin=origin, by=acting_user(node, user))
+
+    def human(data: dict[str, Any]) -> None:
+        count = len(data["recipients"])
+        click.echo(f"{data['id']} v{data['version']} queued for {count} member(s) of network {data['network']}")
+
+    emit(outcome, as_json, human)

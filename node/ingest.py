@@ -118,7 +118,7 @@ def admit_and_store(
             if outcome is None:
                 results.append(result(index, raw, "accepted"))
                 if item.network in relay_to:
-                    enqueue(conn, relay_to[item.network], item, stamp)
+                    enqueue(conn, relay_to[item.network], item.origin, item.seq, stamp)
             elif outcome == "duplicate":
                 results.append(result(index, raw, "duplicate"))
             else:

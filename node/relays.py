@@ -4,9 +4,11 @@ A node whose own membership certificate of a network has the role `hub` (the ope
 it) passes every envelope it accepted whose signed `network` member names that network on to the
 network's other current members (not back to the origin or the sending peer), unchanged: the
 `relays` queue points at the envelope in the inbox and node.delivery sends it in the same inbox
-transactions as the node's own envelopes. A receiver of a relayed envelope (origin not the sender)
-with a `network` accepts it only from a hub of that network, for an origin that is a current
-member, and never a TLP:RED one (`relay_problem`); the origin's signature covers everything else.
+transactions as the node's own envelopes. Any member may also pass on a TLP:GREEN or CLEAR one
+it received (node.forwarding). A receiver of a relayed envelope (origin not the sender) with a
+`network` accepts it only from a hub of that network, or from a member when the label allows
+passing it on within the network, for an origin that is a current member, and never a TLP:RED
+one (`relay_problem`); the origin's signature covers everything else.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from node.store import now, rows
 from protocol.envelope import VerifiedEnvelope
 from protocol.errors import ProtocolError
 from protocol.network import Membership, check_member
-from protocol.tlp import RED
+from protocol.tlp import RED, may_forward
 
 HUB = "hub"
 
@@ -70,9 +72,12 @@ def relay_problem(node: Node, sender: str, item: VerifiedEnvelope) -> str | None
     network = _network(node, network_id)
     if network is None:
         return f"this node is not a member of network {network_id}"
-    hub = _membership(node, network, sender)
-    if isinstance(hub, str) or HUB not in hub.roles:
-        return f"relayed by a node that is not a hub of network {network_id}"
+    relayer = _membership(node, network, sender)
+    if isinstance(relayer, str):
+        return f"relayed by a node that is not a member of network {network_id}"
+    forwardable = may_forward(item.tlp, shared_in=network_id, forward_in=network_id)
+    if HUB not in relayer.roles and not forwardable:
+        return f"relayed by a node that is not a hub of network {network_id}, and {item.tlp} may not be forwarded"
     origin = _membership(node, network, item.origin)
     if isinstance(origin, str):
         return f"origin {item.origin} is not a member of network {network_id} ({origin})"
@@ -96,9 +101,9 @@ def relay_targets(node: Node, network_id: str) -> list[str]:
         return []
 
 
-def enqueue(conn: sqlite3.Connection, peers: Sequence[str], item: VerifiedEnvelope, stamp: str) -> None:
-    """Queue an accepted envelope (held in the inbox) for relaying to `peers`."""
+def enqueue(conn: sqlite3.Connection, peers: Sequence[str], origin: str, seq: int, stamp: str) -> None:
+    """Queue an envelope held in the inbox, (origin, seq), for relaying to `peers` (never its origin)."""
     conn.executemany(
         "INSERT OR IGNORE INTO relays (peer_id, origin, seq, enqueued) VALUES (?, ?, ?, ?)",
-        [(peer, item.origin, item.seq, stamp) for peer in peers if peer != item.origin],
+        [(peer, origin, seq, stamp) for peer in peers if peer != origin],
     )

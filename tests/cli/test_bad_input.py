@@ -125,6 +125,7 @@ NO_NODE_COMMANDS = [
     ["shares", "pending"],
     ["shares", "release", "1"],
     ["inbox", "history", "abc"],
+    ["inbox", "forward", "abc"],
 ]
 
 
@@ -346,6 +347,8 @@ NEW_COMMAND_REFUSALS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("retract-unknown", ["records", "retract", UNKNOWN], ("no record or alert with id", UNKNOWN)),
     ("release-unknown", ["shares", "release", "999"], ("no share with id 999",)),
     ("history-unknown", ["inbox", "history", "nope"], ("no received record with id 'nope'",)),
+    ("forward-unknown", ["inbox", "forward", "nope"], ("no received record with id 'nope'",)),
+    ("forward-unknown-origin", ["inbox", "forward", "nope", "--origin", "PEER"], ("no received record", "from")),
 ]
 
 

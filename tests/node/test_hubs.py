@@ -239,11 +239,14 @@ async def test_a_hub_cannot_claim_another_network(hub: Hub) -> None:
     assert origin_rows(hub.m, hub.t) == []
 
 
-async def test_a_plain_member_cannot_relay(hub: Hub) -> None:
+async def test_a_plain_member_cannot_relay_amber(hub: Hub) -> None:
     genuine = await share_to_hub(hub)
+    assert genuine["tlp"] == "TLP:AMBER"  # a plain member may pass on only GREEN and CLEAR (test_forwarding)
     (answer,) = await push(hub.n, hub.m, [genuine])
     assert answer["status"] == "refused"
-    assert answer["reason"] == f"relayed by a node that is not a hub of network {hub.network}"
+    assert answer["reason"] == (
+        f"relayed by a node that is not a hub of network {hub.network}, and TLP:AMBER may not be forwarded"
+    )
     assert origin_rows(hub.m, hub.t) == []
 
 
