@@ -56,6 +56,7 @@ from protocol.network import (
     verify_certificate,
     verify_revocations,
 )
+from protocol.peering import issue_card, issue_peering, verify_card, verify_peering
 from protocol.records import case_band, case_bands
 from protocol.timestamps import format_timestamp
 from protocol.wire import result
@@ -80,6 +81,8 @@ REVOKED_SINCE = datetime(2026, 1, 10, 0, 0, tzinfo=UTC)
 NETWORK_NAME = "Präventionsnetz Musterland"
 URL_OPERATOR = "https://praevnet.musterland.example"
 RESPONSE_NONCE = "vector-nonce-response-0123"
+SEED_PEER_NETWORK = bytes(range(160, 192))
+PEER_NETWORK_NAME = "Präventionsnetz Nachbarland"
 
 CANONICAL_INPUT = """{
   "zeta": [1, -2, true, false, null],
@@ -273,6 +276,24 @@ def derive() -> dict[str, tuple[str, str]]:
     }
     assert parse(b64url_decode(join_code.removeprefix(BUNDLE_PREFIX))) == join
     out["network.join_code.json"] = ("json", _pretty(join))
+
+    # Peering (section 8A.6): the network's card, and its statement that it peers with a second network.
+    card = issue_card(
+        network,
+        name=NETWORK_NAME,
+        operator_node=node_b,
+        operator_url=URL_OPERATOR,
+        operator_fingerprint=fingerprint(b.public),
+        issued=CREATED,
+    )
+    text("peering.card.signed", canonical_bytes({k: v for k, v in card.items() if k != "signature"}))
+    out["peering.card.json"] = ("json", _pretty(card))
+    peer = NodeKey.from_seed(SEED_PEER_NETWORK)
+    text("peering.peer.seed", SEED_PEER_NETWORK.hex())
+    text("peering.peer.id", network_id_for(peer.public))
+    statement = issue_peering(network, peer_key=peer.public, not_before=CERT_NOT_BEFORE, expires=CERT_EXPIRES, serial=1)
+    text("peering.statement.signed", canonical_bytes({k: v for k, v in statement.items() if k != "signature"}))
+    out["peering.statement.json"] = ("json", _pretty(statement))
     return out
 
 
@@ -506,6 +527,32 @@ def test_network_vectors_follow_the_stated_rules() -> None:
         NETWORK_NAME,
         URL_OPERATOR,
     )
+
+
+def test_peering_vectors_follow_the_stated_rules() -> None:
+    network = NodeKey.from_seed(bytes.fromhex(_v("network.seed")))
+    peer = NodeKey.from_seed(bytes.fromhex(_v("peering.peer.seed")))
+    assert _v("peering.peer.id") == network_id_for(peer.public)
+    card = parse(_v("peering.card.json"))
+    assert canonical_bytes({k: v for k, v in card.items() if k != "signature"}).decode() == _v("peering.card.signed")
+    verify(network.public, b64url_decode(card["signature"]), _v("peering.card.signed").encode())
+    verified = verify_card(card)
+    assert (verified.network, verified.key, verified.operator_url) == (_v("network.id"), network.public, URL_OPERATOR)
+    assert fingerprint(verified.key) == fingerprint(b64url_decode(_v("network.public_key")))
+    statement = parse(_v("peering.statement.json"))
+    signed = _v("peering.statement.signed")
+    assert canonical_bytes({k: v for k, v in statement.items() if k != "signature"}).decode() == signed
+    verify(network.public, b64url_decode(statement["signature"]), signed.encode())
+    peering = verify_peering(statement, network.public)
+    assert (peering.network, peering.peer_network, peering.labels) == (
+        _v("network.id"),
+        _v("peering.peer.id"),
+        ("TLP:CLEAR",),
+    )
+    with pytest.raises(ProtocolError, match="rolled back"):
+        verify_peering(statement, network.public, held_serial=2)
+    with pytest.raises(ProtocolError, match="signature"):
+        verify_peering(statement, peer.public)
 
 
 def render() -> str:
