@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from node.crossing import crossing_problem, crossing_resolver, crossing_targets
 from node.home import Node
 from node.inbox_store import store_batch
 from node.peer_keys import KeyBook
@@ -33,8 +34,10 @@ Checked = VerifiedEnvelope | str
 
 
 def _admit(node: Node, book: KeyBook, sender: str, checked: Sequence[Checked]) -> list[Checked]:
-    """The node's own checks after the signatures: key state, who may relay what, content present."""
+    """The node's own checks after the signatures: key state, who may relay what, what may cross from a
+    peered network (node.crossing), content present."""
     moment = now()
+    ours = {row["id"] for row in rows(node.db, "SELECT id FROM networks")}
     admitted: list[Checked] = []
     for verified in checked:
         if isinstance(verified, str):
@@ -43,6 +46,11 @@ def _admit(node: Node, book: KeyBook, sender: str, checked: Sequence[Checked]) -
         problem = book.problem(verified.origin, verified.key_id, verified.created, moment)
         if problem is not None:
             admitted.append(problem)
+        elif verified.network is not None and verified.network not in ours:
+            refusal = crossing_problem(node, sender, verified)
+            if refusal is None and not verified.has_content:
+                refusal = "envelope has no content"
+            admitted.append(refusal if refusal is not None else verified)
         elif verified.origin != sender and verified.network is not None:
             refusal = relay_problem(node, sender, verified)
             if refusal is None and not verified.has_content:
@@ -68,6 +76,17 @@ def _relay_plan(node: Node, sender: str, checked: Sequence[Checked]) -> dict[str
     return {network: [peer for peer in relay_targets(node, network) if peer != sender] for network in hubbed}
 
 
+def _crossing_plan(node: Node, sender: str, checked: Sequence[Checked]) -> dict[int, list[str]]:
+    """For an operator: per accepted envelope (by index), the nodes it goes to across a peering."""
+    plan = {}
+    for index, item in enumerate(checked):
+        if isinstance(item, VerifiedEnvelope) and item.network is not None:
+            targets = crossing_targets(node, sender, item)
+            if targets:
+                plan[index] = targets
+    return plan
+
+
 def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None = None) -> dict[str, Any]:
     """Verify and store envelopes from `sender`; return `{"results": [...]}` with one entry per envelope.
 
@@ -79,7 +98,8 @@ def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None
         if stored is not None:
             return stored
     book = KeyBook.load(node.db.conn)
-    return admit_and_store(node, sender, envelopes, verify_each(envelopes, book.resolve), txn_id, book)
+    resolve = crossing_resolver(node, book, envelopes)
+    return admit_and_store(node, sender, envelopes, verify_each(envelopes, resolve), txn_id, book)
 
 
 def admit_and_store(
@@ -99,6 +119,7 @@ def admit_and_store(
     book = book or KeyBook.load(node.db.conn)
     admitted = _admit(node, book, sender, checked)
     relay_to = _relay_plan(node, sender, admitted)
+    cross_to = _crossing_plan(node, sender, admitted)
     results: list[dict[str, Any]] = []
     with write(node.db) as conn:
         if txn_id is not None:
@@ -119,6 +140,8 @@ def admit_and_store(
                 results.append(result(index, raw, "accepted"))
                 if item.network in relay_to:
                     enqueue(conn, relay_to[item.network], item.origin, item.seq, stamp)
+                if index in cross_to:
+                    enqueue(conn, cross_to[index], item.origin, item.seq, stamp)
             elif outcome == "duplicate":
                 results.append(result(index, raw, "duplicate"))
             else:

@@ -24,6 +24,7 @@ from node.client import fetch_descriptor, new_session, signed_request
 from node.errors import NodeError, NotFound, PeerError
 from node.home import Node
 from node.network_operator import maintain
+from node.network_peering import fetch_peer_revocations, refresh_peerings
 from node.networks import (
     drop_network_peer,
     held_revocations,
@@ -315,7 +316,9 @@ async def refresh_network(node: Node, session: aiohttp.ClientSession, network_id
     """
     row = resolve_network(node, network_id)
     if row["role"] == "operator":
-        return maintain(node, row)
+        maintained = maintain(node, row)
+        maintained["refused"].extend(await fetch_peer_revocations(node, session, row["id"]))
+        return maintained
     report: dict[str, Any] = {
         "network": row["id"],
         "name": row["name"],
@@ -337,6 +340,10 @@ async def refresh_network(node: Node, session: aiohttp.ClientSession, network_id
     if fetched is not None:
         _, revocations, entries, refused = fetched
         report["refused"].extend(refused)
+        try:
+            report["refused"].extend(await refresh_peerings(node, session, row, operator))
+        except NodeError as exc:
+            report["refused"].append({"node_id": "peerings", "reason": str(exc)})
     else:
         revocations = held_revocations(row)
         entries = _cached(node, row["id"])

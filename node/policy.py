@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from node import crossing
 from node.errors import NodeError, PolicyError
 from node.home import Node
 from node.networks import network_audience
@@ -171,7 +172,9 @@ _RELAYABLE = """
 
 def relayable(node: Node, peer_id: str, relay_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """The envelopes of other origins queued for relaying (node.relays) among `relay_ids` that `peer_id`
-    may receive now, by relay id: exactly as the origin signed them, network-scoped, not erased, never RED."""
+    may receive now, by relay id: exactly as the origin signed them, network-scoped, not erased, never RED.
+    One that crosses into a peered network goes only as node.crossing.outgoing allows (TLP:CLEAR under a
+    current peering), with the attachment that lets the other network verify its origin."""
     if not relay_ids:
         return {}
     sql = _RELAYABLE.format(marks=",".join("?" * len(relay_ids)))
@@ -181,7 +184,10 @@ def relayable(node: Node, peer_id: str, relay_ids: Sequence[int]) -> dict[int, d
         if "network" not in envelope or "content" not in envelope:
             continue
         _check_clean(envelope)
-        allowed[row["id"]] = envelope
+        crossed = crossing.outgoing(node, peer_id, envelope)
+        if isinstance(crossed, str):  # bound for another network, and the peering does not allow it
+            continue
+        allowed[row["id"]] = envelope if crossed is None else crossed
     return allowed
 
 

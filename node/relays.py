@@ -35,7 +35,7 @@ def _network(node: Node, network_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _membership(node: Node, network: dict[str, Any], node_id: str) -> Membership | str:
+def membership(node: Node, network: dict[str, Any], node_id: str) -> Membership | str:
     """The valid, unrevoked membership of `node_id` in `network` for one of its current keys, or why not."""
     keys = peer_fingerprints(node, node_id)
     if keys is None:
@@ -72,13 +72,13 @@ def relay_problem(node: Node, sender: str, item: VerifiedEnvelope) -> str | None
     network = _network(node, network_id)
     if network is None:
         return f"this node is not a member of network {network_id}"
-    relayer = _membership(node, network, sender)
+    relayer = membership(node, network, sender)
     if isinstance(relayer, str):
         return f"relayed by a node that is not a member of network {network_id}"
     forwardable = may_forward(item.tlp, shared_in=network_id, forward_in=network_id)
     if HUB not in relayer.roles and not forwardable:
         return f"relayed by a node that is not a hub of network {network_id}, and {item.tlp} may not be forwarded"
-    origin = _membership(node, network, item.origin)
+    origin = membership(node, network, item.origin)
     if isinstance(origin, str):
         return f"origin {item.origin} is not a member of network {network_id} ({origin})"
     return None

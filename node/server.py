@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node import audit, network_operator, network_routes, policy
+from node import audit, network_operator, network_peering, network_routes, policy
 from node.auth import MAX_BODY, AuthError, authenticate, check_signature, read_body, sign_answer
 from node.errors import NotFound, PolicyError
 from node.home import Node
@@ -194,8 +194,14 @@ async def network_members(request: web.Request) -> web.Response:
 
 
 async def network_revocations(request: web.Request) -> web.Response:
-    """GET /fed/v1/networks/{network}/revocations: the network's signed revocation list, for its current members."""
-    return await _network_answer(request, network_operator.revocations_answer)
+    """GET /fed/v1/networks/{network}/revocations: the network's signed revocation list, for its current members
+    and the operators of networks it peers with."""
+    return await _network_answer(request, network_peering.revocations_for)
+
+
+async def network_peerings(request: web.Request) -> web.Response:
+    """GET /fed/v1/networks/{network}/peerings: the network's peering statements, for its current members."""
+    return await _network_answer(request, network_peering.peerings_answer)
 
 
 def create_app(node: Node, *, background: bool = True) -> web.Application:
@@ -209,6 +215,7 @@ def create_app(node: Node, *, background: bool = True) -> web.Application:
     app.router.add_put("/fed/v1/descriptor", descriptor_update)
     app.router.add_get("/fed/v1/networks/{network}/members", network_members)
     app.router.add_get("/fed/v1/networks/{network}/revocations", network_revocations)
+    app.router.add_get("/fed/v1/networks/{network}/peerings", network_peerings)
     app[network_routes.ENDPOINTS] = networks = network_routes.NetworkEndpoints(node)
     app.router.add_post("/fed/v1/networks/{network}/revocations", networks.revocations)
     app.router.add_post("/fed/v1/networks/{network}/leave", networks.leave)
