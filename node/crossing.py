@@ -10,6 +10,11 @@ its own network signed (`crossing_problem`): the label may cross, the certificat
 key from that statement, is valid, not revoked, and names the key that verified the origin's
 signature (`crossing_resolver` lends that key to the signature check). Y's operator then relays it
 to Y's members. Nothing else of X ever crosses, and nothing of X goes on from Y to a third network.
+
+X's operator's own TLP:CLEAR records shared with X go the same way: node.sharing adds the peered
+operators (`peered_operators`) to a network share, and node.policy lets the envelope go to them only
+as `own_outgoing` allows, with the operator's own certificate attached (`withheld` keeps a later
+version that may not cross). Retractions carry `network` and cross like the records they retract.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from typing import Any
 
 from node.home import Node
 from node.network_peering import store_peer_revocations
+from node.networks import held_revocations, network_public_key, own_fingerprints
 from node.peer_keys import KeyBook
 from node.relays import membership, relay_targets
 from node.store import now, rows
 from protocol.envelope import KeyResolver, VerifiedEnvelope
 from protocol.errors import ProtocolError
 from protocol.keys import fingerprint, public_key_from_b64
-from protocol.network import Revocations, verify_revocations
+from protocol.network import Membership, Revocations, check_member, verify_revocations
 from protocol.peering import (
     CROSSING_LABELS,
     Peering,
@@ -158,26 +164,40 @@ def crossing_targets(node: Node, sender: str, item: VerifiedEnvelope) -> list[st
     of the networks X peers with now (CLEAR only), Y's operator to Y's current members."""
     if item.network is None or item.tlp not in CROSSING_LABELS or not item.has_content:
         return []
-    stamp = now()
-    targets: set[str] = set()
-    operated = rows(node.db, "SELECT id FROM networks WHERE id = ? AND role = 'operator'", (item.network,))
-    if operated:
-        for row in rows(
-            node.db, "SELECT * FROM peerings WHERE network = ? AND peer_operator IS NOT NULL", (item.network,)
-        ):
-            peering = _statement({**row, "public": _network_public(node, item.network)})
-            if peering.problem(item.tlp, stamp) is None:
-                targets.add(row["peer_operator"])
-    elif item.network not in _ours(node):
+    targets: set[str] = set(peered_operators(node, item.network, item.tlp))
+    if item.network not in _ours(node):
         for row in _peerings_of(node, item.network):
             if row["role"] == "operator" and row["peer_operator"] == sender:
                 targets.update(relay_targets(node, row["network"]))
     return sorted(targets - {sender, item.origin, node.node_id})
 
 
-def _network_public(node: Node, network_id: str) -> str:
-    found = node.db.execute("SELECT public FROM networks WHERE id = ?", (network_id,)).fetchone()
-    return str(found[0])
+def _operated(node: Node, network_id: str) -> dict[str, Any] | None:
+    found = rows(node.db, "SELECT * FROM networks WHERE id = ? AND role = 'operator'", (network_id,))
+    return found[0] if found else None
+
+
+def peered_operators(node: Node, network_id: str, label: str) -> list[str]:
+    """The operators of the networks that `network_id` (operated here) peers with now for `label`: where
+    an envelope of that network with that label goes across (empty unless we operate it)."""
+    network = _operated(node, network_id)
+    if network is None or label not in CROSSING_LABELS:
+        return []
+    stamp, targets = now(), set()
+    for row in rows(node.db, "SELECT * FROM peerings WHERE network = ? AND peer_operator IS NOT NULL", (network_id,)):
+        if _statement({**row, "public": network["public"]}).problem(label, stamp) is None:
+            targets.add(row["peer_operator"])
+    return sorted(targets)
+
+
+def withheld(node: Node, network_id: str | None, peer_id: str, label: str) -> str | None:
+    """Why a version of this node's own record shared with `network_id` may not go to `peer_id` across a
+    peering (`peer_id` is a peered operator and the label or the peering does not allow it); else None."""
+    if network_id is None or _operated(node, network_id) is None:
+        return None
+    if not rows(node.db, "SELECT 1 FROM peerings WHERE network = ? AND peer_operator = ?", (network_id, peer_id)):
+        return None
+    return None if peer_id in peered_operators(node, network_id, label) else f"{label} does not cross to {peer_id}"
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -200,6 +220,32 @@ def _origin_key(node: Node, origin: str, envelope: dict[str, Any], certified: st
     return None
 
 
+def _origin_certificate(node: Node, network: dict[str, Any], origin: str) -> tuple[Membership, dict[str, Any]] | str:
+    """The origin's valid, unrevoked membership of `network` and the certificate proving it, or why not.
+    For this node's own envelopes (the operator's records) that is its own certificate."""
+    if origin != node.node_id:
+        held = membership(node, network, origin)
+        if isinstance(held, str):
+            return held
+        found = node.db.execute(
+            "SELECT certificate FROM network_members WHERE network = ? AND serial = ?", (network["id"], held.serial)
+        ).fetchone()
+        return (held, json.loads(found[0])) if found is not None else "no certificate held"
+    certificate = json.loads(network["certificate"])
+    try:
+        own = check_member(
+            certificate,
+            network_public_key(network),
+            held_revocations(network),
+            node_id=origin,
+            fingerprints=sorted(own_fingerprints(node)),
+            now=now(),
+        )
+    except ProtocolError as exc:
+        return str(exc)
+    return own, certificate
+
+
 def _leaving_our_network(
     node: Node, network: dict[str, Any], peering: dict[str, Any], envelope: dict[str, Any]
 ) -> dict[str, Any] | str:
@@ -212,16 +258,13 @@ def _leaving_our_network(
     if problem is not None:
         return problem
     origin = envelope["origin"]
-    held = membership(node, network, origin)
+    held = _origin_certificate(node, network, origin)
     if isinstance(held, str):
         return f"origin {origin} is not a current member of network {network['id']} ({held})"
-    found = node.db.execute(
-        "SELECT certificate FROM network_members WHERE network = ? AND serial = ?", (network["id"], held.serial)
-    ).fetchone()
-    key = _origin_key(node, origin, envelope, held.fingerprint)
-    if found is None or key is None or network["revocations"] is None:
+    key = _origin_key(node, origin, envelope, held[0].fingerprint)
+    if key is None or network["revocations"] is None:
         return f"no certificate, key or revocation list of origin {origin} to send along"
-    unsigned = crossing_attachment(json.loads(found[0]), key[0], key[1], json.loads(network["revocations"]))
+    unsigned = crossing_attachment(held[1], key[0], key[1], json.loads(network["revocations"]))
     return {**{k: v for k, v in envelope.items() if k != "unsigned"}, "unsigned": unsigned}
 
 
@@ -244,6 +287,17 @@ def _relayed_into_our_network(node: Node, peer_id: str, envelope: dict[str, Any]
         unsigned = crossing_attachment(crossing.certificate, crossing.key_id, crossing.key, revocations)
         return {**envelope, "unsigned": unsigned}
     return f"network {envelope['network']} is not peered here for {peer_id}"
+
+
+def own_outgoing(node: Node, peer_id: str, envelope: dict[str, Any]) -> dict[str, Any] | str | None:
+    """For node.policy.releasable and outbox_page: one of this node's own envelopes as it may go to `peer_id`.
+    Only an envelope of a network this node operates, bound for the operator of a network it peers with,
+    crosses (as `outgoing` allows, with this node's own certificate attached, or the reason it may not);
+    None for every other envelope, which the policy treats as before."""
+    network_id = envelope.get("network")
+    if not isinstance(network_id, str) or _operated(node, network_id) is None:
+        return None
+    return outgoing(node, peer_id, envelope)
 
 
 def outgoing(node: Node, peer_id: str, envelope: dict[str, Any]) -> dict[str, Any] | str | None:

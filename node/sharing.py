@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from node import audit, policy
+from node import audit, crossing, policy
 from node.errors import NodeError, NotFound, PolicyError
 from node.home import Node
 from node.networks import resolve_network
@@ -182,6 +182,8 @@ def add_shares(
     version = version_row(conn, record["id"], record["version"])
     policy.check_scope(version["tlp"], scope)
     check_pii(node, conn, record, version, by, confirm_pii)
+    across = crossing.peered_operators(node, network_id, version["tlp"]) if network_id is not None else []
+    peers = [*peers, *(peer for peer in across if peer not in peers)]
     state = "pending" if node.config.release.four_eyes else "released"
     stamp = now_text()
     added = []
@@ -225,7 +227,10 @@ def add_shares(
         record_id=record["id"],
         version=version["version"],
         recipients=added,
-        detail=f"scope {scope}" + (f" {network}" if network else "") + f", {version['tlp']}",
+        detail=f"scope {scope}"
+        + (f" {network}" if network else "")
+        + f", {version['tlp']}"
+        + (f"; across peerings to the operator(s) {', '.join(across)}" if across else ""),
     )
     return state
 
@@ -241,12 +246,20 @@ def share_record(
     network: str | None = None,
 ) -> dict[str, Any]:
     """Share a record with named peers, all paired peers, or the current members of a network (`network`,
-    its name or id); shares add up. Returns recipients and state."""
+    its name or id); shares add up. Returns recipients and state.
+
+    A TLP:CLEAR record shared with a network this node operates also goes to the operator of every
+    network that one peers with now (node.crossing), which passes it on to its members; those
+    operators are among the recipients."""
     by.require("author")
     peers, scope = policy.audience(node, to, all_peers, network)
     with write(node.db) as conn:
         record = record_row(conn, record_id)
         state = add_shares(node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii, network=network)
+        if network is not None:
+            tlp = version_row(conn, record_id, record["version"])["tlp"]
+            across = crossing.peered_operators(node, resolve_network(node, network)["id"], tlp)
+            peers = [*peers, *(peer for peer in across if peer not in peers)]
     return {"id": record_id, "recipients": peers, "scope": scope, "state": state}
 
 
@@ -305,12 +318,14 @@ def distribute(node: Node, conn: sqlite3.Connection, record: dict[str, Any], by:
         "SELECT id, peer_id, scope, network FROM shares WHERE record_id = ? AND state = 'released'", (record["id"],)
     ).fetchall()
     for share_id, peer_id, scope, network in shares:
+        refusal = None if scope_allowed(version["tlp"], scope) else f"{version['tlp']} may not go to a {scope} share"
+        refusal = refusal or crossing.withheld(node, network, peer_id, version["tlp"])
         if node.config.release.four_eyes:
             conn.execute(
                 "UPDATE shares SET state = 'pending', author = ?, released_by = NULL, released = NULL WHERE id = ?",
                 (by.name, share_id),
             )
-        elif scope_allowed(version["tlp"], scope):
+        elif refusal is None:
             grant(conn, seal(node, conn, record, version, network), peer_id, record["kind"])
         else:
             audit.append(
@@ -320,7 +335,7 @@ def distribute(node: Node, conn: sqlite3.Connection, record: dict[str, Any], by:
                 record_id=record["id"],
                 version=version["version"],
                 recipients=[peer_id],
-                detail=f"{version['tlp']} may not go to a {scope} share",
+                detail=refusal,
             )
 
 
