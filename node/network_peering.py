@@ -7,12 +7,15 @@ operator fingerprint checked against the operator's descriptor), and signs with 
 peering statement naming the other network and the labels that may cross (TLP:CLEAR only).
 `unpeer_network` signs a withdrawal (no labels, a higher serial). Members fetch the statements their
 operator signed (`GET /fed/v1/networks/{id}/peerings`, current members only) at every refresh and
-keep the newest per peered network (no rollback). A peered operator may fetch the network's signed
-revocation list (`revocations_for`), so that it can check origins of this network (node.crossing).
+keep the newest per peered network (no rollback); each new statement (a peering, a renewal, a
+withdrawal) is also pushed to them at once (`push_statement`, `POST /fed/v1/networks/{id}/peerings`,
+accepted only from their operator: `receive_statement`). A peered operator may fetch the network's
+signed revocation list (`revocations_for`), so that it can check origins of this network (node.crossing).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +28,7 @@ from node.client import fetch_descriptor, new_session, signed_request
 from node.errors import NodeError, NotFound, PeerError
 from node.home import Node
 from node.network_operator import operated_for, revocations_answer
+from node.network_push import from_operator, push_to_members
 from node.networks import load_network_key, network_public_key, resolve_network
 from node.peers import check_fingerprint_text, get_peer, trust_descriptor
 from node.store import dumps, now, now_text, rows, write
@@ -186,7 +190,10 @@ async def peer_network(
                 f"until {statement['expires']}"
             ),
         )
-    return next(item for item in list_peerings(node, row["id"]) if item["peer_network"] == card.network)
+    peered = next(item for item in list_peerings(node, row["id"]) if item["peer_network"] == card.network)
+    async with new_session(node) as session:
+        peered["push"] = await push_statement(node, row["id"], card.network, session)
+    return peered
 
 
 def _peering_row(node: Node, network_id: str, peer: str) -> dict[str, Any]:
@@ -200,13 +207,13 @@ def _peering_row(node: Node, network_id: str, peer: str) -> dict[str, Any]:
     return found[0]
 
 
-def unpeer_network(node: Node, name: str | None, peer: str, *, by: Actor) -> dict[str, Any]:
+def withdraw_peering(node: Node, name: str | None, peer: str, *, by: Actor) -> dict[str, Any]:
     """Withdraw the peering of the network `name` (operated here) with `peer` (a network id or name).
 
-    A withdrawal statement (no labels, the next serial) replaces the held one, so that members refuse
-    crossings at their next refresh and an older statement can never be brought back; from now on
-    nothing crosses to or from that network here. The other operator stays a paired peer (remove it
-    with `praevnet peers remove`). Audited as `network.unpeer`.
+    A withdrawal statement (no labels, the next serial) replaces the held one, so that an older
+    statement can never be brought back; from now on nothing crosses to or from that network here.
+    Members learn it when it is pushed (`unpeer_and_push`) or at their next refresh. The other
+    operator stays a paired peer (remove it with `praevnet peers remove`). Audited as `network.unpeer`.
     """
     by.require("manage_users")
     row = resolve_network(node, name, role="operator")
@@ -239,6 +246,33 @@ def unpeer_network(node: Node, name: str | None, peer: str, *, by: Actor) -> dic
             f"serial {statement['serial']}",
         )
     return next(item for item in list_peerings(node, row["id"]) if item["peer_network"] == held["peer_network"])
+
+
+async def unpeer_and_push(node: Node, name: str | None, peer: str, *, by: Actor) -> dict[str, Any]:
+    """`network unpeer`: withdraw the peering (`withdraw_peering`), then push the withdrawal to the current
+    members at once, so that they refuse crossings from now on; the push report is under "push"."""
+    withdrawn = withdraw_peering(node, name, peer, by=by)
+    async with new_session(node) as session:
+        withdrawn["push"] = await push_statement(node, withdrawn["network"], withdrawn["peer_network"], session)
+    return withdrawn
+
+
+def unpeer_network(node: Node, name: str | None, peer: str, *, by: Actor) -> dict[str, Any]:
+    """`unpeer_and_push` for a caller without an event loop (the command line)."""
+    return asyncio.run(unpeer_and_push(node, name, peer, by=by))
+
+
+async def push_statement(
+    node: Node, network_id: str, peer_network: str, session: aiohttp.ClientSession
+) -> dict[str, Any]:
+    """Send the held statement of our network `network_id` about `peer_network` to the current members
+    (`POST /fed/v1/networks/{id}/peerings`); returns the push report (node.network_push.push_to_members)."""
+    row = resolve_network(node, network_id, role="operator")
+    held = _peering_row(node, row["id"], peer_network)
+    statement = json.loads(held["statement"])
+    what = f"peering statement about {peer_network}, serial {statement['serial']}"
+    report = await push_to_members(node, row, f"/fed/v1/networks/{row['id']}/{PEERINGS}", statement, session, what=what)
+    return {"network": row["id"], "peer_network": peer_network, "serial": statement["serial"], **report}
 
 
 # --- the operator's endpoints ------------------------------------------------------------------
@@ -302,6 +336,24 @@ def store_statement(node: Node, row: dict[str, Any], statement: object) -> Peeri
             ),
         )
     return peering
+
+
+def receive_statement(node: Node, network_id: str, peer: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """POST /fed/v1/networks/{id}/peerings at a member: keep a peering statement its operator pushed.
+
+    NotFound (404) unless this node belongs to that network; PolicyError (403) unless `peer` (the
+    authenticated sender) is its operator; ProtocolError (400) unless the body is a statement of that
+    network verifying with its key and not older than the one held. Nothing is stored then.
+    """
+    row, statement = from_operator(node, network_id, peer, body, what="peering statement")
+    try:
+        peering = store_statement(node, row, statement)
+    except ProtocolError as exc:
+        raise ProtocolError(f"refused the peering statement: {exc}") from None
+    held = node.db.execute(
+        "SELECT serial FROM peerings WHERE network = ? AND peer_network = ?", (network_id, peering.peer_network)
+    ).fetchone()
+    return {"network": network_id, "peer_network": peering.peer_network, "serial": int(held[0])}
 
 
 async def refresh_peerings(

@@ -1,4 +1,5 @@
-"""Revocation lists pushed by the operator to the members, at once, instead of waiting for their refresh.
+"""Revocation lists (and, through `push_to_members`, peering statements: node.network_peering) pushed by
+the operator to the members, at once, instead of waiting for their refresh.
 
 After a revocation (`network revoke`, or a member leaving), the operator sends the new signed list
 to every current member it trusts that can be reached (not pull-only), all at once, each in a
@@ -30,18 +31,18 @@ from protocol.errors import ProtocolError
 from protocol.network import REVOCATIONS, Revocations, network_path, verify_revocations
 
 
-async def push_revocations(node: Node, network_id: str, session: aiohttp.ClientSession) -> dict[str, Any]:
-    """Send the newest revocation list of a network this node operates to its current members.
+async def push_to_members(
+    node: Node, row: dict[str, Any], path: str, document: dict[str, Any], session: aiohttp.ClientSession, *, what: str
+) -> dict[str, Any]:
+    """Send a signed document of the network `row` (operated here) to its current members at once, each in a
+    signed POST to `path`; pull-only members are left to their next refresh.
 
-    Returns {"network", "version", "pushed": [node ids], "failed": [{"node_id", "reason"}],
-    "pull_only": [node ids]}; a failure is reported, never raised. Audited as `network.push`.
+    Returns {"pushed": [node ids], "failed": [{"node_id", "reason"}], "pull_only": [node ids]}; a failure
+    is reported, never raised. Audited as `network.push`, naming `what` was sent.
     """
-    row = resolve_network(node, network_id, role="operator")
-    document = json.loads(row["revocations"])
     _, audience = network_audience(node, row["id"])
     peers = [get_peer(node, member) for member in audience]
     targets = [peer for peer in peers if not peer["pull_only"]]
-    path = network_path(row["id"], REVOCATIONS)
 
     async def send(peer: dict[str, Any]) -> str | None:
         try:
@@ -57,13 +58,6 @@ async def push_revocations(node: Node, network_id: str, session: aiohttp.ClientS
         for peer, problem in zip(targets, outcomes, strict=True)
         if problem is not None
     ]
-    report = {
-        "network": row["id"],
-        "version": document["version"],
-        "pushed": pushed,
-        "failed": failed,
-        "pull_only": [peer["node_id"] for peer in peers if peer["pull_only"]],
-    }
     if targets:
         with write(node.db) as conn:
             audit.append(
@@ -71,11 +65,25 @@ async def push_revocations(node: Node, network_id: str, session: aiohttp.ClientS
                 user=NODE.name,
                 action="network.push",
                 recipients=pushed,
-                detail=f"{row['name']} ({row['id']}): revocation list version {document['version']} sent to "
-                f"{len(pushed)} of {len(targets)} member(s)"
+                detail=f"{row['name']} ({row['id']}): {what} sent to {len(pushed)} of {len(targets)} member(s)"
                 + (f"; not reached: {', '.join(item['node_id'] for item in failed)}" if failed else ""),
             )
-    return report
+    return {"pushed": pushed, "failed": failed, "pull_only": [peer["node_id"] for peer in peers if peer["pull_only"]]}
+
+
+async def push_revocations(node: Node, network_id: str, session: aiohttp.ClientSession) -> dict[str, Any]:
+    """Send the newest revocation list of a network this node operates to its current members.
+
+    Returns {"network", "version", "pushed": [node ids], "failed": [{"node_id", "reason"}],
+    "pull_only": [node ids]}; a failure is reported, never raised. Audited as `network.push`.
+    """
+    row = resolve_network(node, network_id, role="operator")
+    document = json.loads(row["revocations"])
+    path = network_path(row["id"], REVOCATIONS)
+    report = await push_to_members(
+        node, row, path, document, session, what=f"revocation list version {document['version']}"
+    )
+    return {"network": row["id"], "version": document["version"], **report}
 
 
 async def revoke_and_push(node: Node, member: str, *, network: str | None = None, by: Actor) -> dict[str, Any]:
@@ -87,6 +95,26 @@ async def revoke_and_push(node: Node, member: str, *, network: str | None = None
     return revoked
 
 
+def from_operator(
+    node: Node, network_id: str, peer: dict[str, Any], body: bytes, *, what: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """At a member: the network row and the JSON object an operator pushed (`what`, for messages), not
+    verified yet. NotFound (404) unless this node belongs to the network; PolicyError (403) unless `peer`
+    is its operator; ProtocolError (400) unless the body is an object naming that network."""
+    found = rows(node.db, "SELECT * FROM networks WHERE id = ?", (network_id,))
+    if not found:
+        raise NotFound(f"this node does not belong to network {network_id}")
+    row = found[0]
+    if row["role"] != "member" or peer["node_id"] != row["operator_node"]:
+        raise PolicyError(f"only the operator of network {network_id} may send its {what}")
+    document = parse(body)
+    if not isinstance(document, dict):
+        raise ProtocolError(f"a {what} must be a JSON object")
+    if document.get("network") != network_id:
+        raise ProtocolError(f"this {what} is for network {document.get('network')!r}, not {network_id}")
+    return row, document
+
+
 def receive_revocations(node: Node, network_id: str, peer: dict[str, Any], body: bytes) -> dict[str, Any]:
     """POST /fed/v1/networks/{id}/revocations at a member: apply the list its operator pushed.
 
@@ -94,17 +122,7 @@ def receive_revocations(node: Node, network_id: str, peer: dict[str, Any], body:
     authenticated sender) is its operator; ProtocolError (400) for a body that is not a list of that
     network verifying with its key, or that is older than the held one. Nothing is stored then.
     """
-    found = rows(node.db, "SELECT * FROM networks WHERE id = ?", (network_id,))
-    if not found:
-        raise NotFound(f"this node does not belong to network {network_id}")
-    row = found[0]
-    if row["role"] != "member" or peer["node_id"] != row["operator_node"]:
-        raise PolicyError(f"only the operator of network {network_id} may send its revocation list")
-    document = parse(body)
-    if not isinstance(document, dict):
-        raise ProtocolError("a revocation list must be a JSON object")
-    if document.get("network") != network_id:
-        raise ProtocolError(f"this revocation list is for network {document.get('network')!r}, not {network_id}")
+    row, document = from_operator(node, network_id, peer, body, what="revocation list")
     held = int(row["revocations_version"])
     try:
         revocations = verify_revocations(document, network_public_key(row), now=now(), held_version=held)

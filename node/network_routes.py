@@ -1,11 +1,13 @@
-"""The federation endpoints for leaving a network and for revocation lists pushed by its operator.
+"""The federation endpoints for leaving a network, and for revocation lists and peering statements
+pushed by its operator.
 
-`POST /fed/v1/networks/{id}/leave` (at the operator, node.network_leave) and `POST
-/fed/v1/networks/{id}/revocations` (at a member, node.network_push). Both take a signed request from
-a trusted peer and answer, in this order: 401 if authentication fails, 400 for query parameters,
-404 if this node does not operate (leave) or belong to (revocations) that network, 403 if the
-requester is not a current member (leave) or not the network's operator (revocations), and 400 for
-a body that is not acceptable. Nothing is stored unless the answer is 200. After a member left,
+`POST /fed/v1/networks/{id}/leave` (at the operator, node.network_leave), `POST
+/fed/v1/networks/{id}/revocations` (at a member, node.network_push) and `POST
+/fed/v1/networks/{id}/peerings` (at a member, node.network_peering). Each takes a signed request from
+a trusted peer and answers, in this order: 401 if authentication fails, 400 for query parameters,
+404 if this node does not operate (leave) or belong to (revocations, peerings) that network, 403 if
+the requester is not a current member (leave) or not the network's operator (the pushes), and 400
+for a body that is not acceptable. Nothing is stored unless the answer is 200. After a member left,
 the operator pushes the new revocation list to the other members in the background; pushes still
 running when the server stops are cancelled (the members learn of it at their next refresh).
 """
@@ -25,6 +27,7 @@ from node.client import new_session
 from node.errors import NotFound, PolicyError
 from node.home import Node
 from node.network_leave import answer_leave
+from node.network_peering import receive_statement
 from node.network_push import push_revocations, receive_revocations
 from protocol.canonical import canonical_bytes
 from protocol.errors import ProtocolError
@@ -65,6 +68,11 @@ class NetworkEndpoints:
     async def revocations(self, request: web.Request) -> web.Response:
         """POST /fed/v1/networks/{network}/revocations: the operator pushes its newest revocation list."""
         _, result = await self._answer(request, receive_revocations)
+        return _json(result)
+
+    async def peerings(self, request: web.Request) -> web.Response:
+        """POST /fed/v1/networks/{network}/peerings: the operator pushes a new peering statement."""
+        _, result = await self._answer(request, receive_statement)
         return _json(result)
 
     async def _push(self, network_id: str) -> None:

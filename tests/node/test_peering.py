@@ -21,7 +21,7 @@ from node.crossing import outgoing
 from node.errors import NodeError
 from node.home import Node
 from node.network_operator import create_network, revoke_member
-from node.network_peering import list_peerings, network_card, peer_network, store_statement, unpeer_network
+from node.network_peering import list_peerings, network_card, peer_network, store_statement, unpeer_and_push
 from node.network_sync import refresh_network
 from node.networks import load_network_key, resolve_network
 from node.records import add_record
@@ -239,7 +239,7 @@ async def test_a_withdrawn_or_expired_peering_lets_nothing_cross(world: Peered) 
     )  # fmt: skip
     store_statement(w.yb, resolve_network(w.yb, w.y), expired)
     assert "expired" in await refused_at(w, w.yo, w.yb, genuine)
-    unpeer_network(w.yo, "Sachsen", w.x, by=ADMIN)
+    await unpeer_and_push(w.yo, "Sachsen", w.x, by=ADMIN)
     assert "withdrawn" in await refused_at(w, w.xo, w.yo, genuine)
     assert [p["state"] for p in list_peerings(w.yo)] == ["withdrawn"]
 
