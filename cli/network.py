@@ -14,10 +14,10 @@ import click
 from cli.common import acting_user, emit, emit_json, home_option, json_option, opened, short, user_option
 from node.network_leave import leave_network
 from node.network_operator import admit_member, create_network
-from node.network_peering import list_peerings, network_card, peer_network, unpeer_network
+from node.network_peering import list_peerings, network_card, peer_network, unpeer_and_push
 from node.network_push import revoke_and_push
 from node.network_sync import join_network, refresh_now
-from node.networks import DEFAULT_EXPIRY, list_members, list_networks, parse_expiry
+from node.networks import DEFAULT_EXPIRY, list_members, list_networks, parse_expiry, set_via_hub
 from protocol.keys import fingerprint, public_key_from_b64
 from protocol.network import ROLES
 
@@ -83,6 +83,12 @@ def create(home: Path | None, as_json: bool, user: str | None, name: str) -> Non
     type=click.Choice(ROLES),
     help="A role of the member (repeatable; default member).",
 )
+@click.option(
+    "--pull-only",
+    is_flag=True,
+    help="The node makes only outbound connections: never push to it; it pulls from this node's outbox "
+    "what is shared and relayed for it.",
+)
 def admit(
     home: Path | None,
     as_json: bool,
@@ -92,6 +98,7 @@ def admit(
     fingerprint: str,
     lifetime: str,
     roles: tuple[str, ...],
+    pull_only: bool,
 ) -> None:
     """Admit the node at NODE_URL to the network this node operates, and print its join code.
 
@@ -108,6 +115,7 @@ def admit(
                 network=network,
                 lifetime=duration,
                 roles=roles or ("member",),
+                pull_only=pull_only,
                 by=acting_user(node, user),
             )
         )
@@ -128,7 +136,13 @@ def admit(
 @json_option
 @user_option
 @click.argument("source", metavar="CODE_OR_FILE")
-def join(home: Path | None, as_json: bool, user: str | None, source: str) -> None:
+@click.option(
+    "--via-hub",
+    is_flag=True,
+    help="Send this node's network shares only to the network's hubs (its operator and members with the "
+    "role hub), which relay them; for a small town that connects to one hub. Change with `network set`.",
+)
+def join(home: Path | None, as_json: bool, user: str | None, source: str, via_hub: bool) -> None:
     """Join a network with the join code its operator gave you (or a file holding it; `-` reads standard input).
 
     The code's certificate must name this node and its current key; the operator's fingerprint is
@@ -138,7 +152,7 @@ def join(home: Path | None, as_json: bool, user: str | None, source: str) -> Non
     if source == "-":
         source = sys.stdin.readline().strip() or "-"
     with opened(home) as node:
-        joined = asyncio.run(join_network(node, source, by=acting_user(node, user)))
+        joined = asyncio.run(join_network(node, source, via_hub=via_hub, by=acting_user(node, user)))
 
     def human(item: dict[str, Any]) -> None:
         network, report = item["network"], item["refresh"]
@@ -149,6 +163,35 @@ def join(home: Path | None, as_json: bool, user: str | None, source: str) -> Non
         _report_human(report)
 
     emit(joined, as_json, human)
+
+
+@network_group.command("set")
+@home_option
+@json_option
+@user_option
+@click.argument("name")
+@click.option(
+    "--via-hub/--direct",
+    "via_hub",
+    required=True,
+    default=None,
+    help="--via-hub: send this node's shares within network NAME only to its hubs, which relay them to the "
+    "other members; --direct: send them to every member.",
+)
+def set_(home: Path | None, as_json: bool, user: str | None, name: str, via_hub: bool) -> None:
+    """Choose how this node's shares within network NAME leave: through the network's hubs or to every member.
+
+    A small town that can make only outbound connections joins with --via-hub and is admitted by the
+    operator with `network admit --pull-only`: it sends to the hub and pulls from the hub's outbox.
+    """
+    with opened(home) as node:
+        network = set_via_hub(node, name, via_hub, by=acting_user(node, user))
+
+    def human(item: dict[str, Any]) -> None:
+        how = "only to its hubs, which relay them" if item["via_hub"] else "directly to every member"
+        click.echo(f"{item['name']} ({item['id']}): this node's shares go {how}")
+
+    emit(network, as_json, human)
 
 
 def _report_human(report: dict[str, Any]) -> None:
@@ -210,7 +253,7 @@ def revoke(home: Path | None, as_json: bool, user: str | None, network: str | No
 
 
 def _push_human(push: dict[str, Any]) -> None:
-    click.echo(f"sent the new list to {len(push['pushed'])} member(s)")
+    click.echo(f"sent it to {len(push['pushed'])} member(s)")
     late = [item["node_id"] for item in push["failed"]] + push["pull_only"]
     if late:
         click.echo(f"not reached now, they learn of it at their next refresh: {', '.join(late)}")
@@ -292,7 +335,9 @@ def list_(home: Path | None, as_json: bool) -> None:
             problem = f"  last refresh: {short(item['refresh_error'], 60)}" if item["refresh_error"] else ""
             click.echo(
                 f"{item['id']}  {short(item['name'], 30):30}  {item['role']:8}  {item['members']} member(s)  "
-                f"revocations v{item['revocations_version']}  certificate until {item['expires']}{problem}"
+                f"revocations v{item['revocations_version']}  certificate until {item['expires']}"
+                + ("  via hub" if item["via_hub"] else "")
+                + problem
             )
 
     emit(items, as_json, human)
@@ -367,14 +412,16 @@ def peer(
 def unpeer(home: Path | None, as_json: bool, user: str | None, name: str, peer_network: str) -> None:
     """Withdraw the peering of the network NAME (operated here) with PEER_NETWORK (its name or id).
 
-    Nothing crosses to or from that network here from now on; the members learn of the withdrawal at
-    their next refresh. The other operator stays paired (`praevnet peers remove` ends that).
+    Nothing crosses to or from that network here from now on; the withdrawal is sent to the members
+    at once (those that cannot be reached learn of it at their next refresh). The other operator
+    stays paired (`praevnet peers remove` ends that).
     """
     with opened(home) as node:
-        peering = unpeer_network(node, name, peer_network, by=acting_user(node, user))
+        peering = asyncio.run(unpeer_and_push(node, name, peer_network, by=acting_user(node, user)))
 
     def human(item: dict[str, Any]) -> None:
         click.echo(f"{item['name']} no longer peers with {item['peer_name'] or item['peer_network']}")
+        _push_human(item["push"])
 
     emit(peering, as_json, human)
 

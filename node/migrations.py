@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlite_utils import Database, Migrations
 
 migrations = Migrations("praevnet")
@@ -396,3 +398,31 @@ def peerings(db: Database) -> None:
         )
         """
     )
+
+
+def allocate_cursors(conn: Any, count: int) -> list[int]:
+    """`count` fresh outbox cursors from the sequence of `grants.cursor`, so that a hub's relays and its
+    own grants share one ascending order (SQLite's AUTOINCREMENT never hands out a cursor taken here)."""
+    if count <= 0:
+        return []
+    conn.execute(
+        """INSERT INTO sqlite_sequence (name, seq)
+           SELECT 'grants', coalesce((SELECT max(cursor) FROM grants), 0)
+           WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'grants')"""
+    )
+    (last,) = conn.execute(
+        "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'grants' RETURNING seq", (count,)
+    ).fetchone()
+    return list(range(int(last) - count + 1, int(last) + 1))
+
+
+@migrations(name="0012_relay_cursors_and_via_hub")
+def relay_cursors_and_via_hub(db: Database) -> None:
+    """Outbox cursors for relays (a hub's outbox serves them after its grants, in one order), and whether
+    this node sends a network's shares only to its hubs."""
+    db.execute("ALTER TABLE relays ADD COLUMN cursor INTEGER")  # from the grants' sequence (allocate_cursors)
+    db.execute("CREATE UNIQUE INDEX relays_cursor ON relays (peer_id, cursor)")
+    db.execute("ALTER TABLE networks ADD COLUMN via_hub INTEGER NOT NULL DEFAULT 0")  # 1: shares go to hubs only
+    pending = [row[0] for row in db.execute("SELECT id FROM relays WHERE state = 'pending' ORDER BY id").fetchall()]
+    for relay_id, cursor in zip(pending, allocate_cursors(db.conn, len(pending)), strict=True):
+        db.execute("UPDATE relays SET cursor = ? WHERE id = ?", (cursor, relay_id))

@@ -129,12 +129,15 @@ async def admit_member(
     network: str | None = None,
     lifetime: timedelta,
     roles: tuple[str, ...] = ("member",),
+    pull_only: bool = False,
     by: Actor,
 ) -> dict[str, Any]:
     """Admit the node at `url` to a network this node operates; return its join code and certificate.
 
     The node's descriptor is fetched and one of its current keys must have `expected_fingerprint`,
-    which the certificate then names. The member is trusted here as a network peer at once.
+    which the certificate then names. The member is trusted here as a network peer at once; a
+    `pull_only` one (a small town that makes only outbound connections) is never pushed to: it pulls
+    what this node shares and relays for it from the outbox.
     Audited as `network.admit`.
     """
     by.require("manage_users")
@@ -177,6 +180,8 @@ async def admit_member(
             "UPDATE peers SET certificate = ? WHERE node_id = ? AND network IS NOT NULL",
             (dumps(certificate), member),
         )
+        if pull_only:
+            conn.execute("UPDATE peers SET pull_only = 1 WHERE node_id = ?", (member,))
         audit.append(
             conn,
             user=by.name,
@@ -185,6 +190,7 @@ async def admit_member(
             detail=(
                 f"{row['name']} ({row['id']}): {descriptor['name']} at {url} ({expected}), serial "
                 f"{certificate['serial']}, roles {', '.join(certificate['roles'])}, until {certificate['expires']}"
+                + (", pull-only" if pull_only else "")
             ),
         )
     code = make_bundle(
@@ -205,6 +211,7 @@ async def admit_member(
         "serial": certificate["serial"],
         "roles": certificate["roles"],
         "expires": certificate["expires"],
+        "pull_only": pull_only,
     }
 
 

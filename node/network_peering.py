@@ -5,7 +5,7 @@ runs `peer_network` with the other's card and the fingerprint of the other netwo
 by its officer. That checks the card, pairs the two operator nodes as normal peers (the card's
 operator fingerprint checked against the operator's descriptor), and signs with this network's key a
 peering statement naming the other network and the labels that may cross (TLP:CLEAR only).
-`unpeer_network` signs a withdrawal (no labels, a higher serial). Members fetch the statements their
+`unpeer_and_push` signs a withdrawal (no labels, a higher serial). Members fetch the statements their
 operator signed (`GET /fed/v1/networks/{id}/peerings`, current members only) at every refresh and
 keep the newest per peered network (no rollback); each new statement (a peering, a renewal, a
 withdrawal) is also pushed to them at once (`push_statement`, `POST /fed/v1/networks/{id}/peerings`,
@@ -15,7 +15,6 @@ signed revocation list (`revocations_for`), so that it can check origins of this
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -255,11 +254,6 @@ async def unpeer_and_push(node: Node, name: str | None, peer: str, *, by: Actor)
     async with new_session(node) as session:
         withdrawn["push"] = await push_statement(node, withdrawn["network"], withdrawn["peer_network"], session)
     return withdrawn
-
-
-def unpeer_network(node: Node, name: str | None, peer: str, *, by: Actor) -> dict[str, Any]:
-    """`unpeer_and_push` for a caller without an event loop (the command line)."""
-    return asyncio.run(unpeer_and_push(node, name, peer, by=by))
 
 
 async def push_statement(

@@ -132,12 +132,13 @@ def _key_fingerprints(descriptor: dict[str, Any]) -> list[str]:
     return sorted(fingerprint(raw) for raw in descriptor_keys(descriptor).values())
 
 
-async def join_network(node: Node, source: str, *, by: Actor) -> dict[str, Any]:
+async def join_network(node: Node, source: str, *, via_hub: bool = False, by: Actor) -> dict[str, Any]:
     """Join the network of a join code (or of a file holding one); return the network and the first refresh.
 
     Refused, with nothing stored, unless the certificate verifies with the network key, names this
     node and its current key, is valid now and not revoked, the operator's descriptor has the code's
-    fingerprint, and the operator holds a valid certificate of the network itself. Audited as
+    fingerprint, and the operator holds a valid certificate of the network itself. With `via_hub`, this
+    node's shares within the network go only to its hubs (node.networks.share_audience). Audited as
     `network.join`.
     """
     by.require("manage_users")
@@ -231,6 +232,7 @@ async def join_network(node: Node, source: str, *, by: Actor) -> dict[str, Any]:
                 now_text(),
             ),
         )
+        conn.execute("UPDATE networks SET via_hub = ? WHERE id = ?", (int(via_hub), bundle.network))
         store_member(conn, bundle.network, node.config.url, bundle.certificate)
         store_member(conn, bundle.network, bundle.operator_url, operator_cert)
         if conn.execute("SELECT 1 FROM peers WHERE node_id = ?", (operator,)).fetchone() is None:
@@ -246,6 +248,7 @@ async def join_network(node: Node, source: str, *, by: Actor) -> dict[str, Any]:
             detail=(
                 f"{bundle.name} ({bundle.network}) operated by {descriptor['name']} at {bundle.operator_url}; "
                 f"serial {mine.serial}, roles {', '.join(mine.roles)}, until {bundle.certificate['expires']}"
+                + ("; shares via its hubs" if via_hub else "")
             ),
         )
     async with new_session(node) as session:

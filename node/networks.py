@@ -22,8 +22,8 @@ from typing import Any
 from node import audit
 from node.errors import NodeError, NotFound
 from node.home import Node
-from node.store import dumps, now, now_text, rows
-from node.users import NODE
+from node.store import dumps, now, now_text, rows, write
+from node.users import NODE, Actor
 from protocol.errors import ProtocolError
 from protocol.keys import NodeKey, public_key_from_b64
 from protocol.network import (
@@ -144,6 +144,7 @@ def present_network(node: Node, row: dict[str, Any]) -> dict[str, Any]:
         "created": row["created"],
         "refreshed": row["refreshed"],
         "refresh_error": row["refresh_error"],
+        "via_hub": bool(row["via_hub"]),
     }
 
 
@@ -230,6 +231,38 @@ def network_audience(node: Node, name: str) -> tuple[str, list[str]]:
             continue
         audience.append(member["node_id"])
     return network["id"], audience
+
+
+def share_audience(node: Node, name: str) -> tuple[str, list[str]]:
+    """Where this node's own shares within a network go: its members (network_audience), or, when this node
+    reaches the network through its hubs (`network set NAME --via-hub`), only the operator and the members
+    whose certificates have the role hub; the hubs relay them to the others (node.relays)."""
+    network = resolve_network(node, name)
+    network_id, members = network_audience(node, network["id"])
+    if not network["via_hub"]:
+        return network_id, members
+    hubs = {network["operator_node"]} | {
+        row["node_id"] for row in current_members(node, network_id) if "hub" in json.loads(row["roles"])
+    }
+    return network_id, [member for member in members if member in hubs]
+
+
+def set_via_hub(node: Node, name: str, via_hub: bool, *, by: Actor) -> dict[str, Any]:
+    """Send this node's shares within network `name` only to its hubs (`via_hub`) or to every member;
+    return the network as `network list` shows it. Audited as `network.set`."""
+    by.require("manage_users")
+    row = resolve_network(node, name)
+    if row["role"] == "operator" and via_hub:
+        raise NodeError(f"this node operates {row['name']} and is its hub; it sends to every member itself")
+    with write(node.db) as conn:
+        conn.execute("UPDATE networks SET via_hub = ? WHERE id = ?", (int(via_hub), row["id"]))
+        audit.append(
+            conn,
+            user=by.name,
+            action="network.set",
+            detail=f"{row['name']} ({row['id']}): " + ("via its hubs" if via_hub else "directly to every member"),
+        )
+    return present_network(node, resolve_network(node, row["id"]))
 
 
 def membership_problem(node: Node, peer_id: str, network_id: str) -> str | None:

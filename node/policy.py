@@ -5,7 +5,8 @@ never exact small case counts), who may be named as a recipient under which TLP 
 PII findings block a share, and which signed envelopes a given peer may receive, pushed or pulled.
 The push sender and the outbox handler get their envelopes only from `releasable` and
 `outbox_page`; nothing else in the node reads the envelopes table for sending. A hub's relays of
-other origins' envelopes leave only through `relayable`.
+other origins' envelopes leave only through `relayable` (pushed) and `outbox_page` (pulled), both
+by `_relay_outgoing`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any, NamedTuple
 from node import crossing
 from node.errors import NodeError, PolicyError
 from node.home import Node
-from node.networks import network_audience
+from node.networks import share_audience
 from node.pii import Finding, scan_content
 from node.store import rows
+from protocol.canonical import canonical_bytes
 from protocol.records import LOCAL_FIELDS, SCHEMAS, Kind, case_band
-from protocol.tlp import Scope, scope_refusal
+from protocol.tlp import RED, Scope, scope_refusal
 
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 
@@ -95,14 +97,15 @@ def audience(node: Node, to: Sequence[str], all_peers: bool, network: str | None
     """Resolve a share's recipients to trusted peer ids. An empty audience is an error, never 'everybody'.
 
     `--all-peers` means the peers this node paired with; peers trusted only through a network are
-    reached with `network` (a network's name or id): its current members other than this node.
+    reached with `network` (a network's name or id): its current members other than this node, or
+    only its hubs when this node reaches that network through them (node.networks.share_audience).
     """
     if all_peers and to:
         raise NodeError("give either --to NODE_ID ... or --all-peers, not both")
     if network is not None and (to or all_peers):
         raise NodeError("--network NAME cannot be combined with --to or --all-peers")
     if network is not None:
-        _, members = network_audience(node, network)
+        _, members = share_audience(node, network)
         if not members:
             raise NodeError(f"network {network} has no other members yet (see `praevnet network members`)")
         return members, "network"
@@ -132,6 +135,7 @@ class Stored(NamedTuple):
 
     envelope: dict[str, Any]
     text: str
+    relay: int | None = None  # the relay id (node.relays) when a hub passes on another origin's envelope
 
 
 def _check_clean(envelope: Mapping[str, Any]) -> None:
@@ -158,74 +162,118 @@ def releasable(node: Node, peer_id: str, seqs: Sequence[int]) -> dict[int, dict[
     for row in rows(node.db, sql, (peer_id, *seqs)):
         envelope = json.loads(row["envelope"])
         _check_clean(envelope)
-        allowed[row["seq"]] = envelope
+        crossed = crossing.own_outgoing(node, peer_id, envelope)  # an operator's own record to a peered network
+        if not isinstance(crossed, str):
+            allowed[row["seq"]] = envelope if crossed is None else crossed
     return allowed
 
 
 _RELAYABLE = """
-    SELECT r.id, i.envelope FROM relays r
+    SELECT r.id, i.envelope, i.erased, i.tlp FROM relays r
     JOIN inbox i ON i.origin = r.origin AND i.seq = r.seq
     JOIN peers p ON p.node_id = r.peer_id
-    WHERE r.peer_id = ? AND r.id IN ({marks}) AND i.erased IS NULL AND i.tlp != 'TLP:RED'
+    WHERE r.peer_id = ? AND r.id IN ({marks})
 """
+
+
+def _relay_outgoing(node: Node, peer_id: str, row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A relay's envelope (inbox row) as it may go to `peer_id`, or None if it may not go now: exactly as
+    the origin signed it, network-scoped, not erased, never RED; one that crosses into a peered network
+    only as node.crossing.outgoing allows, with the attachment that lets the other network verify it."""
+    if row["erased"] is not None or row["tlp"] == RED:
+        return None
+    envelope = json.loads(row["envelope"])
+    if "network" not in envelope or "content" not in envelope:
+        return None
+    _check_clean(envelope)
+    crossed = crossing.outgoing(node, peer_id, envelope)
+    if isinstance(crossed, str):  # bound for another network, and the peering does not allow it
+        return None
+    return envelope if crossed is None else crossed
 
 
 def relayable(node: Node, peer_id: str, relay_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """The envelopes of other origins queued for relaying (node.relays) among `relay_ids` that `peer_id`
-    may receive now, by relay id: exactly as the origin signed them, network-scoped, not erased, never RED.
-    One that crosses into a peered network goes only as node.crossing.outgoing allows (TLP:CLEAR under a
-    current peering), with the attachment that lets the other network verify its origin."""
+    may receive now, by relay id, as `_relay_outgoing` allows."""
     if not relay_ids:
         return {}
     sql = _RELAYABLE.format(marks=",".join("?" * len(relay_ids)))
     allowed: dict[int, dict[str, Any]] = {}
     for row in rows(node.db, sql, (peer_id, *relay_ids)):
-        envelope = json.loads(row["envelope"])
-        if "network" not in envelope or "content" not in envelope:
-            continue
-        _check_clean(envelope)
-        crossed = crossing.outgoing(node, peer_id, envelope)
-        if isinstance(crossed, str):  # bound for another network, and the peering does not allow it
-            continue
-        allowed[row["id"]] = envelope if crossed is None else crossed
+        envelope = _relay_outgoing(node, peer_id, row)
+        if envelope is not None:
+            allowed[row["id"]] = envelope
     return allowed
 
 
+# A relay the outbox serves: not pushed and not claimed by a push in flight, or served by pull before
+# (so that a page asked for again after a lost answer holds it again).
+_OUTBOX = """
+    SELECT g.cursor AS cursor, e.envelope AS envelope, NULL AS relay, NULL AS erased, NULL AS tlp
+    FROM grants g JOIN envelopes e ON e.seq = g.seq JOIN peers p ON p.node_id = g.peer_id
+    WHERE g.peer_id = :peer AND g.cursor > :since
+    UNION ALL
+    SELECT r.cursor, i.envelope, r.id, i.erased, i.tlp
+    FROM relays r JOIN inbox i ON i.origin = r.origin AND i.seq = r.seq JOIN peers p ON p.node_id = r.peer_id
+    WHERE r.peer_id = :peer AND r.cursor > :since
+      AND ((r.state = 'pending' AND r.txn_id IS NULL) OR (r.state = 'delivered' AND r.reason = 'pulled'))
+    ORDER BY 1 LIMIT :limit
+"""
+
+
 def outbox_remaining(node: Node, peer_id: str, after: int) -> int:
-    """How many envelopes `peer_id` could still pull after cursor `after`."""
+    """How many envelopes `peer_id` could still pull after cursor `after` (grants and relays)."""
     found = node.db.execute(
-        """SELECT count(*) FROM grants g JOIN peers p ON p.node_id = g.peer_id
-           WHERE g.peer_id = ? AND g.cursor > ?""",
-        (peer_id, after),
+        """SELECT (SELECT count(*) FROM grants g JOIN peers p ON p.node_id = g.peer_id
+                    WHERE g.peer_id = :peer AND g.cursor > :after)
+                 + (SELECT count(*) FROM relays r JOIN peers p ON p.node_id = r.peer_id
+                    WHERE r.peer_id = :peer AND r.cursor > :after AND (r.state = 'pending' AND r.txn_id IS NULL
+                         OR r.state = 'delivered' AND r.reason = 'pulled'))""",
+        {"peer": peer_id, "after": after},
     ).fetchone()
     return int(found[0])
 
 
-def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> tuple[list[Stored], int, bool]:
-    """What `peer_id` may pull after cursor `since`: envelopes, the next cursor, and whether more remain.
+class OutboxPage(NamedTuple):
+    """One outbox page for a peer: what leaves, the next cursor, whether more remain, and the relays
+    passed over because they may not go to this peer now (to be marked refused)."""
+
+    envelopes: list[Stored]
+    cursor: int
+    more: bool
+    withheld: list[int]
+
+
+def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> OutboxPage:
+    """What `peer_id` may pull after cursor `since`: this node's own envelopes granted to it and, on a hub,
+    the envelopes of other origins queued for it (node.relays, as `relayable` allows), in one cursor order.
 
     Each envelope comes with its stored canonical text, which is what leaves. A page holds at most
     `limit` envelopes and stops early at MAX_PAGE_BYTES (but never holds fewer than one), so that
     pages stay well below what a client accepts.
     """
-    found = node.db.execute(
-        """
-        SELECT g.cursor, e.envelope FROM grants g
-        JOIN envelopes e ON e.seq = g.seq
-        JOIN peers p ON p.node_id = g.peer_id
-        WHERE g.peer_id = ? AND g.cursor > ?
-        ORDER BY g.cursor LIMIT ?
-        """,
-        (peer_id, since, limit + 1),
-    ).fetchall()
+    found = rows(node.db, _OUTBOX, {"peer": peer_id, "since": since, "limit": limit + 1})
     envelopes: list[Stored] = []
-    cursor, size = since, 0
-    for row_cursor, text in found[:limit]:
+    withheld: list[int] = []
+    cursor, size, taken = since, 0, 0
+    for row in found[:limit]:
+        text = row["envelope"]
         size += len(text)
         if envelopes and size > MAX_PAGE_BYTES:
             break
+        cursor, taken = row["cursor"], taken + 1
+        if row["relay"] is not None:
+            relayed = _relay_outgoing(node, peer_id, row)
+            if relayed is None:
+                withheld.append(row["relay"])
+            else:
+                envelopes.append(Stored(relayed, canonical_bytes(relayed).decode(), row["relay"]))
+            continue
         envelope = json.loads(text)
         _check_clean(envelope)
-        envelopes.append(Stored(envelope, text))
-        cursor = row_cursor
-    return envelopes, cursor, len(found) > len(envelopes)
+        own = crossing.own_outgoing(node, peer_id, envelope)  # an operator's own record to a peered network
+        if isinstance(own, dict):
+            envelopes.append(Stored(own, canonical_bytes(own).decode()))
+        elif own is None:
+            envelopes.append(Stored(envelope, text))
+    return OutboxPage(envelopes, cursor, len(found) > taken, withheld)

@@ -20,6 +20,7 @@ from typing import Any
 
 from node.errors import NodeError
 from node.home import Node
+from node.migrations import allocate_cursors
 from node.networks import current_members, held_revocations, network_audience, network_public_key, peer_fingerprints
 from node.store import now, rows
 from protocol.envelope import VerifiedEnvelope
@@ -102,8 +103,53 @@ def relay_targets(node: Node, network_id: str) -> list[str]:
 
 
 def enqueue(conn: sqlite3.Connection, peers: Sequence[str], origin: str, seq: int, stamp: str) -> None:
-    """Queue an envelope held in the inbox, (origin, seq), for relaying to `peers` (never its origin)."""
+    """Queue an envelope held in the inbox, (origin, seq), for relaying to `peers` (never its origin).
+
+    Each relay gets an outbox cursor from the grants' sequence (node.migrations.allocate_cursors): a
+    peer that pulls from this node receives it in its outbox, in one order with this node's own envelopes.
+    """
+    targets = [
+        peer
+        for peer in dict.fromkeys(peers)
+        if peer != origin
+        and conn.execute(
+            "SELECT 1 FROM relays WHERE peer_id = ? AND origin = ? AND seq = ?", (peer, origin, seq)
+        ).fetchone()
+        is None
+    ]
     conn.executemany(
-        "INSERT OR IGNORE INTO relays (peer_id, origin, seq, enqueued) VALUES (?, ?, ?, ?)",
-        [(peer, origin, seq, stamp) for peer in peers if peer != origin],
+        "INSERT INTO relays (peer_id, origin, seq, enqueued, cursor) VALUES (?, ?, ?, ?, ?)",
+        [
+            (peer, origin, seq, stamp, cursor)
+            for peer, cursor in zip(targets, allocate_cursors(conn, len(targets)), strict=True)
+        ],
+    )
+
+
+def mark_served(conn: sqlite3.Connection, peer_id: str, relay_ids: Sequence[int], stamp: str) -> set[int]:
+    """Mark relays that `peer_id` pulls from the outbox as delivered (reason `pulled`); return those it may
+    have: not pushed and not claimed by a push in flight meanwhile (a relay leaves once, by push or by
+    pull), or pulled before (a page asked for again after a lost answer holds them again)."""
+    served = set()
+    for relay_id in relay_ids:
+        conn.execute(
+            """UPDATE relays SET state = 'delivered', reason = 'pulled', finished = ?
+               WHERE id = ? AND peer_id = ? AND state = 'pending' AND txn_id IS NULL""",
+            (stamp, relay_id, peer_id),
+        )
+        pulled = conn.execute(
+            "SELECT 1 FROM relays WHERE id = ? AND peer_id = ? AND state = 'delivered' AND reason = 'pulled'",
+            (relay_id, peer_id),
+        ).fetchone()
+        if pulled is not None:
+            served.add(relay_id)
+    return served
+
+
+def withhold(conn: sqlite3.Connection, peer_id: str, relay_ids: Sequence[int], stamp: str) -> None:
+    """Mark relays that may not go to `peer_id` now (node.policy) as refused, as a push would."""
+    conn.executemany(
+        """UPDATE relays SET state = 'refused', reason = 'not relayable now', finished = ?
+           WHERE id = ? AND peer_id = ? AND state = 'pending' AND txn_id IS NULL""",
+        [(stamp, relay_id, peer_id) for relay_id in relay_ids],
     )

@@ -13,14 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from node import audit, network_operator, network_peering, network_routes, policy
+from node import audit, network_operator, network_peering, network_routes, policy, relays
 from node.auth import MAX_BODY, AuthError, authenticate, check_signature, read_body, sign_answer
 from node.errors import NotFound, PolicyError
 from node.home import Node
 from node.ingest import ingest
 from node.invites import answer_pair
 from node.peer_keys import apply_descriptor, assess, stored_keys
-from node.store import now, write
+from node.store import now, now_text, write
 from node.users import NODE as NODE_ACTOR
 from node.worker import Worker
 from protocol.canonical import canonical_bytes, parse
@@ -110,13 +110,17 @@ async def outbox(request: web.Request) -> web.Response:
         limit = parse_limit(request.query.get("limit"))
     except ProtocolError as exc:
         raise _bad(exc) from None
-    envelopes, cursor, more = policy.outbox_page(node, peer["node_id"], since, limit)
-    remaining = policy.outbox_remaining(node, peer["node_id"], cursor) if more else 0
-    texts = [stored.text.encode() for stored in envelopes]
+    page = policy.outbox_page(node, peer["node_id"], since, limit)
+    stamp = now_text()
     with write(node.db) as conn:
         conn.execute(
             "UPDATE peers SET served_cursor = max(served_cursor, ?) WHERE node_id = ?", (since, peer["node_id"])
         )
+        relays.withhold(conn, peer["node_id"], page.withheld, stamp)
+        relayed = [stored.relay for stored in page.envelopes if stored.relay is not None]
+        served = relays.mark_served(conn, peer["node_id"], relayed, stamp)
+        envelopes = [stored for stored in page.envelopes if stored.relay is None or stored.relay in served]
+        texts = [stored.text.encode() for stored in envelopes]
         audit.append_many(
             conn,
             [
@@ -127,11 +131,15 @@ async def outbox(request: web.Request) -> web.Response:
                     "version": stored.envelope["version"],
                     "recipients": [peer["node_id"]],
                     "digest": audit.digest_of(text),
-                    "detail": f"{stored.envelope['type']} pulled by the peer",
+                    "detail": f"{stored.envelope['type']}"
+                    + (f" of {stored.envelope['origin']} (relayed)" if stored.relay is not None else "")
+                    + " pulled by the peer",
                 }
                 for stored, text in zip(envelopes, texts, strict=True)
             ],
         )
+    cursor, more = page.cursor, page.more
+    remaining = policy.outbox_remaining(node, peer["node_id"], cursor) if more else 0
     body = outbox_page_body(texts, cursor, more, remaining)
     return web.Response(body=body, content_type="application/json")
 
@@ -219,6 +227,7 @@ def create_app(node: Node, *, background: bool = True) -> web.Application:
     app[network_routes.ENDPOINTS] = networks = network_routes.NetworkEndpoints(node)
     app.router.add_post("/fed/v1/networks/{network}/revocations", networks.revocations)
     app.router.add_post("/fed/v1/networks/{network}/leave", networks.leave)
+    app.router.add_post("/fed/v1/networks/{network}/peerings", networks.peerings)
     app.cleanup_ctx.append(networks.background)
     if background:
         app.cleanup_ctx.append(_background)

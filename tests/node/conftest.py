@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from node.home import Node
 from node.peers import trust_descriptor
 from node.server import create_app
 from tests.conftest import FakePeer, free_port
+from tests.node.federation import Federation
 
 Client = TestClient[Any, Any]
 NodeFactory = Callable[..., Node]
@@ -122,3 +124,11 @@ async def two(make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_cli
     b = await serve("Stadt B", make_node, aiohttp_server, aiohttp_client)
     pair(a.node, b.node)
     return Two(a, b)
+
+
+@pytest.fixture
+async def federation(tmp_path: Path) -> AsyncIterator[Federation]:
+    """A test federation of real nodes on loopback (tests/node/federation.py), closed afterwards."""
+    fed = Federation(tmp_path)
+    yield fed
+    await fed.close()

@@ -49,6 +49,7 @@ class Federation:
     nodes: dict[str, Node] = field(default_factory=dict)
     runners: list[web.AppRunner] = field(default_factory=list)
     wire: list[Wire] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (receiver node id, path) of every request
 
     async def add(self, name: str, config: dict[str, dict[str, Any]] | None = None) -> Node:
         """Create a node called `name` (with `config` sections merged into its config) and start its server."""
@@ -77,6 +78,7 @@ class Federation:
         async def tap(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
+            self.requests.append((node.node_id, request.path))
             body = await request.read()
             response = await handler(request)
             caller = _caller(request)
