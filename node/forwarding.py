@@ -3,8 +3,10 @@ in, TLP:CLEAR anywhere; here both go to the other current members of the network
 into the envelope, unchanged, through the relay queue (node.relays) and node.policy.relayable.
 
 An officer decides this per record (`praevnet inbox forward`); nothing is forwarded automatically
-except by a hub. The envelope leaves exactly as the origin signed it, so receivers check the
-origin's signature and refuse it if the label does not allow passing it on.
+except by a hub. A node that reaches the network through its hubs (`network set NAME --via-hub`)
+passes records on to the hubs only (node.networks.share_audience). The envelope leaves exactly as
+the origin signed it, so receivers check the origin's signature and refuse it if the label does not
+allow passing it on.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from node import audit
 from node.errors import NodeError, NotFound, PolicyError
 from node.home import Node
-from node.networks import network_audience
+from node.networks import share_audience
 from node.relays import enqueue
 from node.store import now, now_text, rows, write
 from node.users import Actor
@@ -59,7 +61,7 @@ def forward_received(node: Node, record_id: str, *, origin: str | None = None, b
         raise PolicyError(f"{record_id} was retracted by its origin")
     if row["expires"] is not None and parse_timestamp(row["expires"]) <= now():
         raise PolicyError(f"the alert {record_id} has expired")
-    _, members = network_audience(node, network)
+    _, members = share_audience(node, network)
     targets = [peer for peer in members if peer not in (row["origin"], row["sender"])]
     with write(node.db) as conn:
         enqueue(conn, targets, row["origin"], row["seq"], now_text())

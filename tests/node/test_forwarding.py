@@ -18,6 +18,7 @@ from node.forwarding import forward_received
 from node.home import Node
 from node.network_operator import create_network
 from node.network_sync import refresh_network
+from node.networks import set_via_hub
 from node.received import list_inbox
 from node.records import add_record
 from node.sharing import retract, share_record
@@ -152,3 +153,13 @@ async def test_four_eyes_needs_an_approver_to_pass_on(world: World) -> None:
     with pytest.raises(NodeError, match="approver"):
         forward_received(w.m, record, by=Actor("erika", "officer"))
     assert forward_received(w.m, record, by=Actor("anna", "approver"))["recipients"] == [w.late.node_id]
+
+
+async def test_a_via_hub_member_passes_on_to_hubs_only(world: World) -> None:
+    w = world
+    record = await shared(w, GREEN)
+    set_via_hub(w.m, "DEFUS", True, by=ADMIN)
+    outcome = forward_received(w.m, record, by=ADMIN)
+    assert outcome["recipients"] == []  # the only hub, O, is where the record came from
+    await w.fed.deliver(w.m)
+    assert list_inbox(w.late) == []
