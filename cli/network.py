@@ -18,6 +18,7 @@ from node.network_peering import list_peerings, network_card, peer_network, unpe
 from node.network_push import revoke_and_push
 from node.network_sync import join_network, refresh_now
 from node.networks import DEFAULT_EXPIRY, list_members, list_networks, parse_expiry, set_via_hub
+from node.pairing import descriptor_from_file
 from protocol.keys import fingerprint, public_key_from_b64
 from protocol.network import ROLES
 
@@ -73,7 +74,7 @@ def create(home: Path | None, as_json: bool, user: str | None, name: str) -> Non
 @json_option
 @user_option
 @network_option
-@click.argument("url", metavar="NODE_URL")
+@click.argument("url", metavar="NODE_URL_OR_FILE")
 @click.option("--fingerprint", required=True, help="The node's fingerprint (SHA256:...), obtained from its officer.")
 @expires_option("certificate")
 @click.option(
@@ -102,20 +103,24 @@ def admit(
 ) -> None:
     """Admit the node at NODE_URL to the network this node operates, and print its join code.
 
-    The node's descriptor must show the fingerprint you got from its officer. Give the printed code
-    to that officer over a channel you trust; the node joins with `praevnet network join CODE`.
+    The node's descriptor must show the fingerprint you got from its officer. For a node this one
+    cannot reach (a small town behind a firewall), give its descriptor FILE instead (`praevnet id
+    --descriptor` on that node), usually with --pull-only. Give the printed code to that officer over
+    a channel you trust; the node joins with `praevnet network join CODE`.
     """
     duration = parse_expiry(lifetime)
+    descriptor = descriptor_from_file(Path(url)) if Path(url).is_file() else None
     with opened(home) as node:
         admitted = asyncio.run(
             admit_member(
                 node,
-                url,
+                descriptor["url"] if descriptor is not None else url,
                 fingerprint,
                 network=network,
                 lifetime=duration,
                 roles=roles or ("member",),
                 pull_only=pull_only,
+                descriptor=descriptor,
                 by=acting_user(node, user),
             )
         )

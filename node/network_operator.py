@@ -130,11 +130,13 @@ async def admit_member(
     lifetime: timedelta,
     roles: tuple[str, ...] = ("member",),
     pull_only: bool = False,
+    descriptor: dict[str, Any] | None = None,
     by: Actor,
 ) -> dict[str, Any]:
     """Admit the node at `url` to a network this node operates; return its join code and certificate.
 
-    The node's descriptor is fetched and one of its current keys must have `expected_fingerprint`,
+    The node's descriptor is fetched (or given, already verified, for a node that cannot be reached
+    from here: `network admit FILE`) and one of its current keys must have `expected_fingerprint`,
     which the certificate then names. The member is trusted here as a network peer at once; a
     `pull_only` one (a small town that makes only outbound connections) is never pushed to: it pulls
     what this node shares and relays for it from the outbox.
@@ -152,8 +154,9 @@ async def admit_member(
     except ProtocolError as exc:
         raise NodeError(str(exc)) from None
     key = load_network_key(node, row["id"])
-    async with new_session(node) as session:
-        descriptor = await fetch_descriptor(session, url)
+    if descriptor is None:
+        async with new_session(node) as session:
+            descriptor = await fetch_descriptor(session, url)
     _check_member_descriptor(descriptor, url, expected)
     member = descriptor["node_id"]
     if member == node.node_id:
@@ -370,20 +373,32 @@ def operated_for(node: Node, network_id: str, peer: dict[str, Any]) -> dict[str,
 
 
 def members_answer(node: Node, network_id: str, peer: dict[str, Any]) -> dict[str, Any]:
-    """GET /fed/v1/networks/{id}/members: the current members, for a current member only."""
+    """GET /fed/v1/networks/{id}/members: the current members, for a current member only.
+
+    Each entry also carries the member's self-signed descriptor as held here, so that members can
+    trust a member they cannot reach, and whether it is pull-only (never to be pushed to).
+    """
     operated_for(node, network_id, peer)
-    return {
-        "members": [
+    held = {
+        node_id: (json.loads(descriptor), bool(pull_only))
+        for node_id, descriptor, pull_only in node.db.execute("SELECT node_id, descriptor, pull_only FROM peers")
+    }
+    held[node.node_id] = (node.descriptor(), False)
+    members = []
+    for row in current_members(node, network_id):
+        descriptor, pull_only = held.get(row["node_id"], (None, False))
+        members.append(
             {
                 "node_id": row["node_id"],
                 "url": row["url"],
                 "fingerprint": row["fingerprint"],
                 "roles": json.loads(row["roles"]),
                 "certificate": json.loads(row["certificate"]),
+                "descriptor": descriptor,
+                "pull_only": pull_only,
             }
-            for row in current_members(node, network_id)
-        ]
-    }
+        )
+    return {"members": members}
 
 
 def revocations_answer(node: Node, network_id: str, peer: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from node.networks import (
 from node.peers import get_peer, trust_descriptor
 from node.store import dumps, now, now_text, rows, write
 from node.users import NODE, Actor
-from protocol.descriptor import descriptor_keys, normalize_base_url
+from protocol.descriptor import descriptor_keys, normalize_base_url, verify_descriptor
 from protocol.encoding import b64url
 from protocol.errors import ProtocolError
 from protocol.keys import fingerprint
@@ -56,6 +56,7 @@ from protocol.network import (
 log = logging.getLogger("praevnet.networks")
 MAX_CODE_FILE = 64 * 1024
 ENTRY_FIELDS = frozenset({"node_id", "url", "fingerprint", "roles", "certificate"})
+OPTIONAL_ENTRY_FIELDS = frozenset({"descriptor", "pull_only"})
 Resolve = Callable[[str, str], bytes | None]
 
 
@@ -71,6 +72,8 @@ class Entry:
     url: str
     fingerprint: str
     certificate: dict[str, Any]
+    descriptor: dict[str, Any] | None = None  # the member's self-signed descriptor, as the operator holds it
+    pull_only: bool = False  # never push to it: it pulls (from its hub)
 
 
 def parse_members(answer: object) -> tuple[list[Entry], list[dict[str, str]]]:
@@ -82,13 +85,20 @@ def parse_members(answer: object) -> tuple[list[Entry], list[dict[str, str]]]:
         node_id = item.get("node_id") if isinstance(item, dict) else None
         who = node_id if isinstance(node_id, str) else "?"
         try:
-            if not isinstance(item, dict) or set(item) != ENTRY_FIELDS:
-                raise ProtocolError(f"an entry has exactly {', '.join(sorted(ENTRY_FIELDS))}")
+            if not isinstance(item, dict) or not ENTRY_FIELDS <= set(item) <= ENTRY_FIELDS | OPTIONAL_ENTRY_FIELDS:
+                required, optional = ", ".join(sorted(ENTRY_FIELDS)), ", ".join(sorted(OPTIONAL_ENTRY_FIELDS))
+                raise ProtocolError(f"an entry has {required} and may have {optional}")
             if not isinstance(item["fingerprint"], str) or not isinstance(item["certificate"], dict):
                 raise ProtocolError("fingerprint must be a string and certificate an object")
             if not isinstance(node_id, str):
                 raise ProtocolError("node_id must be a string")
-            entries.append(Entry(node_id, normalize_base_url(item["url"]), item["fingerprint"], item["certificate"]))
+            descriptor, pull_only = item.get("descriptor"), item.get("pull_only", False)
+            if descriptor is not None and not isinstance(descriptor, dict):
+                raise ProtocolError("descriptor must be an object or null")
+            if not isinstance(pull_only, bool):
+                raise ProtocolError("pull_only must be true or false")
+            url = normalize_base_url(item["url"])
+            entries.append(Entry(node_id, url, item["fingerprint"], item["certificate"], descriptor, pull_only))
         except ProtocolError as exc:
             refused.append({"node_id": who, "reason": f"malformed entry: {exc}"})
     return entries, refused
@@ -279,7 +289,13 @@ async def _admit_peer(
 ) -> None:
     """Trust a listed member that is not a peer yet: its descriptor must have the key its certificate names,
     or a key it rotated to from that one (the certified key signed the descriptor: vouched_fingerprints)."""
-    descriptor = await fetch_descriptor(session, entry.url)
+    if entry.descriptor is not None and entry.descriptor.get("url") == entry.url:
+        try:  # as the operator holds it: no need to reach the member (a pull-only town)
+            descriptor = verify_descriptor(entry.descriptor, now=now())
+        except ProtocolError as exc:
+            raise NodeError(f"the listed descriptor of {entry.node_id} is not acceptable: {exc}") from None
+    else:  # none listed, or for another URL than the register's: ask the node at that URL
+        descriptor = await fetch_descriptor(session, entry.url)
     if descriptor["node_id"] != entry.node_id:
         raise NodeError(f"the node at {entry.url} is {descriptor['node_id']}, not {entry.node_id}")
     current = _key_fingerprints(descriptor)
@@ -292,7 +308,9 @@ async def _admit_peer(
     with write(node.db) as conn:
         if conn.execute("SELECT 1 FROM peers WHERE node_id = ?", (entry.node_id,)).fetchone() is not None:
             return
-        trust_descriptor(node, entry.url, checked, descriptor, within=conn, network=row["id"])
+        trust_descriptor(
+            node, entry.url, checked, descriptor, within=conn, network=row["id"], pull_only=entry.pull_only
+        )
         conn.execute("UPDATE peers SET certificate = ? WHERE node_id = ?", (dumps(entry.certificate), entry.node_id))
         audit.append(
             conn,
@@ -413,6 +431,10 @@ def _settle(
         conn.execute("DELETE FROM network_members WHERE network = ?", (row["id"],))
         for entry in accepted.values():
             store_member(conn, row["id"], entry.url, entry.certificate)
+        conn.executemany(  # only for members trusted through this network; a directly paired peer keeps its own
+            "UPDATE peers SET pull_only = ? WHERE node_id = ? AND network = ?",
+            [(int(entry.pull_only), entry.node_id, row["id"]) for entry in accepted.values()],
+        )
         network_peers = conn.execute("SELECT node_id FROM peers WHERE network = ?", (row["id"],)).fetchall()
         for (peer_id,) in network_peers:
             if peer_id in accepted or peer_id == row["operator_node"]:

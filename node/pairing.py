@@ -35,11 +35,16 @@ def add_peer_from_file(node: Node, path: Path, expected_fingerprint: str, *, pul
     only pulls (give pull_only). The fingerprint is checked exactly as for a fetched descriptor.
     """
     check_fingerprint_text(expected_fingerprint)
+    descriptor = descriptor_from_file(path)
+    return trust_descriptor(node, descriptor["url"], expected_fingerprint, descriptor, pull_only=pull_only)
+
+
+def descriptor_from_file(path: Path) -> dict[str, Any]:
+    """A node's self-signed descriptor read from a file (`praevnet id --descriptor`), verified."""
     try:
-        descriptor = verify_descriptor(read_content_file(path), now=now())
+        return verify_descriptor(read_content_file(path), now=now())
     except ProtocolError as exc:
         raise NodeError(f"{path} is not an acceptable descriptor: {exc}") from None
-    return trust_descriptor(node, descriptor["url"], expected_fingerprint, descriptor, pull_only=pull_only)
 
 
 async def sync(node: Node, progress: Progress | None = None) -> list[dict[str, Any]]:

@@ -324,3 +324,21 @@ def test_network_commands_on_a_home_without_a_node(tmp_path: Path, command: list
     result = invoke(*command, "--home", str(target))
     assert_refused(result, "no praevnet node in", str(target))
     assert not target.exists()
+
+
+def test_admit_from_a_descriptor_file_of_a_node_nobody_can_reach(home: Path, tmp_path: Path) -> None:
+    operator = tmp_path / "land"
+    ok("init", "--home", str(operator), "--name", "Landesrat", "--url", f"http://127.0.0.1:{free_port()}")
+    ok("network", "create", "DEFUS", "--home", str(operator))
+    town = identity(home)  # its server is not running: only the file can tell the operator about it
+    descriptor = write(tmp_path / "town.json", ok("id", "--descriptor", "--home", str(home)).stdout)
+    admitted = ok_json(
+        "network", "admit", descriptor, "--fingerprint", town["fingerprint"], "--pull-only", "--home", str(operator)
+    )
+    assert admitted["pull_only"] is True
+    peers = {p["node_id"]: p for p in ok_json("peers", "list", "--home", str(operator))}
+    assert peers[town["node_id"]]["pull_only"] is True
+    not_a_descriptor = write(tmp_path / "nonsense.json", json.dumps(RECORD))
+    with unchanged(operator):
+        result = invoke("network", "admit", not_a_descriptor, "--fingerprint", FP, "--home", str(operator))
+    assert_refused(result, "nonsense.json is not an acceptable descriptor")
