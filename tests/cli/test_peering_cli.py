@@ -14,7 +14,7 @@ import pytest
 from protocol.canonical import canonical_bytes
 from protocol.keys import NodeKey, fingerprint, node_id_for
 from protocol.peering import issue_card
-from tests.cli.conftest import invoke, ok, ok_json
+from tests.cli.conftest import ServingPeer, invoke, ok, ok_json
 from tests.cli.test_bad_input import OTHER_FINGERPRINT, assert_refused, unchanged, write
 from tests.conftest import free_port
 
@@ -98,3 +98,25 @@ def test_peering_commands_on_a_node_without_networks(home: Path, tmp_path: Path)
         assert_refused(invoke("network", "card", "--home", str(home)), "operates no network")
         peer = invoke("network", "peer", "X", card, "--fingerprint", fingerprint(OTHER.public), "--home", str(home))
         assert_refused(peer, "no network called 'X'")
+
+
+def test_peer_list_and_unpeer_from_the_command_line(home: Path, tmp_path: Path, serving_peer: ServingPeer) -> None:
+    saxony = tmp_path / "bonn"  # the serving peer's home: its operator node is reachable
+    ok("network", "create", "Sachsen", "--home", str(saxony))
+    card = ok("network", "card", "--home", str(saxony))
+    network_fp = card.stderr.strip().rsplit(" ", 1)[1]
+    card_file = write(tmp_path / "sachsen.card", card.stdout)
+    ok("network", "create", "Brandenburg", "--home", str(home))
+
+    peered = ok_json("network", "peer", "Brandenburg", card_file, "--fingerprint", network_fp, "--home", str(home))
+    assert (peered["peer_name"], peered["labels"]) == ("Sachsen", ["TLP:CLEAR"])
+    assert serving_peer.node_id in [p["node_id"] for p in ok_json("peers", "list", "--home", str(home))]
+    [held] = ok_json("network", "peerings", "--home", str(home))
+    assert held["peer_network"] == peered["peer_network"]
+    assert "Sachsen" in ok("network", "peerings", "--home", str(home)).stdout
+
+    withdrawn = ok("network", "unpeer", "Brandenburg", "Sachsen", "--home", str(home)).stdout
+    assert "no longer peers with Sachsen" in withdrawn
+    assert "sent it to 0 member(s)" in withdrawn
+    [after] = ok_json("network", "peerings", "--home", str(home))
+    assert after["labels"] == []
