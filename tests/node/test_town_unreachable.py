@@ -11,8 +11,9 @@ import pytest
 from node.client import new_session
 from node.errors import PeerError
 from node.home import Node
+from node.member_list import parse_members
 from node.network_operator import create_network
-from node.network_sync import parse_members, refresh_network
+from node.network_sync import refresh_network
 from node.received import list_inbox
 from node.store import dumps
 from node.users import ADMIN
