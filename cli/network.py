@@ -1,46 +1,25 @@
 """`praevnet network ...`: operate a network of cities (create, admit, revoke) or belong to one (join,
-refresh, leave)."""
+refresh, leave); peering with other networks comes from cli.network_peering."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli.common import acting_user, emit, emit_json, home_option, json_option, opened, short, user_option
+from cli.common import acting_user, emit, home_option, json_option, opened, short, user_option
+from cli.network_options import expires_option, network_option, push_report_human
+from cli.network_peering import PEERING_COMMANDS
 from node.network_leave import leave_network
 from node.network_operator import admit_member, create_network
-from node.network_peering import list_peerings, network_card, peer_network, unpeer_and_push
 from node.network_push import revoke_and_push
 from node.network_sync import join_network, refresh_now
-from node.networks import DEFAULT_EXPIRY, list_members, list_networks, parse_expiry, set_via_hub
+from node.networks import list_members, list_networks, parse_expiry, set_via_hub
 from node.pairing import descriptor_from_file
-from protocol.keys import fingerprint, public_key_from_b64
 from protocol.network import ROLES
-
-network_option = click.option(
-    "--network",
-    "network",
-    metavar="NAME",
-    default=None,
-    help="The network (name or id); needed only when this node has more than one.",
-)
-
-
-def expires_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`--expires DURATION`: how long the signed `what` is valid, into the parameter `lifetime`."""
-    return click.option(
-        "--expires",
-        "lifetime",
-        default=DEFAULT_EXPIRY,
-        show_default=True,
-        metavar="DURATION",
-        help=f"How long the {what} is valid: 90d, 26w, 1y (or 30m, 12h), at most 5 years.",
-    )
 
 
 @click.group("network")
@@ -252,18 +231,9 @@ def revoke(home: Path | None, as_json: bool, user: str | None, network: str | No
 
     def human(d: dict[str, Any]) -> None:
         click.echo(f"revoked {d['node_id']} from {d['name']}; revocation list version {d['version']}")
-        _push_human(d["push"])
+        push_report_human(d["push"])
 
     emit(revoked, as_json, human)
-
-
-def _push_human(push: dict[str, Any]) -> None:
-    click.echo(f"sent it to {len(push['pushed'])} member(s)")
-    late = [item["node_id"] for item in push["failed"]] + push["pull_only"]
-    if late:
-        click.echo(f"not reached now, they learn of it at their next refresh: {', '.join(late)}")
-    for item in push["failed"]:
-        click.echo(f"  {item['node_id']}: {short(item['reason'], 100)}", err=True)
 
 
 @network_group.command("leave")
@@ -348,106 +318,5 @@ def list_(home: Path | None, as_json: bool) -> None:
     emit(items, as_json, human)
 
 
-@network_group.command("card")
-@home_option
-@click.argument("name", required=False)
-def card(home: Path | None, name: str | None) -> None:
-    """Print the network card of NAME (a network this node operates), signed by the network key.
-
-    Give it to the operator of the network you agree to peer with, together with the network key's
-    fingerprint (printed on standard error), which its officer checks with you on the phone.
-    """
-    with opened(home) as node:
-        signed = network_card(node, name)
-    emit_json(signed)
-    click.echo(f"network key fingerprint: {fingerprint(public_key_from_b64(signed['key']))}", err=True)
-
-
-@network_group.command("peer")
-@home_option
-@json_option
-@user_option
-@click.argument("name")
-@click.argument("card_file", metavar="CARD_FILE")
-@click.option(
-    "--fingerprint",
-    "network_fingerprint",
-    required=True,
-    help="The other network key's fingerprint (SHA256:...), read out by its operator's officer.",
-)
-@expires_option("peering statement")
-def peer(
-    home: Path | None,
-    as_json: bool,
-    user: str | None,
-    name: str,
-    card_file: str,
-    network_fingerprint: str,
-    lifetime: str,
-) -> None:
-    """Peer the network NAME (operated here) with the network whose card is in CARD_FILE.
-
-    The card must be signed by a network key with the fingerprint given; the other operator's node
-    must show the card's operator fingerprint. Then it is paired with this node, and this network
-    signs a statement that TLP:CLEAR network records may cross (nothing else ever does). The other
-    operator runs the same with this network's card. Running it again renews the statement.
-    """
-    duration = parse_expiry(lifetime)
-    with opened(home) as node:
-        peering = asyncio.run(
-            peer_network(node, name, card_file, network_fingerprint, lifetime=duration, by=acting_user(node, user))
-        )
-
-    def human(item: dict[str, Any]) -> None:
-        click.echo(
-            f"{item['name']} now peers with {item['peer_name']} ({item['peer_network']}): "
-            f"{', '.join(item['labels'])} may cross until {item['expires']} (serial {item['serial']})"
-        )
-        click.echo(f"its operator {item['peer_operator']['node_id']} is paired with this node")
-
-    emit(peering, as_json, human)
-
-
-@network_group.command("unpeer")
-@home_option
-@json_option
-@user_option
-@click.argument("name")
-@click.argument("peer_network", metavar="PEER_NETWORK")
-def unpeer(home: Path | None, as_json: bool, user: str | None, name: str, peer_network: str) -> None:
-    """Withdraw the peering of the network NAME (operated here) with PEER_NETWORK (its name or id).
-
-    Nothing crosses to or from that network here from now on; the withdrawal is sent to the members
-    at once (those that cannot be reached learn of it at their next refresh). The other operator
-    stays paired (`praevnet peers remove` ends that).
-    """
-    with opened(home) as node:
-        peering = asyncio.run(unpeer_and_push(node, name, peer_network, by=acting_user(node, user)))
-
-    def human(item: dict[str, Any]) -> None:
-        click.echo(f"{item['name']} no longer peers with {item['peer_name'] or item['peer_network']}")
-        _push_human(item["push"])
-
-    emit(peering, as_json, human)
-
-
-@network_group.command("peerings")
-@home_option
-@json_option
-@click.argument("name", required=False)
-def peerings(home: Path | None, as_json: bool, name: str | None) -> None:
-    """List the peerings of this node's networks (or of NAME): those it signed as operator, or learned
-    from its operator as a member."""
-    with opened(home) as node:
-        items = list_peerings(node, name)
-
-    def human(data: list[dict[str, Any]]) -> None:
-        if not data:
-            click.echo("no peerings; operators agree on one with `praevnet network card` and `network peer`")
-        for item in data:
-            click.echo(
-                f"{item['name']} <-> {item['peer_name'] or '?'} ({item['peer_network']})  {item['state']:13}  "
-                f"{','.join(item['labels']) or '-':9}  until {item['expires']}  serial {item['serial']}"
-            )
-
-    emit(items, as_json, human)
+for _command in PEERING_COMMANDS:
+    network_group.add_command(_command)

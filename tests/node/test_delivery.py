@@ -18,9 +18,10 @@ from node.peers import get_peer, trust_descriptor
 from node.pull import pull_all, pull_from
 from node.received import list_inbox
 from node.records import add_record, send_alert
-from node.server import NODE, errors_and_signing, json_response
+from node.server import NODE, errors_and_signing
 from node.sharing import share_record
 from node.users import ADMIN
+from protocol.canonical import canonical_bytes
 from protocol.envelope import envelope_ref
 from tests.conftest import RECORD, FakePeer, alert_content, free_port
 from tests.node.conftest import NodeFactory, Two, count, pair, serve
@@ -298,16 +299,21 @@ async def test_pull_from_an_unreachable_peer_is_reported(two: Two, make_node: No
     assert "cannot reach" in reports["Stadt D"]["error"]
 
 
-def fake_outbox(node: Node, page: Any) -> web.Application:
-    """A server that speaks for `node` (signed answers) but serves `page` as its outbox."""
+def raw_outbox(node: Node, body: bytes) -> web.Application:
+    """A server that speaks for `node` (signed answers) but serves `body` as its outbox page."""
 
     async def outbox(request: web.Request) -> web.Response:
-        return json_response(page)
+        return web.Response(body=body, content_type="application/json")
 
     app = web.Application(middlewares=[errors_and_signing])
     app[NODE] = node
     app.router.add_get("/fed/v1/outbox", outbox)
     return app
+
+
+def fake_outbox(node: Node, page: Any) -> web.Application:
+    """A server that speaks for `node` (signed answers) but serves `page` as its outbox."""
+    return raw_outbox(node, canonical_bytes(page))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from node import audit, verify_pool
@@ -20,12 +19,11 @@ from node.peer_keys import KeyBook
 from node.peers import get_peer
 from node.pull import pull_from
 from node.received import list_inbox
-from node.server import NODE, errors_and_signing
 from protocol.envelope import VerifiedEnvelope
 from protocol.wire import outbox_page_body
 from tests.conftest import free_port
 from tests.node.conftest import NodeFactory, Two, count, pair
-from tests.node.test_delivery import peer_state, share
+from tests.node.test_delivery import peer_state, raw_outbox, share
 
 
 def workers(node: Node, number: int) -> None:
@@ -74,18 +72,6 @@ async def test_a_pull_verified_in_worker_processes_stores_everything_once_in_ord
     again = await pull(b, a.node_id)
     assert "accepted" not in again
     assert count(b, "inbox") == 95
-
-
-def raw_outbox(node: Node, body: bytes) -> web.Application:
-    """A server that speaks for `node` (signed answers) but serves `body` as its outbox page."""
-
-    async def outbox(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
-
-    app = web.Application(middlewares=[errors_and_signing])
-    app[NODE] = node
-    app.router.add_get("/fed/v1/outbox", outbox)
-    return app
 
 
 @pytest.mark.usefixtures("small_pages")
