@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from uuid6 import uuid7
 
 from node import audit, policy, sharing
 from node.errors import NodeError, NotFound
@@ -73,7 +74,7 @@ def insert_record(
     by: Actor,
 ) -> dict[str, Any]:
     """Store a new record with its first version inside a write transaction; return the record row."""
-    record_id = uuid.uuid4().hex
+    record_id = uuid7().hex  # time-ordered (RFC 9562), so that every index on record ids grows at its end
     stamp = now_text()
     conn.execute(
         "INSERT INTO records (id, kind, created, author, version, local_fields, expires) VALUES (?, ?, ?, ?, 1, ?, ?)",

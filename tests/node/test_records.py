@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,17 @@ def test_add_record_stores_locally_and_shares_nothing(node: Node) -> None:
     assert record["shared_with"] == []
     assert [entry["id"] for entry in list_records(node, "experience")] == [record_id]
     assert list_records(node, "alert") == []
+
+
+def test_record_ids_are_time_ordered_uuid7(node: Node) -> None:
+    """Ids sort in creation order, so the indexes on record ids (here and at every peer) grow at the end."""
+    ids = [add_record(node, "experience", RECORD, by=ADMIN) for _ in range(20)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    for record_id in ids:
+        parsed = uuid.UUID(hex=record_id)
+        assert parsed.hex == record_id
+        assert parsed.version == 7
 
 
 def test_get_unknown_record(node: Node) -> None:
