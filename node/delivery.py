@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
@@ -57,54 +58,71 @@ def due_peers(node: Node) -> list[str]:
     return [row["peer_id"] for row in found]
 
 
+def claim_batches(node: Node, peer_ids: Sequence[str]) -> dict[str, str]:
+    """Claim the next batch for each peer in one write transaction; return each peer's transaction id.
+
+    A fan-out to many peers (an alert to all of them) then costs one commit instead of one per
+    peer; `send_batch` finds each claimed transaction and sends it without writing again.
+    """
+    if not peer_ids:
+        return {}
+    with write(node.db) as conn:
+        return {peer_id: _claim(conn, peer_id) for peer_id in peer_ids}
+
+
+def _claim(conn: sqlite3.Connection, peer_id: str) -> str:
+    """Inside a write transaction: the peer's unfinished transaction id, else a new one claiming up to 50."""
+    inflight = conn.execute(
+        """SELECT txn_id FROM deliveries WHERE peer_id = :peer AND state = 'pending' AND txn_id IS NOT NULL
+           UNION ALL
+           SELECT txn_id FROM relays WHERE peer_id = :peer AND state = 'pending' AND txn_id IS NOT NULL
+           LIMIT 1""",
+        {"peer": peer_id},
+    ).fetchone()
+    if inflight is not None:
+        txn_id = str(inflight[0])
+    else:
+        txn_id = uuid.uuid4().hex
+        candidates = conn.execute(
+            """
+            SELECT d.id, length(CAST(e.envelope AS BLOB)) FROM deliveries d JOIN envelopes e ON e.seq = d.seq
+            WHERE d.peer_id = ? AND d.state = 'pending' ORDER BY d.priority, d.id LIMIT ?
+            """,
+            (peer_id, MAX_ENVELOPES),
+        ).fetchall()
+        chosen: list[int] = []
+        size = 0
+        for delivery_id, length in candidates:  # up to 50, and no more bytes than the receiver takes
+            if chosen and size + length + 1 > MAX_BATCH_BYTES:
+                break
+            chosen.append(delivery_id)
+            size += length + 1
+        conn.executemany("UPDATE deliveries SET txn_id = ? WHERE id = ?", [(txn_id, i) for i in chosen])
+        relays = conn.execute(
+            """
+            SELECT r.id, length(CAST(i.envelope AS BLOB)) FROM relays r
+            JOIN inbox i ON i.origin = r.origin AND i.seq = r.seq
+            WHERE r.peer_id = ? AND r.state = 'pending' ORDER BY r.id LIMIT ?
+            """,
+            (peer_id, MAX_ENVELOPES - len(chosen)),
+        ).fetchall()
+        relayed: list[int] = []
+        for relay_id, length in relays:
+            if (chosen or relayed) and size + length + 1 > MAX_BATCH_BYTES:
+                break
+            relayed.append(relay_id)
+            size += length + 1
+        conn.executemany("UPDATE relays SET txn_id = ? WHERE id = ?", [(txn_id, i) for i in relayed])
+    return txn_id
+
+
 def _claim_batch(node: Node, peer_id: str) -> tuple[str, list[dict[str, Any]]]:
     """The batch to send next: the unfinished transaction if there is one, else a new one of up to 50.
 
     Returns the transaction id and this node's own envelopes in it; the relays (other origins'
     envelopes a hub passes on) claimed into the same transaction are read with `_claimed_relays`.
     """
-    with write(node.db) as conn:
-        inflight = conn.execute(
-            """SELECT txn_id FROM deliveries WHERE peer_id = :peer AND state = 'pending' AND txn_id IS NOT NULL
-               UNION ALL
-               SELECT txn_id FROM relays WHERE peer_id = :peer AND state = 'pending' AND txn_id IS NOT NULL
-               LIMIT 1""",
-            {"peer": peer_id},
-        ).fetchone()
-        if inflight is not None:
-            txn_id = inflight[0]
-        else:
-            txn_id = uuid.uuid4().hex
-            candidates = conn.execute(
-                """
-                SELECT d.id, length(CAST(e.envelope AS BLOB)) FROM deliveries d JOIN envelopes e ON e.seq = d.seq
-                WHERE d.peer_id = ? AND d.state = 'pending' ORDER BY d.priority, d.id LIMIT ?
-                """,
-                (peer_id, MAX_ENVELOPES),
-            ).fetchall()
-            chosen: list[int] = []
-            size = 0
-            for delivery_id, length in candidates:  # up to 50, and no more bytes than the receiver takes
-                if chosen and size + length + 1 > MAX_BATCH_BYTES:
-                    break
-                chosen.append(delivery_id)
-                size += length + 1
-            conn.executemany("UPDATE deliveries SET txn_id = ? WHERE id = ?", [(txn_id, i) for i in chosen])
-            relays = conn.execute(
-                """
-                SELECT r.id, length(CAST(i.envelope AS BLOB)) FROM relays r
-                JOIN inbox i ON i.origin = r.origin AND i.seq = r.seq
-                WHERE r.peer_id = ? AND r.state = 'pending' ORDER BY r.id LIMIT ?
-                """,
-                (peer_id, MAX_ENVELOPES - len(chosen)),
-            ).fetchall()
-            relayed: list[int] = []
-            for relay_id, length in relays:
-                if (chosen or relayed) and size + length + 1 > MAX_BATCH_BYTES:
-                    break
-                relayed.append(relay_id)
-                size += length + 1
-            conn.executemany("UPDATE relays SET txn_id = ? WHERE id = ?", [(txn_id, i) for i in relayed])
+    txn_id = claim_batches(node, [peer_id])[peer_id]
     batch = rows(
         node.db,
         "SELECT id, seq FROM deliveries WHERE peer_id = ? AND txn_id = ? AND state = 'pending' ORDER BY priority, id",
@@ -133,33 +151,39 @@ def _finish(
     peer_id: str = "",
     *,
     relays: int = 0,
+    answered: bool = False,
 ) -> None:
     """Record the outcome of deliveries and, for envelopes whose bytes reached the peer, an audit entry.
 
     The last `relays` entries of `ids_and_states` are relays (table relays), the others deliveries.
+    With `answered`, the peer's backoff is reset in the same transaction (see `record_success`).
     """
     stamp = now_text()
     own = len(ids_and_states) - relays
     with write(node.db) as conn:
         for position, (delivery_id, state, reason) in enumerate(ids_and_states):
             conn.execute(_FINISH_DELIVERY if position < own else _FINISH_RELAY, (state, reason, stamp, delivery_id))
-        if not sent:  # withheld before sending: no bytes left, nothing to audit
-            return
-        for envelope, (_, state, reason) in zip(sent, ids_and_states, strict=True):
-            audit.append(
-                conn,
-                user=NODE.name,
-                action="sent",
-                record_id=envelope["id"],
-                version=envelope["version"],
-                recipients=[peer_id],
-                digest=audit.digest_of(canonical_bytes(envelope)),
-                detail=(
-                    f"{envelope['type']}"
+        if answered:
+            _reset_backoff(conn, peer_id, stamp)
+        audit.append_many(  # nothing when withheld before sending: no bytes left
+            conn,
+            [
+                {
+                    "user": NODE.name,
+                    "action": "sent",
+                    "record_id": envelope["id"],
+                    "version": envelope["version"],
+                    "recipients": [peer_id],
+                    "digest": audit.digest_of(canonical_bytes(envelope)),
+                    "detail": f"{envelope['type']}"
                     + (f" of {envelope['origin']} (relayed)" if envelope["origin"] != node.node_id else "")
-                    + f": {'accepted' if state == 'delivered' else f'refused: {reason}'}"
-                ),
-            )
+                    + f": {'accepted' if state == 'delivered' else f'refused: {reason}'}",
+                }
+                for envelope, (_, state, reason) in zip(sent, ids_and_states, strict=True)
+            ]
+            if sent
+            else [],
+        )
 
 
 def backoff_seconds(node: Node, failures: int) -> float:
@@ -195,10 +219,14 @@ def record_error(node: Node, peer_id: str, message: str) -> None:
 def record_success(node: Node, peer_id: str) -> None:
     """Reset a peer's backoff after a successful exchange."""
     with write(node.db) as conn:
-        conn.execute(
-            "UPDATE peers SET failures = 0, next_attempt = 0, last_error = NULL, last_success = ? WHERE node_id = ?",
-            (now_text(), peer_id),
-        )
+        _reset_backoff(conn, peer_id, now_text())
+
+
+def _reset_backoff(conn: sqlite3.Connection, peer_id: str, stamp: str) -> None:
+    conn.execute(
+        "UPDATE peers SET failures = 0, next_attempt = 0, last_error = NULL, last_success = ? WHERE node_id = ?",
+        (stamp, peer_id),
+    )
 
 
 def _retryable(exc: PeerError) -> bool:
@@ -272,6 +300,5 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
             outcome.append((row["id"], "delivered", None))
         else:
             outcome.append((row["id"], "refused", str(entry.get("reason") or "no result for this envelope")))
-    _finish(node, outcome, payload["envelopes"], peer_id, relays=relays)
-    record_success(node, peer_id)
+    _finish(node, outcome, payload["envelopes"], peer_id, relays=relays, answered=True)
     return sum(1 for _, state, _ in outcome if state == "delivered")

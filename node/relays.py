@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from node import wake
 from node.errors import NodeError
 from node.home import Node
 from node.migrations import allocate_cursors
@@ -124,6 +125,8 @@ def enqueue(conn: sqlite3.Connection, peers: Sequence[str], origin: str, seq: in
             for peer, cursor in zip(targets, allocate_cursors(conn, len(targets)), strict=True)
         ],
     )
+    if targets:
+        wake.after_commit(conn)
 
 
 def mark_served(conn: sqlite3.Connection, peer_id: str, relay_ids: Sequence[int], stamp: str) -> set[int]:

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from node import audit, crossing, policy
+from node import audit, crossing, policy, wake
 from node.errors import NodeError, NotFound, PolicyError
 from node.home import Node
 from node.networks import resolve_network
@@ -151,6 +151,7 @@ def grant(conn: sqlite3.Connection, seq: int, peer_id: str, kind: str) -> None:
            SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM peers WHERE node_id = ? AND pull_only = 1)""",
         (peer_id, seq, PRIORITY[kind], stamp, peer_id),
     )
+    wake.after_commit(conn)
 
 
 def _retracted_at(conn: sqlite3.Connection, record_id: str, peer_id: str) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from node import wake
 from node.migrations import migrations
 
 
@@ -46,16 +47,30 @@ def flush_erased(db: Database) -> bool:
 
 
 @contextmanager
-def write(db: Database) -> Iterator[sqlite3.Connection]:
-    """A `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any exception."""
+def write(db: Database, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+    """A `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any exception.
+
+    After the commit, the serving process is woken if the transaction queued deliveries (node.wake).
+    `durable=False` commits without waiting for the disk (synchronous=NORMAL for this transaction):
+    the commit survives the process being killed, and reaches the disk with the next durable one,
+    but a power cut before that may lose it. Only for bookkeeping whose loss is harmless.
+    """
     conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
+    if not durable:
+        conn.execute("PRAGMA synchronous=NORMAL")
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            wake.discard(conn)
+            raise
+        conn.execute("COMMIT")
+    finally:
+        if not durable:
+            conn.execute("PRAGMA synchronous=FULL")
+    wake.fire(conn)  # if the transaction queued something for delivery
 
 
 def rows(db: Database, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
 """Background work of a serving node: the push sender loop and scheduled pulls.
 
-One transaction in flight per peer; a slow peer never holds up the others. The loop polls the
-durable queue every `poll_interval` seconds, so a share made by the CLI in another process goes
-out within a second. Pulls run at start, every `pull_interval` seconds, and within a second after
+One transaction in flight per peer; a slow peer never holds up the others. The loop looks at the
+durable queue as soon as a commit queued something, in this process or another (node.wake), and
+every `poll_interval` seconds in any case. Pulls run at start, every `pull_interval` seconds, and within a second after
 a gap in a peer's chain; expired alerts are purged at start and every ten minutes. The lists of
 every network this node belongs to are refreshed at start and every `pull_interval` seconds.
 """
@@ -14,17 +14,19 @@ import contextlib
 import logging
 
 from node.client import new_session
-from node.delivery import due_peers, send_batch
+from node.delivery import claim_batches, due_peers, send_batch
 from node.expiry import purge_expired
 from node.home import Node
 from node.keyring import announce_keys, generation
 from node.network_sync import refresh_all
 from node.pull import catch_up_requested, pull_all
+from node.wake import Listener, database_of
 
 log = logging.getLogger("praevnet.worker")
 PURGE_INTERVAL = 600.0
 CATCH_UP_CHECK = 1.0
 KEYS_INTERVAL = 2.0
+MIN_ROUND = 0.005  # seconds between two looks at the queue, however often the node is woken
 
 
 class Worker:
@@ -34,10 +36,15 @@ class Worker:
         self.node = node
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        self.woken = asyncio.Event()
+        self.listener: Listener | None = None
 
     async def start(self) -> None:
-        """Open the HTTP session and start the loops."""
+        """Open the HTTP session, listen for wake-ups, and start the loops."""
         self.session = new_session(self.node)
+        self.listener = Listener.open(database_of(self.node.db.conn))
+        if self.listener is not None:
+            asyncio.get_running_loop().add_reader(self.listener.fileno(), self.listener.drain, self.woken.set)
         self.tasks = [
             asyncio.create_task(self._send_loop()),
             asyncio.create_task(self._pull_loop()),
@@ -53,17 +60,27 @@ class Worker:
         for task in [*self.tasks, *self.inflight.values()]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.listener is not None:
+            asyncio.get_running_loop().remove_reader(self.listener.fileno())
+            self.listener.close()
         await self.session.close()
 
     async def _send_loop(self) -> None:
+        """Look at the queue every poll_interval, and at once when woken (never more often than MIN_ROUND)."""
+        loop = asyncio.get_running_loop()
         while True:
+            self.woken.clear()
+            started = loop.time()
             try:
-                for peer_id in due_peers(self.node):
-                    if peer_id not in self.inflight:
-                        self.inflight[peer_id] = asyncio.create_task(self._send(peer_id))
+                idle = [peer_id for peer_id in due_peers(self.node) if peer_id not in self.inflight]
+                claim_batches(self.node, idle)  # one commit for the whole fan-out
+                for peer_id in idle:
+                    self.inflight[peer_id] = asyncio.create_task(self._send(peer_id))
             except Exception:
                 log.exception("delivery loop")
-            await asyncio.sleep(self.node.config.delivery.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.woken.wait(), self.node.config.delivery.poll_interval)
+            await asyncio.sleep(max(0.0, started + MIN_ROUND - loop.time()))
 
     async def _send(self, peer_id: str) -> None:
         try:

@@ -11,7 +11,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from node.client import new_session
-from node.delivery import _claim_batch, due_peers, send_batch
+from node.delivery import _claim_batch, claim_batches, due_peers, send_batch
 from node.errors import PeerError
 from node.home import Node
 from node.peers import get_peer, trust_descriptor
@@ -233,6 +233,29 @@ def test_an_unfinished_batch_keeps_its_transaction_id(make_node: NodeFactory) ->
     following, rest = _claim_batch(a, b.node_id)
     assert following != txn_id
     assert [row["seq"] for row in rest] == [4]
+
+
+def test_a_fan_out_is_claimed_in_one_commit(make_node: NodeFactory) -> None:
+    """An alert to many peers claims every peer's batch in one write transaction; sending writes no claim again."""
+    a = make_node("Stadt A")
+    peers = [FakePeer(f"Stadt {n}", f"http://127.0.0.1:{9 + n}").trusted_by(a) for n in range(5)]
+    send_alert(a, alert_content(), [], all_peers=True, by=ADMIN)
+    statements: list[str] = []
+    a.db.conn.set_trace_callback(statements.append)
+    claimed = claim_batches(a, [peer.node_id for peer in peers])
+    a.db.conn.set_trace_callback(None)
+    assert statements.count("COMMIT") == 1
+    assert len(set(claimed.values())) == len(peers)
+    for peer in peers:
+        assert {row["txn_id"] for row in deliveries(a) if row["peer_id"] == peer.node_id} == {claimed[peer.node_id]}
+        statements.clear()
+        a.db.conn.set_trace_callback(statements.append)
+        txn_id, batch = _claim_batch(a, peer.node_id)  # what send_batch does first
+        a.db.conn.set_trace_callback(None)
+        assert txn_id == claimed[peer.node_id]
+        assert len(batch) == 1
+        assert not [sql for sql in statements if sql.startswith(("UPDATE", "INSERT", "DELETE"))]
+    assert claim_batches(a, []) == {}
 
 
 # --- pull ---------------------------------------------------------------------------------------
