@@ -14,18 +14,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from http_message_signatures import (
     HTTPMessageSigner,
     HTTPMessageVerifier,
+    HTTPSignatureAlgorithm,
     HTTPSignatureKeyResolver,
     InvalidSignature,
-    algorithms,
 )
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 from protocol.errors import ProtocolError, SignatureError
-from protocol.keys import NodeKey, check_key_id, check_node_id
+from protocol.keys import NodeKey, check_key_id, check_node_id, verify
 
 TAG = "praevnet"
 RESPONSE_TAG = "praevnet-response"
@@ -110,6 +110,31 @@ class _ResponseView:
     request: _View
 
 
+class Ed25519(HTTPSignatureAlgorithm):
+    """The library's Ed25519, verifying with protocol.keys.verify (libsodium) as envelopes are verified.
+
+    Public keys are the raw 32 bytes; private keys are `cryptography` objects, which sign.
+    """
+
+    algorithm_id = "ed25519"
+
+    def __init__(self, public_key: bytes | None = None, private_key: Ed25519PrivateKey | None = None) -> None:
+        self.public_key = public_key
+        self.private_key = private_key
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign the signature base."""
+        if self.private_key is None:
+            raise SignatureError("no private key to sign with")
+        return self.private_key.sign(message)
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        """Verify a signature over the signature base; raise SignatureError if it does not verify."""
+        if self.public_key is None:
+            raise SignatureError("no public key to verify with")
+        verify(self.public_key, signature, message)
+
+
 class _SingleKey(HTTPSignatureKeyResolver):
     def __init__(self, key: NodeKey | None = None, public: Callable[[str], bytes | None] | None = None) -> None:
         self._key = key
@@ -127,7 +152,7 @@ class _SingleKey(HTTPSignatureKeyResolver):
         if raw is None:
             raise SignatureError(f"unknown key id {key_id!r}")
         self.resolved = key_id
-        return Ed25519PublicKey.from_public_bytes(raw)
+        return raw
 
 
 @dataclass(frozen=True)
@@ -150,7 +175,7 @@ def sign_request(
     created: datetime | None = None,
 ) -> None:
     """Add Content-Digest, Signature-Input and Signature headers to `request` in place."""
-    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_SingleKey(key))
+    signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_SingleKey(key))
     signer.sign(
         request,
         key_id=http_key_id(node_id, key.key_id),
@@ -173,7 +198,7 @@ def sign_response(
     created: datetime | None = None,
 ) -> None:
     """Sign a response in place, bound to the signed request it answers."""
-    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_SingleKey(key))
+    signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_SingleKey(key))
     try:
         _sign_response(signer, response, body, key, node_id, nonce, created)
     except HTTPMessageSignaturesException as exc:
@@ -212,7 +237,7 @@ def _verify(
         node_id, key_id = split_http_key_id(http_kid)
         return resolve(node_id, key_id)
 
-    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=_SingleKey(public=lookup))
+    verifier = HTTPMessageVerifier(signature_algorithm=Ed25519, key_resolver=_SingleKey(public=lookup))
     try:
         results = verifier.verify(message, max_age=MAX_AGE, expect_tag=tag, require_components=components, body=body)
     except SignatureError:
