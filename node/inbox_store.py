@@ -34,16 +34,11 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + _CHUNK]
 
 
-def _held(conn: sqlite3.Connection, items: Sequence[VerifiedEnvelope], sql: str, column: str) -> set[tuple[Any, ...]]:
-    """Rows of (origin, value) already held, where value is each item's `column` (seq, ref or id)."""
-    wanted: dict[str, list[Any]] = {}
-    for item in items:
-        value = getattr(item, column)
-        if value is not None:
-            wanted.setdefault(item.origin, []).append(value)
+def _held(conn: sqlite3.Connection, wanted: dict[str, set[Any]], sql: str) -> set[tuple[Any, ...]]:
+    """Rows already held for each origin and the values wanted of it (seqs or ids), prefixed with the origin."""
     found: set[tuple[Any, ...]] = set()
     for origin, values in wanted.items():
-        for part in _chunks(sorted(set(values))):
+        for part in _chunks(sorted(values)):
             query = sql.format(marks=",".join("?" * len(part)))
             found.update((origin, *row) for row in conn.execute(query, (origin, *part)))
     return found
@@ -75,16 +70,17 @@ class _Batch:
 
     def __init__(self, conn: sqlite3.Connection, sender: str, items: Sequence[VerifiedEnvelope], stamp: str) -> None:
         self.conn, self.sender, self.stamp = conn, sender, stamp
-        seqs = _held(conn, items, "SELECT seq, ref FROM inbox WHERE origin = ? AND seq IN ({marks})", "seq")
-        self.refs_by_seq = {(origin, seq): ref for origin, seq, ref in seqs}
-        self.refs = {
-            (origin, ref)
-            for origin, ref in _held(conn, items, "SELECT ref FROM inbox WHERE origin = ? AND ref IN ({marks})", "prev")
-        }
+        seqs: dict[str, set[Any]] = {}  # each item's seq, and its predecessor's, whose ref its prev must be
+        ids: dict[str, set[Any]] = {}
+        for item in items:
+            seqs.setdefault(item.origin, set()).update((item.seq, item.seq - 1))
+            ids.setdefault(item.origin, set()).add(item.id)
+        held = _held(conn, seqs, "SELECT seq, ref FROM inbox WHERE origin = ? AND seq IN ({marks})")
+        self.refs_by_seq = {(origin, seq): ref for origin, seq, ref in held}
         self.retracted = {
             (origin, record_id): version
             for origin, record_id, version in _held(
-                conn, items, "SELECT id, version FROM retractions WHERE origin = ? AND id IN ({marks})", "id"
+                conn, ids, "SELECT id, version FROM retractions WHERE origin = ? AND id IN ({marks})"
             )
         }
         self.inserts: list[tuple[Any, ...]] = []
@@ -107,8 +103,8 @@ class _Batch:
             self.conn.execute("UPDATE peers SET forks = forks + 1 WHERE node_id = ?", (item.origin,))
             self._audit(item, "fork.refused", f"origin {item.origin} seq {item.seq} already held as {held}")
             return f"fork: origin already sent a different envelope with seq {item.seq}"
-        if item.prev is not None and (item.origin, item.prev) not in self.refs:
-            self.gaps.add(item.origin)
+        if item.prev is not None and self.refs_by_seq.get((item.origin, item.seq - 1)) != item.prev:
+            self.gaps.add(item.origin)  # the predecessor is missing (or is not the one this envelope follows)
         if item.kind != "retraction":
             retracted = self.retracted.get((item.origin, item.id))
             if retracted is not None and retracted >= item.version:
@@ -129,7 +125,6 @@ class _Batch:
             )
         )
         self.refs_by_seq[(item.origin, item.seq)] = item.ref
-        self.refs.add((item.origin, item.ref))
         if item.kind == "retraction":
             self.flush()
             _retract(self.conn, item, self.stamp)

@@ -426,3 +426,10 @@ def relay_cursors_and_via_hub(db: Database) -> None:
     pending = [row[0] for row in db.execute("SELECT id FROM relays WHERE state = 'pending' ORDER BY id").fetchall()]
     for relay_id, cursor in zip(pending, allocate_cursors(db.conn, len(pending)), strict=True):
         db.execute("UPDATE relays SET cursor = ? WHERE id = ?", (cursor, relay_id))
+
+
+@migrations(name="0013_drop_inbox_ref")
+def drop_inbox_ref(db: Database) -> None:
+    """The inbox no longer looks envelopes up by ref: an envelope's prev is compared with the ref of the
+    origin's envelope seq - 1, found by the primary key. The index on random hashes cost every insert."""
+    db.execute("DROP INDEX IF EXISTS inbox_ref")
