@@ -74,6 +74,10 @@ class Worker:
             try:
                 idle = [peer_id for peer_id in due_peers(self.node) if peer_id not in self.inflight]
                 claim_batches(self.node, idle)  # one commit for the whole fan-out
+                # All sends start in one loop turn, so every request is signed before the first one is
+                # written (aiohttp writes a body in a task of its own). Letting each reach the wire first
+                # was measured (bench/alert_latency): the first peer then hears in 25 ms instead of 150,
+                # but answers get handled between the signings and the last peer hears later.
                 for peer_id in idle:
                     self.inflight[peer_id] = asyncio.create_task(self._send(peer_id))
             except Exception:
