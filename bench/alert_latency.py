@@ -4,12 +4,12 @@ One origin and N receivers (default 50) run as real `praevnet serve` processes o
 ports, each with its own home in a temporary directory, created and paired (origin <-> every
 receiver) through the Python API before the processes start. The bench process then sends K
 alerts (default 20), one after another, with node.records.send_alert on the origin's home to all
-peers; the origin's `serve` process picks each up from the shared SQLite file and pushes it. The
-latency of an (alert, receiver) pair is the time from the commit (send_alert returning) until the
-alert's row is visible in that receiver's inbox table, found by tailing every receiver's database
-read-only (PRAGMA data_version, polled every 5 ms). All deliveries of one alert are awaited before
-the next alert goes out, after a random pause of up to the origin's poll interval, so that alerts
-arrive at random moments of the origin's delivery loop, as real ones do.
+peers; the commit wakes the origin's `serve` process (node.wake), which picks the alert up from
+the shared SQLite file and pushes it. The latency of an (alert, receiver) pair is the time from the
+commit (send_alert returning) until the alert's row is visible in that receiver's inbox table,
+found by tailing every receiver's database read-only (PRAGMA data_version, polled every 5 ms). All
+deliveries of one alert are awaited before the next alert goes out, after a random pause of up to
+the origin's poll interval, so that alerts arrive at random moments of the origin's delivery loop.
 
 The raw limit, measured in the same run between the alerts: the round-trip time of the smallest
 real delivery, one signed inbox PUT carrying one pre-signed alert envelope, sent directly with
