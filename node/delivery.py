@@ -165,7 +165,9 @@ def _finish(
             conn.execute(_FINISH_DELIVERY if position < own else _FINISH_RELAY, (state, reason, stamp, delivery_id))
         if answered:
             _reset_backoff(conn, peer_id, stamp)
-        audit.append_many(  # nothing when withheld before sending: no bytes left
+        if not sent:  # withheld before sending: no bytes left, nothing to audit
+            return
+        audit.append_many(
             conn,
             [
                 {
@@ -180,9 +182,7 @@ def _finish(
                     + f": {'accepted' if state == 'delivered' else f'refused: {reason}'}",
                 }
                 for envelope, (_, state, reason) in zip(sent, ids_and_states, strict=True)
-            ]
-            if sent
-            else [],
+            ],
         )
 
 

@@ -98,9 +98,7 @@ class Listener:
         while True:
             try:
                 self.sock.recv(64)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
+            except OSError:  # BlockingIOError: nothing left to read
                 break
         then()
 
