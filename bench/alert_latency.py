@@ -3,7 +3,7 @@
 One origin and N receivers (default 50) run as real `praevnet serve` processes on free 127.0.0.1
 ports, each with its own home in a temporary directory, created and paired (origin <-> every
 receiver) through the Python API before the processes start. The bench process then sends K
-alerts (default 20), one after another, with node.records.send_alert on the origin's home to all
+alerts (default 20), one after another, with node.sharing.records.send_alert on the origin's home to all
 peers; the commit wakes the origin's `serve` process (node.wake), which picks the alert up from
 the shared SQLite file and pushes it. The latency of an (alert, receiver) pair is the time from the
 commit (send_alert returning) until the alert's row is visible in that receiver's inbox table,
@@ -13,7 +13,7 @@ the origin's poll interval, so that alerts arrive at random moments of the origi
 
 The raw limit, measured in the same run between the alerts: the round-trip time of the smallest
 real delivery, one signed inbox PUT carrying one pre-signed alert envelope, sent directly with
-node.client.signed_request from a measuring node to one receiver (5 per alert). As a second
+node.transport.client.signed_request from a measuring node to one receiver (5 per alert). As a second
 limit, the same PUT is sent to all N receivers at once (once per alert): the time until each
 answers is what fanning out costs on this machine without the node's queue and delivery loop.
 
@@ -51,11 +51,11 @@ from typing import Any
 import aiohttp
 import tomli_w
 
-from node.client import new_session, signed_request
 from node.home import CONFIG_FILE, DB_FILE, Node, init_home
-from node.peers import get_peer, trust_descriptor
-from node.records import send_alert
+from node.sharing.records import send_alert
 from node.store import now
+from node.transport.client import new_session, signed_request
+from node.trust.peers import get_peer, trust_descriptor
 from node.users import ADMIN
 from protocol.envelope import build_envelope, envelope_ref
 from protocol.timestamps import format_timestamp

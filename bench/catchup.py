@@ -1,11 +1,11 @@
 """Pull catch-up: a new peer fetches N experience records from another node's outbox over loopback HTTP.
 
 The origin holds N records (default 100,000) shared with one peer. Its chain is built with the
-node's own functions (node.records.insert_record, node.sharing.seal and grant) in a few large
+node's own functions (node.sharing.records.insert_record, node.sharing.shares.seal and grant) in a few large
 write transactions; that preparation is timed and printed separately and is not part of the
-figure. The origin then serves in a separate process (its aiohttp app from node.server.create_app,
+figure. The origin then serves in a separate process (its aiohttp app from node.exchange.server.create_app,
 without the push worker, so that everything the peer gets comes by pull), and a fresh peer node in
-this process pulls everything with node.pull.pull_from over a node.client.new_session session.
+this process pulls everything with node.exchange.pull.pull_from over a node.transport.client.new_session session.
 
 Prints records/s and total seconds of the pull (and how long the origin was busy answering outbox
 pages) beside the raw Ed25519 verifications/s measured in the same run
@@ -36,14 +36,14 @@ from typing import Any
 from aiohttp import web
 
 from bench.ingest import CONTENT, raw_verify_rate
-from node.client import new_session
+from node.exchange.pull import PAGE_SIZE, pull_from
+from node.exchange.server import create_app
 from node.home import Node, init_home
-from node.peers import get_peer, trust_descriptor
-from node.pull import PAGE_SIZE, pull_from
-from node.records import insert_record
-from node.server import create_app
-from node.sharing import grant, seal, version_row
+from node.sharing.records import insert_record
+from node.sharing.shares import grant, seal, version_row
 from node.store import write
+from node.transport.client import new_session
+from node.trust.peers import get_peer, trust_descriptor
 from node.users import ADMIN
 from protocol.records import validate_content
 

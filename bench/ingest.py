@@ -18,9 +18,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from node.exchange.server import create_app
 from node.home import Node, init_home
-from node.peers import trust_descriptor
-from node.server import create_app
+from node.trust.peers import trust_descriptor
 from protocol.canonical import canonical_bytes
 from protocol.descriptor import build_descriptor
 from protocol.envelope import build_envelope, envelope_ref

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from node.demo import run_demo
+from node.exchange.demo import run_demo
 
 
 @click.command()

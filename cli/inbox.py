@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, short, user_option
-from node.forwarding import forward_received
-from node.received import history, list_inbox
+from node.exchange.received import history, list_inbox
+from node.networks.forwarding import forward_received
 
 
 @click.group("inbox")

@@ -11,7 +11,7 @@ import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, user_option
 from node.errors import NodeError
-from node.invites import (
+from node.trust.invites import (
     DEFAULT_LIFETIME,
     accept_invitation,
     create_invitation,

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, user_option
-from node.keyring import list_keys, revoke_key, rotate_key
+from node.trust.keyring import list_keys, revoke_key, rotate_key
 from protocol.errors import ProtocolError
 from protocol.timestamps import parse_timestamp
 

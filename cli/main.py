@@ -18,15 +18,15 @@ from cli.demo import demo
 from cli.inbox import inbox_group
 from cli.invite import invite_group
 from cli.keys import keys_group
-from cli.network import network_group
+from cli.network.commands import network_group
 from cli.peers import peers_group
 from cli.records import alerts_group, records_group
 from cli.shares import shares_group
 from cli.users import users_group
 from node.errors import NodeError
+from node.exchange.server import create_app
 from node.home import Node, init_home
-from node.pairing import sync as sync_now
-from node.server import create_app
+from node.trust.pairing import sync as sync_now
 from protocol.errors import ProtocolError
 
 PROGRESS_FROM = 1000  # show a progress bar when at least this many envelopes remain to pull

@@ -10,10 +10,10 @@ from typing import Any
 import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, short, user_option
-from node.invites import peer_pair_safety_number
-from node.pairing import add_peer, add_peer_from_file
-from node.peers import get_peer, list_peers, mark_verified, remove_peer
-from node.status import peer_status, retry_now
+from node.exchange.status import peer_status, retry_now
+from node.trust.invites import peer_pair_safety_number
+from node.trust.pairing import add_peer, add_peer_from_file
+from node.trust.peers import get_peer, list_peers, mark_verified, remove_peer
 
 
 @click.group("peers")

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, user_option
-from node.sharing import pending_shares, release_share
+from node.sharing.shares import pending_shares, release_share
 
 
 @click.group("shares")

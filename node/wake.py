@@ -6,7 +6,7 @@ queues envelopes (from the CLI, the web UI or the server itself) sends one empty
 once it is committed; the delivery loop then looks at the queue at once. Where the namespace does
 not exist (not Linux) or nobody listens, nothing happens and the loop's `poll_interval` applies:
 a wake-up only ever comes early, it never decides what is sent. Any local process can send such
-a datagram, so the loop limits how often it reacts (node.worker).
+a datagram, so the loop limits how often it reacts (node.exchange.worker).
 """
 
 from __future__ import annotations

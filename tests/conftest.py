@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from node.home import Node, init_home
-from node.peers import trust_descriptor
+from node.trust.peers import trust_descriptor
 from protocol.canonical import canonical_bytes
 from protocol.descriptor import build_descriptor
 from protocol.envelope import build_envelope, envelope_ref

@@ -17,8 +17,8 @@ from aiohttp import web
 from click.testing import CliRunner, Result
 
 from cli.main import main
+from node.exchange.server import create_app
 from node.home import Node, init_home
-from node.server import create_app
 from tests.conftest import free_port
 
 PRAEVNET_VARIABLES = ("PRAEVNET_HOME", "PRAEVNET_DEBUG", "PRAEVNET_TOKEN")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from node.exchange.inbox import ingest
 from node.home import Node
-from node.ingest import ingest
 from tests.cli.conftest import ServingPeer, invoke, ok, ok_json, snapshot
 from tests.conftest import RECORD, FakePeer, alert_content, free_port
 

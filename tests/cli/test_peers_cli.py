@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from node.home import Node
-from node.peers import trust_descriptor
-from node.records import add_record
-from node.sharing import share_record
+from node.sharing.records import add_record
+from node.sharing.shares import share_record
 from node.store import now
+from node.trust.peers import trust_descriptor
 from node.users import ADMIN
 from protocol.descriptor import build_descriptor, verify_descriptor
 from protocol.keys import fingerprint
@@ -292,7 +292,7 @@ def test_sync_json_prints_json_only(
     home: Path, tmp_path: Path, serving_peer: ServingPeer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("cli.main.PROGRESS_FROM", 0)  # progress would be shown for any pull
-    monkeypatch.setattr("node.pull.PAGE_SIZE", 2)  # several pages, so progress is reported several times
+    monkeypatch.setattr("node.exchange.pull.PAGE_SIZE", 2)  # several pages, so progress is reported several times
     ok("peers", "add", serving_peer.url, "--fingerprint", serving_peer.fingerprint, "--home", str(home))
     ours = with_node(home)
     theirs = with_node(tmp_path / "bonn")

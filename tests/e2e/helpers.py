@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import tomli_w
 
 from node.home import CONFIG_FILE, Node
-from node.peers import trust_descriptor
+from node.trust.peers import trust_descriptor
 
 PRAEVNET = str(Path(sys.executable).parent / "praevnet")
 CLI_TIMEOUT = 60.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node.demo import LOCAL_NOTE, run_demo
+from node.exchange.demo import LOCAL_NOTE, run_demo
 from tests.e2e.helpers import PRAEVNET, cli_env, wait_for
 
 

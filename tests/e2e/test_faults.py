@@ -31,15 +31,15 @@ from typing import Any
 import pytest
 
 from node import audit
-from node.client import new_session
 from node.config import DeliveryConfig
-from node.delivery import QUICK_RETRIES
+from node.exchange.delivery import QUICK_RETRIES
+from node.exchange.received import list_inbox
+from node.exchange.status import peer_status
 from node.home import Node
-from node.peers import key_resolver, trust_descriptor
-from node.received import list_inbox
-from node.records import add_record, send_alert
-from node.sharing import share_record
-from node.status import peer_status
+from node.sharing.records import add_record, send_alert
+from node.sharing.shares import share_record
+from node.transport.client import new_session
+from node.trust.peers import key_resolver, trust_descriptor
 from node.users import ADMIN
 from protocol.envelope import content_hash, verify_envelope
 from protocol.timestamps import parse_timestamp

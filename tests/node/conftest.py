@@ -13,9 +13,9 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
+from node.exchange.server import create_app
 from node.home import Node
-from node.peers import trust_descriptor
-from node.server import create_app
+from node.trust.peers import trust_descriptor
 from tests.conftest import FakePeer, free_port
 from tests.node.federation import Federation
 

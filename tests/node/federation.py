@@ -17,12 +17,12 @@ from typing import Any
 import tomli_w
 from aiohttp import web
 
-from node.client import new_session
-from node.delivery import send_batch
+from node.exchange.delivery import send_batch
+from node.exchange.pull import pull_from
+from node.exchange.server import create_app
 from node.home import Node, init_home
-from node.peers import get_peer, trust_descriptor
-from node.pull import pull_from
-from node.server import create_app
+from node.transport.client import new_session
+from node.trust.peers import get_peer, trust_descriptor
 from protocol.canonical import parse
 
 

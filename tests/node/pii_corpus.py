@@ -1,4 +1,4 @@
-"""Realistic prevention texts for measuring the PII check (node/pii.py).
+"""Realistic prevention texts for measuring the PII check (node/sharing/pii.py).
 
 CLEAN holds snippets typical of experience records and alerts that contain no personal data but
 many things that look like it: budgets, dates, years, percentages, postal codes, case bands,

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from node.auth import remember_nonce
 from node.home import Node
 from node.store import write
+from node.transport.auth import remember_nonce
 from tests.node.conftest import NodeFactory
 
 FULL = 2  # PRAGMA synchronous values

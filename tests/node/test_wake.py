@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from node import relays, wake
+from node import wake
+from node.exchange.worker import Worker
 from node.home import Node
-from node.records import add_record
-from node.sharing import share_record
+from node.networks import relays
+from node.sharing.records import add_record
+from node.sharing.shares import share_record
 from node.store import now_text, write
 from node.users import ADMIN
-from node.worker import Worker
 from tests.conftest import RECORD, FakePeer
 from tests.node.conftest import NodeFactory
 from tests.node.federation import Federation
@@ -112,7 +113,7 @@ def test_a_rolled_back_share_does_not_wake(node_and_listener: tuple[Node, FakePe
 
     def queue_then_fail() -> None:
         with write(node.db) as conn:
-            wake.after_commit(conn)  # what node.sharing.grant does
+            wake.after_commit(conn)  # what node.sharing.shares.grant does
             raise RuntimeError("changed my mind")
 
     try:

@@ -1,0 +1,165 @@
+"""Receiving envelopes from a peer, by push (inbox) or pull (outbox): verify, then store atomically.
+
+Every envelope is verified completely before anything is written: origin signature, content hash,
+content schema, and that its origin is the peer that sent it, or else that it may be relayed: a
+network-scoped envelope only by a hub of its network (node.networks.relays), any other only if TLP:CLEAR.
+A hub queues each network-scoped envelope it accepts for the network's other members. A batch is
+stored in one transaction (node.exchange.inbox_store) together with the transaction id that carried it, so
+a repeat returns the same answer and an envelope is stored once, whole, or not at all.
+
+The signature checks themselves (protocol.batch) need no storage, so a pull may run them in other
+processes (node.exchange.verify_pool) and hand the results to `admit_and_store`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from node.exchange.inbox_store import store_batch
+from node.home import Node
+from node.networks.crossing import crossing_problem, crossing_resolver, crossing_targets
+from node.networks.relays import enqueue, hub_networks, relay_problem, relay_targets
+from node.store import dumps, flush_erased, now, now_text, rows, write
+from node.trust.peer_keys import KeyBook
+from protocol.batch import verify_each
+from protocol.envelope import VerifiedEnvelope
+from protocol.tlp import may_forward
+from protocol.wire import result
+
+Checked = VerifiedEnvelope | str
+"""An envelope whose signatures were checked, or the reason it was refused."""
+
+
+def _admit(node: Node, book: KeyBook, sender: str, checked: Sequence[Checked]) -> list[Checked]:
+    """The node's own checks after the signatures: key state, who may relay what, what may cross from a
+    peered network (node.networks.crossing), content present."""
+    moment = now()
+    ours = {row["id"] for row in rows(node.db, "SELECT id FROM networks")}
+    admitted: list[Checked] = []
+    for verified in checked:
+        if isinstance(verified, str):
+            admitted.append(verified)
+            continue
+        problem = book.problem(verified.origin, verified.key_id, verified.created, moment)
+        if problem is not None:
+            admitted.append(problem)
+        elif verified.network is not None and verified.network not in ours:
+            refusal = crossing_problem(node, sender, verified)
+            if refusal is None and not verified.has_content:
+                refusal = "envelope has no content"
+            admitted.append(refusal if refusal is not None else verified)
+        elif verified.origin != sender and verified.network is not None:
+            refusal = relay_problem(node, sender, verified)
+            if refusal is None and not verified.has_content:
+                refusal = "envelope has no content"
+            admitted.append(refusal if refusal is not None else verified)
+        elif verified.origin != sender and not may_forward(verified.tlp, shared_in=None, forward_in=None):
+            admitted.append(
+                f"origin {verified.origin} is not the sending peer {sender}, and {verified.tlp} may not be forwarded"
+            )
+        elif not verified.has_content:
+            admitted.append("envelope has no content")
+        else:
+            admitted.append(verified)
+    return admitted
+
+
+def _relay_plan(node: Node, sender: str, checked: Sequence[Checked]) -> dict[str, list[str]]:
+    """For a hub: per network of the accepted envelopes, the members to relay them to (not the sender)."""
+    wanted = {item.network for item in checked if isinstance(item, VerifiedEnvelope) and item.network is not None}
+    if not wanted:
+        return {}
+    hubbed = hub_networks(node) & wanted
+    return {network: [peer for peer in relay_targets(node, network) if peer != sender] for network in hubbed}
+
+
+def _crossing_plan(node: Node, sender: str, checked: Sequence[Checked]) -> dict[int, list[str]]:
+    """For an operator: per accepted envelope (by index), the nodes it goes to across a peering."""
+    plan = {}
+    for index, item in enumerate(checked):
+        if isinstance(item, VerifiedEnvelope) and item.network is not None:
+            targets = crossing_targets(node, sender, item)
+            if targets:
+                plan[index] = targets
+    return plan
+
+
+def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None = None) -> dict[str, Any]:
+    """Verify and store envelopes from `sender`; return `{"results": [...]}` with one entry per envelope.
+
+    With a `txn_id`, the answer is stored with the batch and a repeat of the same (sender, txn_id)
+    returns the stored answer without looking at the envelopes again.
+    """
+    if txn_id is not None:
+        stored = stored_answer(node, sender, txn_id)
+        if stored is not None:
+            return stored
+    book = KeyBook.load(node.db.conn)
+    resolve = crossing_resolver(node, book, envelopes)
+    return admit_and_store(node, sender, envelopes, verify_each(envelopes, resolve), txn_id, book)
+
+
+def admit_and_store(
+    node: Node,
+    sender: str,
+    envelopes: Sequence[Any],
+    checked: Sequence[Checked],
+    txn_id: str | None = None,
+    book: KeyBook | None = None,
+    then: Callable[[sqlite3.Connection], None] | None = None,
+) -> dict[str, Any]:
+    """Store envelopes from `sender` whose signatures were checked (`checked`, one per envelope, e.g. by
+    protocol.batch in another process) after the node's own checks; answer as `ingest` does.
+
+    `then` runs last inside the same write transaction (a pull moves its cursor there).
+    """
+    book = book or KeyBook.load(node.db.conn)
+    admitted = _admit(node, book, sender, checked)
+    relay_to = _relay_plan(node, sender, admitted)
+    cross_to = _crossing_plan(node, sender, admitted)
+    results: list[dict[str, Any]] = []
+    with write(node.db) as conn:
+        if txn_id is not None:
+            again = conn.execute(
+                "SELECT response FROM inbound_txns WHERE sender = ? AND txn_id = ?", (sender, txn_id)
+            ).fetchone()
+            if again is not None:
+                return dict(json.loads(again[0]))
+        stamp = now_text()
+        verified = [item for item in admitted if isinstance(item, VerifiedEnvelope)]
+        outcomes = iter(store_batch(conn, sender, verified, stamp))
+        for index, (raw, item) in enumerate(zip(envelopes, admitted, strict=True)):
+            if isinstance(item, str):
+                results.append(result(index, raw, "refused", item))
+                continue
+            outcome = next(outcomes)
+            if outcome is None:
+                results.append(result(index, raw, "accepted"))
+                if item.network in relay_to:
+                    enqueue(conn, relay_to[item.network], item.origin, item.seq, stamp)
+                if index in cross_to:
+                    enqueue(conn, cross_to[index], item.origin, item.seq, stamp)
+            elif outcome == "duplicate":
+                results.append(result(index, raw, "duplicate"))
+            else:
+                results.append(result(index, raw, "refused", outcome))
+        answer = {"results": results}
+        if txn_id is not None:
+            conn.execute(
+                "INSERT INTO inbound_txns (sender, txn_id, response, received) VALUES (?, ?, ?, ?)",
+                (sender, txn_id, dumps(answer), stamp),
+            )
+        if then is not None:
+            then(conn)
+    if any(isinstance(item, VerifiedEnvelope) and item.kind == "retraction" for item in admitted):
+        flush_erased(node.db)
+    return answer
+
+
+def stored_answer(node: Node, sender: str, txn_id: str) -> dict[str, Any] | None:
+    """The answer already given to (sender, txn_id), if that transaction was seen before."""
+    found = rows(node.db, "SELECT response FROM inbound_txns WHERE sender = ? AND txn_id = ?", (sender, txn_id))
+    return dict(json.loads(found[0]["response"])) if found else None

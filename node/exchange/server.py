@@ -1,0 +1,246 @@
+"""The federation server: the aiohttp application with the descriptor, inbox and outbox endpoints.
+
+`create_app(node)` builds the app; background work (push delivery and scheduled pulls) starts and
+stops with it through `cleanup_ctx`. Every error answer is JSON `{"error", "message"}`, and every
+/fed/ answer is signed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from node import audit
+from node.errors import NotFound, PolicyError
+from node.exchange import network_routes
+from node.exchange.inbox import ingest
+from node.exchange.worker import Worker
+from node.home import Node
+from node.networks import operator as network_operator
+from node.networks import peering as network_peering
+from node.networks import relays
+from node.sharing import policy
+from node.store import now, now_text, write
+from node.transport.auth import MAX_BODY, AuthError, authenticate, check_signature, read_body, sign_answer
+from node.trust.invites import answer_pair
+from node.trust.peer_keys import apply_descriptor, assess, stored_keys
+from node.users import NODE as NODE_ACTOR
+from protocol.canonical import canonical_bytes, parse
+from protocol.descriptor import verify_descriptor
+from protocol.errors import ProtocolError
+from protocol.keys import public_key_from_b64
+from protocol.wire import check_txn_id, outbox_page_body, parse_cursor, parse_limit, parse_transaction
+
+log = logging.getLogger("praevnet.server")
+NODE = web.AppKey("node", Node)
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+}
+
+
+def json_response(payload: Any, status: int = 200) -> web.Response:
+    """A JSON answer in canonical bytes."""
+    return web.Response(body=canonical_bytes(payload), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    code = ERROR_CODES.get(status, "error" if status >= 500 else "refused")
+    return json_response({"error": code, "message": message}, status)
+
+
+@web.middleware
+async def errors_and_signing(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn every failure into a JSON error, and sign every /fed/ answer."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        if exc.status == 413:
+            message = f"request body is larger than {MAX_BODY} bytes"
+        response = _error(exc.status, message)
+        if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110, 15.5.6)
+            response.headers["Allow"] = exc.headers["Allow"]
+    except Exception:
+        log.exception("internal error handling %s %s", request.method, request.path)
+        response = _error(500, "internal error; see the node's log")
+    if request.path.startswith("/fed/") and isinstance(response, web.Response):
+        sign_answer(request.app[NODE], request, response)
+    return response
+
+
+def _bad(exc: ProtocolError) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=str(exc))
+
+
+async def well_known(request: web.Request) -> web.Response:
+    """GET /.well-known/praevnet: this node's self-signed descriptor."""
+    response = json_response(request.app[NODE].descriptor())
+    response.headers["Cache-Control"] = "max-age=3600"
+    return response
+
+
+async def inbox(request: web.Request) -> web.Response:
+    """PUT /fed/v1/inbox/{txn_id}: receive a signed batch of envelopes from a trusted peer."""
+    node = request.app[NODE]
+    peer, body = await authenticate(node, request)
+    try:
+        txn_id = check_txn_id(request.match_info["txn_id"])
+        envelopes = parse_transaction(parse(body))
+    except ProtocolError as exc:
+        raise _bad(exc) from None
+    return json_response(ingest(node, peer["node_id"], envelopes, txn_id))
+
+
+async def outbox(request: web.Request) -> web.Response:
+    """GET /fed/v1/outbox?since=CURSOR&limit=N: what this node shares with the requesting peer."""
+    node = request.app[NODE]
+    peer, _ = await authenticate(node, request)
+    unknown = sorted(set(request.query) - {"since", "limit"})
+    try:
+        if unknown:
+            raise ProtocolError(f"unknown query parameter {unknown[0]!r}")
+        since = parse_cursor(request.query.get("since"))
+        limit = parse_limit(request.query.get("limit"))
+    except ProtocolError as exc:
+        raise _bad(exc) from None
+    page = policy.outbox_page(node, peer["node_id"], since, limit)
+    stamp = now_text()
+    with write(node.db) as conn:
+        conn.execute(
+            "UPDATE peers SET served_cursor = max(served_cursor, ?) WHERE node_id = ?", (since, peer["node_id"])
+        )
+        relays.withhold(conn, peer["node_id"], page.withheld, stamp)
+        relayed = [stored.relay for stored in page.envelopes if stored.relay is not None]
+        served = relays.mark_served(conn, peer["node_id"], relayed, stamp)
+        envelopes = [stored for stored in page.envelopes if stored.relay is None or stored.relay in served]
+        texts = [stored.text.encode() for stored in envelopes]
+        audit.append_many(
+            conn,
+            [
+                {
+                    "user": NODE_ACTOR.name,
+                    "action": "served",
+                    "record_id": stored.envelope["id"],
+                    "version": stored.envelope["version"],
+                    "recipients": [peer["node_id"]],
+                    "digest": audit.digest_of(text),
+                    "detail": f"{stored.envelope['type']}"
+                    + (f" of {stored.envelope['origin']} (relayed)" if stored.relay is not None else "")
+                    + " pulled by the peer",
+                }
+                for stored, text in zip(envelopes, texts, strict=True)
+            ],
+        )
+    cursor, more = page.cursor, page.more
+    remaining = policy.outbox_remaining(node, peer["node_id"], cursor) if more else 0
+    body = outbox_page_body(texts, cursor, more, remaining)
+    return web.Response(body=body, content_type="application/json")
+
+
+async def descriptor_update(request: web.Request) -> web.Response:
+    """PUT /fed/v1/descriptor: a trusted peer announces its new descriptor (key rotation or revocation).
+
+    The request may already be signed with the new key, so the body is read first: the descriptor
+    must verify, follow from a key we trust for that peer (or only revoke keys), and not roll back
+    its revocation list; then the request signature is checked against the keys it leads to.
+    """
+    node = request.app[NODE]
+    body = await read_body(request)
+    try:
+        descriptor = verify_descriptor(parse(body), now=now())
+    except ProtocolError as exc:
+        raise _bad(exc) from None
+    peer_id = descriptor["node_id"]
+    try:
+        held = stored_keys(node.db.conn, peer_id)
+        assess(held, descriptor)
+    except NotFound:
+        raise AuthError("the descriptor is not that of a trusted peer") from None
+    except PolicyError as exc:
+        raise AuthError(str(exc)) from None
+    prospective = {**held.keys, **descriptor["keys"]}  # what is adopted is decided by assess, not by the signer
+
+    def resolve(node_id: str, key_id: str) -> bytes | None:
+        encoded = prospective.get(key_id) if node_id == peer_id else None
+        return public_key_from_b64(encoded) if encoded is not None else None
+
+    check_signature(node, request, body, resolve)
+    change = apply_descriptor(node, descriptor)
+    return json_response({"node_id": peer_id, "change": change})
+
+
+async def pair(request: web.Request) -> web.Response:
+    """POST /fed/v1/pair: a node holding one of our invitations pairs with us; the answer is our descriptor."""
+    return json_response(await answer_pair(request.app[NODE], request))
+
+
+async def _network_answer(request: web.Request, answer: Callable[[Node, str, dict[str, Any]], Any]) -> web.Response:
+    """Authenticate, then let the operator answer for one of its networks: 404 if it operates no such
+    network, 403 if the requester is not a current member of it (nothing is stored either way)."""
+    node = request.app[NODE]
+    peer, _ = await authenticate(node, request)
+    if request.query:
+        raise _bad(ProtocolError(f"unknown query parameter {sorted(request.query)[0]!r}"))
+    try:
+        return json_response(answer(node, request.match_info["network"], peer))
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    except PolicyError as exc:
+        raise web.HTTPForbidden(text=str(exc)) from None
+
+
+async def network_members(request: web.Request) -> web.Response:
+    """GET /fed/v1/networks/{network}/members: the network's current members, for its current members."""
+    return await _network_answer(request, network_operator.members_answer)
+
+
+async def network_revocations(request: web.Request) -> web.Response:
+    """GET /fed/v1/networks/{network}/revocations: the network's signed revocation list, for its current members
+    and the operators of networks it peers with."""
+    return await _network_answer(request, network_peering.revocations_for)
+
+
+async def network_peerings(request: web.Request) -> web.Response:
+    """GET /fed/v1/networks/{network}/peerings: the network's peering statements, for its current members."""
+    return await _network_answer(request, network_peering.peerings_answer)
+
+
+def create_app(node: Node, *, background: bool = True) -> web.Application:
+    """The node's web application; with `background`, push delivery and pulls run alongside."""
+    app = web.Application(middlewares=[errors_and_signing], client_max_size=MAX_BODY)
+    app[NODE] = node
+    app.router.add_get("/.well-known/praevnet", well_known)
+    app.router.add_put("/fed/v1/inbox/{txn_id}", inbox)
+    app.router.add_get("/fed/v1/outbox", outbox)
+    app.router.add_post("/fed/v1/pair", pair)
+    app.router.add_put("/fed/v1/descriptor", descriptor_update)
+    app.router.add_get("/fed/v1/networks/{network}/members", network_members)
+    app.router.add_get("/fed/v1/networks/{network}/revocations", network_revocations)
+    app.router.add_get("/fed/v1/networks/{network}/peerings", network_peerings)
+    app[network_routes.ENDPOINTS] = networks = network_routes.NetworkEndpoints(node)
+    app.router.add_post("/fed/v1/networks/{network}/revocations", networks.revocations)
+    app.router.add_post("/fed/v1/networks/{network}/leave", networks.leave)
+    app.router.add_post("/fed/v1/networks/{network}/peerings", networks.peerings)
+    app.cleanup_ctx.append(networks.background)
+    if background:
+        app.cleanup_ctx.append(_background)
+    return app
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    worker = Worker(app[NODE])
+    await worker.start()
+    yield
+    await worker.stop()

@@ -1,0 +1,230 @@
+"""This node's own experience records and alerts: adding, editing into new versions, listing, showing.
+
+A record stays local until it is shared (node.sharing.shares). Every edit makes a new version with the same
+id; local marks only ever grow, so a field once marked local never leaves in any version. Alerts
+lapse at `expires`: they drop out of lists then, and their content is purged later (node.sharing.expiry).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from uuid6 import uuid7
+
+from node import audit
+from node.errors import NodeError, NotFound
+from node.home import Node
+from node.sharing import policy
+from node.sharing import shares as sharing
+from node.store import dumps, now, now_text, rows, write
+from node.users import Actor
+from protocol.canonical import parse
+from protocol.errors import ProtocolError
+from protocol.records import Kind, case_band, validate_content
+from protocol.timestamps import format_timestamp, parse_timestamp
+from protocol.tlp import DEFAULT
+
+MAX_INPUT_BYTES = 1024 * 1024
+
+
+def read_content_file(path: Path) -> Any:
+    """Read a JSON file strictly (no duplicate keys, floats or huge integers); raise NodeError naming the problem."""
+    try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise NodeError(f"{path}: larger than 1 MiB")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise NodeError(f"cannot read {path}: {exc.strerror}") from None
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a byte order mark, as some Windows editors write it
+    try:
+        return parse(data)
+    except ProtocolError as exc:
+        raise NodeError(f"{path}: {exc}") from None
+
+
+def _validate(node: Node, kind: Kind, content: object) -> dict[str, Any]:
+    try:
+        validate_content(kind, content, allow_local=True, now=now())
+    except ProtocolError as exc:
+        raise NodeError(f"invalid {kind}: {exc}") from None
+    assert isinstance(content, Mapping)
+    checked = dict(content)
+    if kind == "alert" and "case_count" in checked and "case_band" in checked:
+        expected = case_band(checked["case_count"], node.config.alerts.small_number_threshold)
+        if checked["case_band"] != expected:
+            raise NodeError(
+                f"invalid alert: case_band {checked['case_band']!r} contradicts case_count (band {expected})"
+            )
+    return checked
+
+
+def _expires(kind: Kind, content: Mapping[str, Any]) -> str | None:
+    return format_timestamp(parse_timestamp(content["expires"])) if kind == "alert" else None
+
+
+def insert_record(
+    node: Node,
+    conn: sqlite3.Connection,
+    kind: Kind,
+    content: Mapping[str, Any],
+    tlp: str,
+    marks: Sequence[str],
+    by: Actor,
+) -> dict[str, Any]:
+    """Store a new record with its first version inside a write transaction; return the record row."""
+    record_id = uuid7().hex  # time-ordered (RFC 9562), so that every index on record ids grows at its end
+    stamp = now_text()
+    conn.execute(
+        "INSERT INTO records (id, kind, created, author, version, local_fields, expires) VALUES (?, ?, ?, ?, 1, ?, ?)",
+        (record_id, kind, stamp, by.name, dumps(list(marks)), _expires(kind, content)),
+    )
+    conn.execute(
+        "INSERT INTO versions (record_id, version, content, tlp, author, created) VALUES (?, 1, ?, ?, ?, ?)",
+        (record_id, dumps(content), tlp, by.name, stamp),
+    )
+    audit.append(conn, user=by.name, action=f"{kind}.add", record_id=record_id, version=1, detail=tlp)
+    return sharing.record_row(conn, record_id)
+
+
+def add_record(
+    node: Node, kind: Kind, content: object, *, tlp: str = DEFAULT, local: Sequence[str] = (), by: Actor
+) -> str:
+    """Validate and store a new local record or alert; return its id. Nothing is shared."""
+    by.require("author")
+    checked = _validate(node, kind, content)
+    marks = policy.check_marks(kind, local)
+    with write(node.db) as conn:
+        return str(insert_record(node, conn, kind, checked, tlp, marks, by)["id"])
+
+
+def edit_record(
+    node: Node,
+    record_id: str,
+    content: object | None = None,
+    *,
+    tlp: str | None = None,
+    local: Sequence[str] = (),
+    by: Actor,
+    confirm_pii: bool = False,
+) -> int:
+    """Make a new version (same id, next version number); a shared record's peers get it. Returns the version."""
+    by.require("author")
+    if content is None and tlp is None and not local:
+        raise NodeError("nothing to change: give a FILE with the new content, --tlp or --local")
+    with write(node.db) as conn:
+        record = sharing.record_row(conn, record_id)
+        kind: Kind = record["kind"]
+        current = sharing.version_row(conn, record_id, record["version"])
+        new_content = _validate(node, kind, content) if content is not None else json.loads(current["content"])
+        marks = policy.check_marks(kind, [*json.loads(record["local_fields"]), *local])
+        version = record["version"] + 1
+        label = tlp or current["tlp"]
+        conn.execute(
+            "INSERT INTO versions (record_id, version, content, tlp, author, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (record_id, version, dumps(new_content), label, by.name, now_text()),
+        )
+        conn.execute(
+            "UPDATE records SET version = ?, local_fields = ?, expires = ? WHERE id = ?",
+            (version, dumps(marks), _expires(kind, new_content), record_id),
+        )
+        record = sharing.record_row(conn, record_id)
+        shared = conn.execute(
+            "SELECT count(*) FROM shares WHERE record_id = ? AND state != 'withdrawn'", (record_id,)
+        ).fetchone()[0]
+        if shared:
+            sharing.check_pii(node, conn, record, sharing.version_row(conn, record_id, version), by, confirm_pii)
+        audit.append(conn, user=by.name, action=f"{kind}.edit", record_id=record_id, version=version, detail=label)
+        if shared:
+            sharing.distribute(node, conn, record, by)
+    return int(version)
+
+
+def send_alert(
+    node: Node,
+    content: object,
+    to: Sequence[str],
+    all_peers: bool,
+    *,
+    tlp: str = DEFAULT,
+    local: Sequence[str] = (),
+    by: Actor,
+    confirm_pii: bool = False,
+    network: str | None = None,
+) -> dict[str, Any]:
+    """Validate, store, sign and send an alert in one transaction: on any refusal nothing is stored.
+
+    The audience is the named peers, all paired peers, or the current members of `network`.
+    """
+    by.require("author")
+    checked = _validate(node, "alert", content)
+    marks = policy.check_marks("alert", local)
+    peers, scope = policy.audience(node, to, all_peers, network)
+    with write(node.db) as conn:
+        record = insert_record(node, conn, "alert", checked, tlp, marks, by)
+        state = sharing.add_shares(node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii, network=network)
+    return {"id": record["id"], "recipients": peers, "scope": scope, "state": state}
+
+
+def _lapsed(row: Mapping[str, Any]) -> bool:
+    return row["expires"] is not None and parse_timestamp(row["expires"]) <= now()
+
+
+def _summary(node: Node, row: Mapping[str, Any]) -> dict[str, Any]:
+    version = rows(node.db, "SELECT * FROM versions WHERE record_id = ? AND version = ?", (row["id"], row["version"]))[
+        0
+    ]
+    shares = rows(
+        node.db,
+        "SELECT peer_id, scope, state FROM shares WHERE record_id = ? AND state != 'withdrawn' ORDER BY id",
+        (row["id"],),
+    )
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "version": row["version"],
+        "tlp": version["tlp"],
+        "created": row["created"],
+        "author": row["author"],
+        "expires": row["expires"],
+        "retracted": row["retracted"],
+        "local_fields": json.loads(row["local_fields"]),
+        "shared_with": [s["peer_id"] for s in shares if s["state"] == "released"],
+        "pending": [s["peer_id"] for s in shares if s["state"] == "pending"],
+        "content": json.loads(version["content"]),
+    }
+
+
+def list_records(node: Node, kind: Kind, *, include_lapsed: bool = False) -> list[dict[str, Any]]:
+    """This node's own records (or alerts), newest first, with local fields; lapsed alerts only on request."""
+    found = rows(node.db, "SELECT * FROM records WHERE kind = ? ORDER BY created DESC, rowid DESC", (kind,))
+    return [_summary(node, row) for row in found if include_lapsed or not (_lapsed(row) or row["purged"])]
+
+
+def get_record(node: Node, record_id: str) -> dict[str, Any]:
+    """One of this node's records or alerts, with local fields, shares and the history of its versions."""
+    found = rows(node.db, "SELECT * FROM records WHERE id = ?", (record_id,))
+    if not found:
+        raise NotFound(f"no record or alert with id {record_id!r} on this node")
+    summary = _summary(node, found[0])
+    summary["versions"] = [
+        {
+            "version": v["version"],
+            "tlp": v["tlp"],
+            "author": v["author"],
+            "created": v["created"],
+            "sealed": v["seq"] is not None,
+            "pii_confirmed_by": v["pii_confirmed_by"],
+        }
+        for v in rows(node.db, "SELECT * FROM versions WHERE record_id = ? ORDER BY version", (record_id,))
+    ]
+    summary["shares"] = rows(
+        node.db,
+        """SELECT id, peer_id, scope, state, author, created, released_by, released, withdrawn_by, withdrawn
+           FROM shares WHERE record_id = ? ORDER BY id""",
+        (record_id,),
+    )
+    return summary

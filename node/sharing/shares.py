@@ -1,0 +1,445 @@
+"""Sharing records: sealing versions into signed envelopes, shares and their release, withdrawal, retraction.
+
+A *share* is an officer's decision that a peer receives a record; with four-eyes release it stays
+pending until a different user with the approver role releases it. A released share *grants* the
+peer the sealed (signed) current version, and later versions as the record is edited. Withdrawing
+a share, or retracting the record, sends a signed retraction to every peer that was granted any
+version. Every step is checked by node.sharing.policy and written to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from node import audit, wake
+from node.errors import NodeError, NotFound, PolicyError
+from node.home import Node
+from node.networks import crossing
+from node.networks.registry import resolve_network
+from node.sharing import policy
+from node.store import now, now_text, rows, write
+from node.users import Actor
+from protocol.canonical import canonical_bytes
+from protocol.envelope import build_envelope, envelope_ref
+from protocol.tlp import Scope, scope_allowed
+
+PRIORITY = {"alert": 0, "retraction": 0, "experience": 1}
+
+
+def record_row(conn: sqlite3.Connection, record_id: str) -> dict[str, Any]:
+    """The record's row, for use inside a write transaction; NotFound if absent, NodeError if retracted."""
+    cursor = conn.execute("SELECT * FROM records WHERE id = ?", (record_id,))
+    found = cursor.fetchone()
+    if found is None:
+        raise NotFound(f"no record or alert with id {record_id!r} on this node")
+    row = dict(zip([c[0] for c in cursor.description], found, strict=True))
+    if row["retracted"]:
+        raise NodeError(f"{record_id} was retracted on {row['retracted']}; it cannot be shared or changed")
+    if row["purged"]:
+        raise NodeError(f"{record_id} expired and its content was purged")
+    return row
+
+
+def version_row(conn: sqlite3.Connection, record_id: str, version: int) -> dict[str, Any]:
+    """One version of a record."""
+    cursor = conn.execute("SELECT * FROM versions WHERE record_id = ? AND version = ?", (record_id, version))
+    found = cursor.fetchone()
+    if found is None:
+        raise NotFound(f"record {record_id} has no version {version}")
+    return dict(zip([c[0] for c in cursor.description], found, strict=True))
+
+
+def _append_envelope(node: Node, conn: sqlite3.Connection, **fields: Any) -> tuple[int, dict[str, Any]]:
+    last = conn.execute("SELECT seq, ref FROM envelopes ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (1, None) if last is None else (last[0] + 1, last[1])
+    envelope = build_envelope(node.key, origin=node.node_id, seq=seq, prev=prev, created=now(), **fields)
+    conn.execute(
+        "INSERT INTO envelopes (seq, id, version, kind, ref, envelope, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            seq,
+            fields["record_id"],
+            fields["version"],
+            fields["kind"],
+            envelope_ref(envelope),
+            canonical_bytes(envelope).decode(),
+            now_text(),
+        ),
+    )
+    return seq, envelope
+
+
+def outgoing(node: Node, record: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
+    """The content of a version as it would be signed: the policy applied to what the officer wrote."""
+    return policy.outgoing_content(
+        record["kind"],
+        json.loads(version["content"]),
+        json.loads(record["local_fields"]),
+        threshold=node.config.alerts.small_number_threshold,
+    )
+
+
+def check_pii(
+    node: Node, conn: sqlite3.Connection, record: dict[str, Any], version: dict[str, Any], by: Actor, confirm: bool
+) -> None:
+    """Refuse to go on while the version's outgoing content has PII findings, unless confirmed (and recorded)."""
+    if version["pii_confirmed_by"] or version["seq"] is not None:
+        return
+    findings = policy.pii_findings(outgoing(node, record, version))
+    if not findings:
+        return
+    if not confirm:
+        raise policy.pii_refusal(findings)
+    conn.execute(
+        "UPDATE versions SET pii_confirmed_by = ? WHERE record_id = ? AND version = ?",
+        (by.name, record["id"], version["version"]),
+    )
+    detail = "; ".join(finding.describe() for finding in findings)
+    audit.append(
+        conn, user=by.name, action="pii.confirm", record_id=record["id"], version=version["version"], detail=detail
+    )
+
+
+def seal(
+    node: Node, conn: sqlite3.Connection, record: dict[str, Any], version: dict[str, Any], network: str | None = None
+) -> int:
+    """Sign a version into this node's chain once; return its seq. The envelope never changes afterwards.
+
+    With `network` (a network id), the version is sealed once more, separately, into an envelope whose
+    signed `network` member names that network: the one a network-scoped share sends, which a hub of
+    the network may relay unchanged. Named and all-peers shares never carry it.
+    """
+    if network is None and version["seq"] is not None:
+        return int(version["seq"])
+    if network is not None:
+        found = conn.execute(
+            "SELECT seq FROM network_seals WHERE record_id = ? AND version = ? AND network = ?",
+            (record["id"], version["version"], network),
+        ).fetchone()
+        if found is not None:
+            return int(found[0])
+    seq, _ = _append_envelope(
+        node,
+        conn,
+        kind=record["kind"],
+        record_id=record["id"],
+        version=version["version"],
+        tlp=version["tlp"],
+        content=outgoing(node, record, version),
+        network=network,
+    )
+    if network is None:
+        conn.execute(
+            "UPDATE versions SET seq = ? WHERE record_id = ? AND version = ?", (seq, record["id"], version["version"])
+        )
+        version["seq"] = seq
+    else:
+        conn.execute(
+            "INSERT INTO network_seals (record_id, version, network, seq) VALUES (?, ?, ?, ?)",
+            (record["id"], version["version"], network, seq),
+        )
+    return seq
+
+
+def grant(conn: sqlite3.Connection, seq: int, peer_id: str, kind: str) -> None:
+    """Let a peer receive one sealed envelope: it enters the peer's outbox, and its push queue unless
+    the peer is pull-only (then what it has not pulled yet is its queue)."""
+    stamp = now_text()
+    conn.execute("INSERT OR IGNORE INTO grants (seq, peer_id, created) VALUES (?, ?, ?)", (seq, peer_id, stamp))
+    conn.execute(
+        """INSERT OR IGNORE INTO deliveries (peer_id, seq, priority, enqueued)
+           SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM peers WHERE node_id = ? AND pull_only = 1)""",
+        (peer_id, seq, PRIORITY[kind], stamp, peer_id),
+    )
+    wake.after_commit(conn)
+
+
+def _retracted_at(conn: sqlite3.Connection, record_id: str, peer_id: str) -> int:
+    found = conn.execute(
+        """SELECT max(e.version) FROM envelopes e JOIN grants g ON g.seq = e.seq
+           WHERE e.id = ? AND e.kind = 'retraction' AND g.peer_id = ?""",
+        (record_id, peer_id),
+    ).fetchone()
+    return int(found[0] or 0)
+
+
+def add_shares(
+    node: Node,
+    conn: sqlite3.Connection,
+    record: dict[str, Any],
+    peers: Sequence[str],
+    scope: Scope,
+    *,
+    by: Actor,
+    confirm_pii: bool,
+    network: str | None = None,
+) -> str:
+    """Record shares of a record with peers (inside a write transaction); release them unless four-eyes applies.
+
+    `network` names the network of a network-scoped share (its name or id): its envelopes are sealed
+    for that network (see `seal`), and the network is named in the audit log.
+    """
+    network_id = resolve_network(node, network)["id"] if scope == "network" and network is not None else None
+    version = version_row(conn, record["id"], record["version"])
+    policy.check_scope(version["tlp"], scope)
+    check_pii(node, conn, record, version, by, confirm_pii)
+    across = crossing.peered_operators(node, network_id, version["tlp"]) if network_id is not None else []
+    peers = [*peers, *(peer for peer in across if peer not in peers)]
+    state = "pending" if node.config.release.four_eyes else "released"
+    stamp = now_text()
+    added = []
+    for peer_id in peers:
+        if _retracted_at(conn, record["id"], peer_id) >= version["version"]:
+            raise NodeError(
+                f"{record['id']} was withdrawn from {peer_id} at version {version['version']}; "
+                "edit the record to share a new version with that peer"
+            )
+        active = conn.execute(
+            "SELECT state FROM shares WHERE record_id = ? AND peer_id = ? AND state != 'withdrawn'",
+            (record["id"], peer_id),
+        ).fetchone()
+        if active is not None:
+            continue
+        conn.execute(
+            """INSERT INTO shares (record_id, peer_id, scope, state, author, created, released_by, released, network)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                record["id"],
+                peer_id,
+                scope,
+                state,
+                by.name,
+                stamp,
+                by.name if state == "released" else None,
+                stamp if state == "released" else None,
+                network_id,
+            ),
+        )
+        added.append(peer_id)
+        if state == "released":
+            grant(conn, seal(node, conn, record, version, network_id), peer_id, record["kind"])
+    if not added:
+        return state
+    action = "share.request" if state == "pending" else "record.share"
+    audit.append(
+        conn,
+        user=by.name,
+        action=action,
+        record_id=record["id"],
+        version=version["version"],
+        recipients=added,
+        detail=f"scope {scope}"
+        + (f" {network}" if network else "")
+        + f", {version['tlp']}"
+        + (f"; across peerings to the operator(s) {', '.join(across)}" if across else ""),
+    )
+    return state
+
+
+def share_record(
+    node: Node,
+    record_id: str,
+    to: Sequence[str],
+    all_peers: bool,
+    *,
+    by: Actor,
+    confirm_pii: bool = False,
+    network: str | None = None,
+) -> dict[str, Any]:
+    """Share a record with named peers, all paired peers, or the current members of a network (`network`,
+    its name or id); shares add up. Returns recipients and state.
+
+    A TLP:CLEAR record shared with a network this node operates also goes to the operator of every
+    network that one peers with now (node.networks.crossing), which passes it on to its members; those
+    operators are among the recipients."""
+    by.require("author")
+    peers, scope = policy.audience(node, to, all_peers, network)
+    with write(node.db) as conn:
+        record = record_row(conn, record_id)
+        state = add_shares(node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii, network=network)
+        if network is not None:
+            tlp = version_row(conn, record_id, record["version"])["tlp"]
+            across = crossing.peered_operators(node, resolve_network(node, network)["id"], tlp)
+            peers = [*peers, *(peer for peer in across if peer not in peers)]
+    return {"id": record_id, "recipients": peers, "scope": scope, "state": state}
+
+
+def pending_shares(node: Node) -> list[dict[str, Any]]:
+    """Shares waiting for four-eyes release, oldest first."""
+    return rows(
+        node.db,
+        """SELECT s.id, s.record_id, r.kind, r.version, v.tlp, s.peer_id, p.name AS peer_name, s.scope,
+                  s.author, s.created
+           FROM shares s JOIN records r ON r.id = s.record_id
+           JOIN versions v ON v.record_id = r.id AND v.version = r.version
+           LEFT JOIN peers p ON p.node_id = s.peer_id
+           WHERE s.state = 'pending' ORDER BY s.id""",
+    )
+
+
+def release_share(node: Node, share_id: int, *, by: Actor) -> dict[str, Any]:
+    """Release a pending share: a different user with the approver role lets the current version go out."""
+    by.require("release")
+    with write(node.db) as conn:
+        cursor = conn.execute("SELECT * FROM shares WHERE id = ?", (share_id,))
+        found = cursor.fetchone()
+        if found is None:
+            raise NotFound(f"no share with id {share_id}")
+        share = dict(zip([c[0] for c in cursor.description], found, strict=True))
+        if share["state"] != "pending":
+            raise NodeError(f"share {share_id} is {share['state']}, not pending")
+        if share["author"] == by.name:
+            raise PolicyError(f"{by.name} requested share {share_id}; a different approver must release it")
+        if conn.execute("SELECT 1 FROM peers WHERE node_id = ?", (share["peer_id"],)).fetchone() is None:
+            raise NodeError(f"{share['peer_id']} is no longer a trusted peer; withdraw the share instead")
+        record = record_row(conn, share["record_id"])
+        version = version_row(conn, record["id"], record["version"])
+        policy.check_scope(version["tlp"], share["scope"])
+        conn.execute(
+            "UPDATE shares SET state = 'released', released_by = ?, released = ? WHERE id = ?",
+            (by.name, now_text(), share_id),
+        )
+        grant(conn, seal(node, conn, record, version, share["network"]), share["peer_id"], record["kind"])
+        audit.append(
+            conn,
+            user=by.name,
+            action="share.release",
+            record_id=record["id"],
+            version=record["version"],
+            recipients=[share["peer_id"]],
+            detail=f"share {share_id} requested by {share['author']}",
+        )
+    return {"id": share_id, "record_id": record["id"], "version": record["version"], "peer_id": share["peer_id"]}
+
+
+def distribute(node: Node, conn: sqlite3.Connection, record: dict[str, Any], by: Actor) -> None:
+    """After an edit: send the new version to every released share, or put them back to pending (four-eyes)."""
+    version = version_row(conn, record["id"], record["version"])
+    shares = conn.execute(
+        "SELECT id, peer_id, scope, network FROM shares WHERE record_id = ? AND state = 'released'", (record["id"],)
+    ).fetchall()
+    for share_id, peer_id, scope, network in shares:
+        refusal = None if scope_allowed(version["tlp"], scope) else f"{version['tlp']} may not go to a {scope} share"
+        refusal = refusal or crossing.withheld(node, network, peer_id, version["tlp"])
+        if node.config.release.four_eyes:
+            conn.execute(
+                "UPDATE shares SET state = 'pending', author = ?, released_by = NULL, released = NULL WHERE id = ?",
+                (by.name, share_id),
+            )
+        elif refusal is None:
+            grant(conn, seal(node, conn, record, version, network), peer_id, record["kind"])
+        else:
+            audit.append(
+                conn,
+                user=by.name,
+                action="share.withheld",
+                record_id=record["id"],
+                version=version["version"],
+                recipients=[peer_id],
+                detail=refusal,
+            )
+
+
+def _withdraw(
+    node: Node, conn: sqlite3.Connection, record: dict[str, Any], peer_ids: Sequence[str], by: Actor
+) -> list[str]:
+    """Withdraw shares, drop queued sends, and sign a retraction for every peer that was granted a version."""
+    reached: list[str] = []
+    retraction_seqs: dict[str | None, int] = {}  # one retraction per network (None: not network-scoped)
+    stamp = now_text()
+    for peer_id in peer_ids:
+        scoped = conn.execute(
+            "SELECT network FROM shares WHERE record_id = ? AND peer_id = ? ORDER BY id DESC LIMIT 1",
+            (record["id"], peer_id),
+        ).fetchone()
+        network = scoped[0] if scoped is not None else None
+        conn.execute(
+            """UPDATE shares SET state = 'withdrawn', withdrawn_by = ?, withdrawn = ?
+               WHERE record_id = ? AND peer_id = ? AND state != 'withdrawn'""",
+            (by.name, stamp, record["id"], peer_id),
+        )
+        params = (peer_id, record["id"])
+        granted = conn.execute(
+            """SELECT count(*) FROM grants WHERE peer_id = ?
+               AND seq IN (SELECT seq FROM envelopes WHERE id = ? AND kind != 'retraction')""",
+            params,
+        ).fetchone()[0]
+        conn.execute(
+            """DELETE FROM deliveries WHERE peer_id = ? AND state = 'pending'
+               AND seq IN (SELECT seq FROM envelopes WHERE id = ? AND kind != 'retraction')""",
+            params,
+        )
+        conn.execute(
+            """DELETE FROM grants WHERE peer_id = ?
+               AND seq IN (SELECT seq FROM envelopes WHERE id = ? AND kind != 'retraction')""",
+            params,
+        )
+        if granted:
+            if network not in retraction_seqs:  # a network's retraction carries it, so that hubs relay it
+                version = version_row(conn, record["id"], record["version"])
+                retraction_seqs[network], _ = _append_envelope(
+                    node,
+                    conn,
+                    kind="retraction",
+                    record_id=record["id"],
+                    version=record["version"],
+                    tlp=version["tlp"],
+                    content={},
+                    network=network,
+                )
+            retraction_seq = retraction_seqs[network]
+            grant(conn, retraction_seq, peer_id, "retraction")
+            reached.append(peer_id)
+    return reached
+
+
+def unshare(node: Node, record_id: str, peer_id: str, *, by: Actor) -> list[str]:
+    """Withdraw a record from one peer: it receives a retraction if it was granted any version."""
+    by.require("author")
+    with write(node.db) as conn:
+        record = record_row(conn, record_id)
+        active = conn.execute(
+            "SELECT count(*) FROM shares WHERE record_id = ? AND peer_id = ? AND state != 'withdrawn'",
+            (record_id, peer_id),
+        ).fetchone()[0]
+        if not active:
+            raise NodeError(f"{record_id} is not shared with {peer_id}")
+        reached = _withdraw(node, conn, record, [peer_id], by)
+        audit.append(
+            conn,
+            user=by.name,
+            action="record.unshare",
+            record_id=record_id,
+            version=record["version"],
+            recipients=[peer_id],
+            detail="retraction sent" if reached else "nothing had been sent yet",
+        )
+    return reached
+
+
+def retract(node: Node, record_id: str, *, by: Actor) -> list[str]:
+    """Retract a record everywhere: every peer that was granted any version receives a signed retraction."""
+    by.require("author")
+    with write(node.db) as conn:
+        record = record_row(conn, record_id)
+        peers = [
+            peer
+            for (peer,) in conn.execute(
+                """SELECT DISTINCT peer_id FROM shares WHERE record_id = ?
+                   UNION SELECT DISTINCT g.peer_id FROM grants g JOIN envelopes e ON e.seq = g.seq WHERE e.id = ?""",
+                (record_id, record_id),
+            )
+        ]
+        reached = _withdraw(node, conn, record, peers, by)
+        conn.execute("UPDATE records SET retracted = ? WHERE id = ?", (now_text(), record_id))
+        audit.append(
+            conn,
+            user=by.name,
+            action="record.retract",
+            record_id=record_id,
+            version=record["version"],
+            recipients=reached,
+        )
+    return reached

@@ -1,0 +1,155 @@
+"""Authenticating federation requests and signing our answers.
+
+A request is accepted only with a fresh RFC 9421 signature by a key of a trusted peer, covering
+method, authority, target URI and the body's digest, and with a nonce not seen before within the
+signature's lifetime. The URI is rebuilt from this node's configured base URL, so the check holds
+behind a reverse proxy. Every failure becomes a 401 that says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from node.errors import NodeError, NotFound
+from node.exchange.status import contacted
+from node.home import Node
+from node.networks.registry import membership_problem
+from node.store import write
+from node.transport.client import fetch_descriptor, new_session
+from node.trust.peer_keys import apply_descriptor
+from node.trust.peers import get_peer, key_resolver, peer_exists
+from protocol.errors import ProtocolError
+from protocol.httpsig import (
+    MAX_AGE,
+    HttpRequest,
+    HttpResponse,
+    SignatureInfo,
+    http_key_id,
+    sign_response,
+    verify_request,
+)
+
+MAX_BODY = 1024 * 1024
+log = logging.getLogger("praevnet.auth")
+NONCE_SLACK = 10.0
+
+
+class AuthError(web.HTTPUnauthorized):
+    """401 with the reason in a JSON body (rendered by the error middleware)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason=None, text=reason)
+
+
+def remember_nonce(node: Node, keyid: str, nonce: str, created: int) -> bool:
+    """Record a (keyid, nonce) pair; False if it was seen before within its lifetime (a replay).
+
+    Not waiting for the disk here saves a sync per request. A power cut in the next moment could
+    lose the last pairs, letting a recorded request be replayed within its five minutes; every
+    request that changes anything is idempotent (transaction ids, envelope identity), so a replay
+    repeats an answer and changes nothing.
+    """
+    moment = time.time()
+    expires = max(created, moment) + MAX_AGE.total_seconds() + NONCE_SLACK
+    with write(node.db, durable=False) as conn:
+        conn.execute("DELETE FROM nonces WHERE expires < ?", (moment,))
+        try:
+            conn.execute("INSERT INTO nonces (keyid, nonce, expires) VALUES (?, ?, ?)", (keyid, nonce, expires))
+        except sqlite3.IntegrityError:
+            return False
+    return True
+
+
+def target_url(node: Node, request: web.Request) -> str:
+    """The absolute URL a peer used to reach us: our configured base URL plus the raw path and query."""
+    return node.config.url + request.raw_path
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body of a signed /fed/ request: 413 above 1 MiB, 401 if it carries no signature."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    if "Signature" not in request.headers or "Signature-Input" not in request.headers:
+        raise AuthError("request is not signed: Signature and Signature-Input headers are required")
+    return await request.read()
+
+
+def check_signature(
+    node: Node, request: web.Request, body: bytes, resolve: Callable[[str, str], bytes | None]
+) -> SignatureInfo:
+    """Verify the request signature with `resolve`, then the nonce; 401 on any failure."""
+    try:
+        info = verify_request(request.method, target_url(node, request), request.headers.items(), body, resolve)
+    except ProtocolError as exc:
+        raise AuthError(str(exc)) from None
+    if not remember_nonce(node, http_key_id(info.node_id, info.key_id), info.nonce, info.created):
+        raise AuthError("replayed request: this nonce was already used")
+    return info
+
+
+async def authenticate(node: Node, request: web.Request) -> tuple[dict[str, Any], bytes]:
+    """Verify the request's signature and freshness; return the trusted peer and the raw body.
+
+    A trusted peer that signs with a key we do not know yet may have rotated: we fetch its
+    descriptor once, follow the rotation if its old key signed it, and check the request again.
+    """
+    body = await read_body(request)
+    resolve = key_resolver(node)
+    unknown: list[str] = []
+
+    def noting(node_id: str, key_id: str) -> bytes | None:
+        found = resolve(node_id, key_id)
+        if found is None and peer_exists(node, node_id):
+            unknown.append(node_id)
+        return found
+
+    try:
+        info = check_signature(node, request, body, noting)
+    except AuthError:
+        if not unknown or not await refresh_peer_keys(node, unknown[0]):
+            raise
+        info = check_signature(node, request, body, resolve)
+    try:
+        peer = get_peer(node, info.node_id)
+    except NotFound:
+        raise AuthError("the signing key does not belong to a trusted peer") from None
+    if peer.get("network") is not None:
+        problem = membership_problem(node, info.node_id, peer["network"])
+        if problem is not None:
+            raise AuthError(f"not accepted as a member of network {peer['network']}: {problem}")
+    contacted(node, info.node_id)
+    return peer, body
+
+
+async def refresh_peer_keys(node: Node, peer_id: str) -> bool:
+    """Fetch a peer's descriptor and follow a key change it announces; False if nothing could be followed."""
+    try:
+        peer = get_peer(node, peer_id)
+        async with new_session(node) as session:
+            descriptor = await fetch_descriptor(session, peer["url"])
+        if descriptor["node_id"] != peer_id:
+            return False
+        return apply_descriptor(node, descriptor) != "unchanged"
+    except (NodeError, ProtocolError) as exc:
+        log.info("could not follow a key change of %s: %s", peer_id, exc)
+        return False
+
+
+def sign_answer(node: Node, request: web.Request, response: web.Response) -> None:
+    """Sign a /fed/ answer, bound to the signed request it answers (left unsigned if it had no signature)."""
+    if "Signature" not in request.headers:
+        return
+    body = response.body if isinstance(response.body, bytes) else b""
+    req = HttpRequest(method=request.method, url=target_url(node, request), headers=dict(request.headers.items()))
+    answer = HttpResponse(status_code=response.status, headers={}, request=req)
+    try:
+        sign_response(answer, body, node.key, node.node_id)
+    except ProtocolError:  # a request whose signature header cannot even be parsed gets no signed answer
+        return
+    response.headers.update(answer.headers)

@@ -1,0 +1,132 @@
+"""The federation client: fetches descriptors and makes signed requests to peers.
+
+Every request to /fed/ is signed with this node's key (RFC 9421) and every 2xx answer must carry a
+valid signature by the peer's trusted key, bound to our request; anything else raises PeerError.
+Timeouts come from the node's config, never from library defaults.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from node.errors import PeerError
+from node.home import Node
+from node.store import now
+from node.trust.peers import key_resolver
+from protocol.canonical import canonical_bytes, parse
+from protocol.descriptor import normalize_base_url, verify_descriptor
+from protocol.errors import ProtocolError
+from protocol.httpsig import HttpRequest, sign_request, verify_response
+
+MAX_DESCRIPTOR_BYTES = 64 * 1024
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+USER_AGENT = "praevnet/0.1"
+STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed (only refused oversized ones ever are)
+
+
+class HttpFailure(PeerError):
+    """A peer answered with an HTTP error status; `status` tells which."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def new_session(node: Node) -> aiohttp.ClientSession:
+    """An HTTP session with the node's configured timeouts."""
+    settings = node.config.delivery
+    timeout = aiohttp.ClientTimeout(
+        total=settings.request_timeout, connect=settings.connect_timeout, sock_read=settings.request_timeout
+    )
+    return aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}, auto_decompress=False)
+
+
+async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise PeerError(f"answer from {response.url} is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def fetch_descriptor(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    """GET {url}/.well-known/praevnet and verify the descriptor's self-signature; raise PeerError."""
+    try:
+        base = normalize_base_url(url)
+    except ProtocolError as exc:
+        raise PeerError(str(exc)) from None
+    target = f"{base}/.well-known/praevnet"
+    try:
+        async with session.get(target, allow_redirects=False) as response:
+            body = await _read_limited(response, MAX_DESCRIPTOR_BYTES)
+            if response.status != 200:
+                raise PeerError(f"{target} answered HTTP {response.status}")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise PeerError(f"cannot reach {target}: {str(exc) or type(exc).__name__}") from None
+    try:
+        return verify_descriptor(parse(body), now=now())
+    except ProtocolError as exc:
+        raise PeerError(f"{target} served an unacceptable descriptor: {exc}") from None
+
+
+async def signed_request(
+    node: Node,
+    session: aiohttp.ClientSession,
+    peer: dict[str, Any],
+    method: str,
+    path: str,
+    payload: Any = None,
+    resolve: Callable[[str, str], bytes | None] | None = None,
+) -> Any:
+    """Send a signed request to a peer and return the verified, strictly parsed JSON answer."""
+    answer = await signed_request_bytes(node, session, peer, method, path, payload, resolve)
+    try:
+        return parse(answer)
+    except ProtocolError as exc:
+        raise PeerError(f"refusing the answer from {peer['url'] + path}: {exc}") from None
+
+
+async def signed_request_bytes(
+    node: Node,
+    session: aiohttp.ClientSession,
+    peer: dict[str, Any],
+    method: str,
+    path: str,
+    payload: Any = None,
+    resolve: Callable[[str, str], bytes | None] | None = None,
+) -> bytes:
+    """Send a signed request to a peer and return the answer's body once its signature is verified
+    (not yet parsed: the caller parses it strictly)."""
+    url = peer["url"] + path
+    body = canonical_bytes(payload) if payload is not None else b""
+    request = HttpRequest(method=method, url=url, headers={})
+    if payload is not None:
+        request.headers["Content-Type"] = "application/json"
+    sign_request(request, body, node.key, node.node_id)
+    try:
+        data = (io.BytesIO(body) if len(body) > STREAM_ABOVE else body) if payload is not None else None
+        async with session.request(method, url, data=data, headers=request.headers, allow_redirects=False) as response:
+            answer = await _read_limited(response, MAX_RESPONSE_BYTES)
+            status = response.status
+            headers = [(k, v) for k, v in response.headers.items()]
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise PeerError(f"cannot reach {peer['url']}: {str(exc) or type(exc).__name__}") from None
+    if not 200 <= status < 300:
+        raise HttpFailure(status, f"{url} answered HTTP {status}: {answer[:300].decode('utf-8', 'replace')}")
+    expected = peer["node_id"]
+
+    def only_peer(node_id: str, key_id: str) -> bytes | None:
+        return (resolve or key_resolver(node))(node_id, key_id) if node_id == expected else None
+
+    try:
+        verify_response(status, headers, answer, request, only_peer)
+        return answer
+    except ProtocolError as exc:
+        raise PeerError(f"refusing the answer from {url}: {exc}") from None
