@@ -24,9 +24,9 @@ from cli.records import alerts_group, records_group
 from cli.shares import shares_group
 from cli.users import users_group
 from node.errors import NodeError
+from node.exchange.pull import sync as sync_now
 from node.exchange.server import create_app
 from node.home import Node, init_home
-from node.trust.pairing import sync as sync_now
 from protocol.errors import ProtocolError
 
 PROGRESS_FROM = 1000  # show a progress bar when at least this many envelopes remain to pull

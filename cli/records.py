@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 import click
 
 from cli.common import acting_user, emit, emit_json, home_option, json_option, opened, short, user_option
+from node.inputs import read_content_file
 from node.sharing.preview import preview
-from node.sharing.records import add_record, edit_record, get_record, list_records, read_content_file, send_alert
+from node.sharing.records import add_record, edit_record, get_record, list_records, send_alert
 from node.sharing.shares import retract, share_record, unshare
 from protocol.errors import ProtocolError
 from protocol.tlp import DEFAULT, LABELS, parse_label

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from node.config import parse_config
-from node.sharing.records import read_content_file
+from node.inputs import read_content_file
 from protocol.records import validate_content
 
 ROOT = Path(__file__).resolve().parent.parent

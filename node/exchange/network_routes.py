@@ -23,11 +23,11 @@ from typing import Any
 from aiohttp import web
 
 from node.errors import NotFound, PolicyError
+from node.exchange.gate import authenticate
 from node.home import Node
 from node.networks.leave import answer_leave
 from node.networks.peering import receive_statement
 from node.networks.push import push_revocations, receive_revocations
-from node.transport.auth import authenticate
 from node.transport.client import new_session
 from protocol.canonical import canonical_bytes
 from protocol.errors import ProtocolError

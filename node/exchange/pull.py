@@ -23,7 +23,7 @@ from node.exchange.inbox import Checked, admit_and_store
 from node.exchange.verify_pool import PageRefused, verify_page, worker_count
 from node.home import Node
 from node.store import rows, write
-from node.transport.client import signed_request_bytes
+from node.transport.client import new_session, signed_request_bytes
 from node.trust.peer_keys import KeyBook
 from node.trust.peers import list_peers
 from protocol.errors import ProtocolError
@@ -156,3 +156,9 @@ async def pull_all(
 
     peers = [peer for peer in list_peers(node) if not peer["pull_only"] and (only is None or peer["node_id"] in only)]
     return list(await asyncio.gather(*(one(peer) for peer in peers)))
+
+
+async def sync(node: Node, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Pull now from every trusted peer, in a session of its own (`praevnet sync`); one report per peer."""
+    async with new_session(node) as session:
+        return await pull_all(node, session, progress)

@@ -16,6 +16,7 @@ from aiohttp import web
 from node import audit
 from node.errors import NotFound, PolicyError
 from node.exchange import network_routes
+from node.exchange.gate import authenticate
 from node.exchange.inbox import ingest
 from node.exchange.worker import Worker
 from node.home import Node
@@ -24,7 +25,7 @@ from node.networks import peering as network_peering
 from node.networks import relays
 from node.sharing import policy
 from node.store import now, now_text, write
-from node.transport.auth import MAX_BODY, AuthError, authenticate, check_signature, read_body, sign_answer
+from node.transport.auth import MAX_BODY, AuthError, check_signature, read_body, sign_answer
 from node.trust.invites import answer_pair
 from node.trust.peer_keys import apply_descriptor, assess, stored_keys
 from node.users import NODE as NODE_ACTOR

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from uuid6 import uuid7
@@ -22,28 +21,10 @@ from node.sharing import policy
 from node.sharing import shares as sharing
 from node.store import dumps, now, now_text, rows, write
 from node.users import Actor
-from protocol.canonical import parse
 from protocol.errors import ProtocolError
 from protocol.records import Kind, case_band, validate_content
 from protocol.timestamps import format_timestamp, parse_timestamp
 from protocol.tlp import DEFAULT
-
-MAX_INPUT_BYTES = 1024 * 1024
-
-
-def read_content_file(path: Path) -> Any:
-    """Read a JSON file strictly (no duplicate keys, floats or huge integers); raise NodeError naming the problem."""
-    try:
-        if path.stat().st_size > MAX_INPUT_BYTES:
-            raise NodeError(f"{path}: larger than 1 MiB")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise NodeError(f"cannot read {path}: {exc.strerror}") from None
-    data = data.removeprefix(b"\xef\xbb\xbf")  # a byte order mark, as some Windows editors write it
-    try:
-        return parse(data)
-    except ProtocolError as exc:
-        raise NodeError(f"{path}: {exc}") from None
 
 
 def _validate(node: Node, kind: Kind, content: object) -> dict[str, Any]:

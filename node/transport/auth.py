@@ -1,29 +1,21 @@
-"""Authenticating federation requests and signing our answers.
+"""Checking a federation request's signature, freshness and size, and signing our answers.
 
-A request is accepted only with a fresh RFC 9421 signature by a key of a trusted peer, covering
-method, authority, target URI and the body's digest, and with a nonce not seen before within the
-signature's lifetime. The URI is rebuilt from this node's configured base URL, so the check holds
+A request is accepted only with a fresh RFC 9421 signature by a key the caller resolves (the gate in
+node.exchange.gate resolves only keys of trusted peers), covering method, authority, target URI and
+the body's digest, and with a nonce not seen before within the signature's lifetime. The URI is rebuilt from this node's configured base URL, so the check holds
 behind a reverse proxy. Every failure becomes a 401 that says why.
 """
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
-from node.errors import NodeError, NotFound
-from node.exchange.status import contacted
 from node.home import Node
-from node.networks.registry import membership_problem
 from node.store import write
-from node.transport.client import fetch_descriptor, new_session
-from node.trust.peer_keys import apply_descriptor
-from node.trust.peers import get_peer, key_resolver, peer_exists
 from protocol.errors import ProtocolError
 from protocol.httpsig import (
     MAX_AGE,
@@ -36,7 +28,6 @@ from protocol.httpsig import (
 )
 
 MAX_BODY = 1024 * 1024
-log = logging.getLogger("praevnet.auth")
 NONCE_SLACK = 10.0
 
 
@@ -91,54 +82,6 @@ def check_signature(
     if not remember_nonce(node, http_key_id(info.node_id, info.key_id), info.nonce, info.created):
         raise AuthError("replayed request: this nonce was already used")
     return info
-
-
-async def authenticate(node: Node, request: web.Request) -> tuple[dict[str, Any], bytes]:
-    """Verify the request's signature and freshness; return the trusted peer and the raw body.
-
-    A trusted peer that signs with a key we do not know yet may have rotated: we fetch its
-    descriptor once, follow the rotation if its old key signed it, and check the request again.
-    """
-    body = await read_body(request)
-    resolve = key_resolver(node)
-    unknown: list[str] = []
-
-    def noting(node_id: str, key_id: str) -> bytes | None:
-        found = resolve(node_id, key_id)
-        if found is None and peer_exists(node, node_id):
-            unknown.append(node_id)
-        return found
-
-    try:
-        info = check_signature(node, request, body, noting)
-    except AuthError:
-        if not unknown or not await refresh_peer_keys(node, unknown[0]):
-            raise
-        info = check_signature(node, request, body, resolve)
-    try:
-        peer = get_peer(node, info.node_id)
-    except NotFound:
-        raise AuthError("the signing key does not belong to a trusted peer") from None
-    if peer.get("network") is not None:
-        problem = membership_problem(node, info.node_id, peer["network"])
-        if problem is not None:
-            raise AuthError(f"not accepted as a member of network {peer['network']}: {problem}")
-    contacted(node, info.node_id)
-    return peer, body
-
-
-async def refresh_peer_keys(node: Node, peer_id: str) -> bool:
-    """Fetch a peer's descriptor and follow a key change it announces; False if nothing could be followed."""
-    try:
-        peer = get_peer(node, peer_id)
-        async with new_session(node) as session:
-            descriptor = await fetch_descriptor(session, peer["url"])
-        if descriptor["node_id"] != peer_id:
-            return False
-        return apply_descriptor(node, descriptor) != "unchanged"
-    except (NodeError, ProtocolError) as exc:
-        log.info("could not follow a key change of %s: %s", peer_id, exc)
-        return False
 
 
 def sign_answer(node: Node, request: web.Request, response: web.Response) -> None:

@@ -16,7 +16,7 @@ import aiohttp
 from node.errors import PeerError
 from node.home import Node
 from node.store import now
-from node.trust.peers import key_resolver
+from node.transport.resolver import key_resolver
 from protocol.canonical import canonical_bytes, parse
 from protocol.descriptor import normalize_base_url, verify_descriptor
 from protocol.errors import ProtocolError

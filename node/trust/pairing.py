@@ -1,7 +1,6 @@
-"""Pairing with a peer by URL and fingerprint, and pulling from all peers on demand.
+"""Pairing with a peer by URL and fingerprint, or from its descriptor file.
 
-Async entry points that open their own HTTP session, for callers outside a running server (the
-CLI and the demo).
+`add_peer` opens its own HTTP session, for callers outside a running server (the CLI and the demo).
 """
 
 from __future__ import annotations
@@ -10,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import NodeError
-from node.exchange.pull import Progress, pull_all
 from node.home import Node
-from node.sharing.records import read_content_file
+from node.inputs import read_content_file
 from node.store import now
 from node.transport.client import fetch_descriptor, new_session
 from node.trust.peers import check_fingerprint_text, trust_descriptor
@@ -45,9 +43,3 @@ def descriptor_from_file(path: Path) -> dict[str, Any]:
         return verify_descriptor(read_content_file(path), now=now())
     except ProtocolError as exc:
         raise NodeError(f"{path} is not an acceptable descriptor: {exc}") from None
-
-
-async def sync(node: Node, progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Pull now from every trusted peer; one report per peer."""
-    async with new_session(node) as session:
-        return await pull_all(node, session, progress)

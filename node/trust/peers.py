@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -199,16 +198,3 @@ def peer_safety_number(node: Node, peer_id: str) -> str:
     """The safety number of a peer's first current key, for reading aloud."""
     keys = get_peer(node, peer_id)["keys"]
     return _safety_number(public_key_from_b64(keys[sorted(keys)[0]]))
-
-
-def key_resolver(node: Node) -> Callable[[str, str], bytes | None]:
-    """resolve(node_id, key_id) -> the raw public key if that node is a trusted peer holding that key."""
-
-    def resolve(node_id: str, key_id: str) -> bytes | None:
-        found = node.db.execute("SELECT keys FROM peers WHERE node_id = ?", (node_id,)).fetchone()
-        if found is None:
-            return None
-        encoded = json.loads(found[0]).get(key_id)
-        return public_key_from_b64(encoded) if encoded is not None else None
-
-    return resolve

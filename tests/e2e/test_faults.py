@@ -39,7 +39,8 @@ from node.home import Node
 from node.sharing.records import add_record, send_alert
 from node.sharing.shares import share_record
 from node.transport.client import new_session
-from node.trust.peers import key_resolver, trust_descriptor
+from node.transport.resolver import key_resolver
+from node.trust.peers import trust_descriptor
 from node.users import ADMIN
 from protocol.envelope import content_hash, verify_envelope
 from protocol.timestamps import parse_timestamp

@@ -12,7 +12,8 @@ import pytest
 
 from node.errors import NodeError, NotFound
 from node.home import Node
-from node.sharing.records import add_record, get_record, list_records, read_content_file, send_alert
+from node.inputs import read_content_file
+from node.sharing.records import add_record, get_record, list_records, send_alert
 from node.sharing.shares import share_record
 from node.trust.peers import remove_peer
 from node.users import ADMIN

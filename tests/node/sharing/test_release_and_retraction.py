@@ -21,7 +21,7 @@ from node.sharing.expiry import purge_expired
 from node.sharing.records import add_record, edit_record, get_record, list_records, send_alert
 from node.sharing.shares import pending_shares, release_share, retract, share_record, unshare
 from node.store import now
-from node.trust.peers import key_resolver
+from node.transport.resolver import key_resolver
 from node.users import ADMIN, Actor, add_user
 from protocol.envelope import verify_envelope
 from tests.conftest import alert_content
