@@ -1,7 +1,8 @@
 """The signed HTTP transport: how this node talks to another node, in both directions.
 
-Owns the outgoing client (signed requests, verified answers, descriptor fetches) and the checks
-on an incoming request's signature, nonce and size. It may use node's ground and protocol/; it
-reads the keys this node holds for its peers, but decides nothing about whom to trust. The
-wings above it (trust, networks, sharing, exchange) use it; it never imports them.
+Owns the outgoing client (signed requests, verified answers, descriptor fetches), the checks on an
+incoming request's signature, nonce and size, and reading the keys held for a peer to check them.
+It decides nothing about whom to trust. May use: node's ground and protocol/. Must never be
+imported by node's ground or protocol/; every wing above it (trust, networks, sharing, exchange)
+may use it, and it imports none of them.
 """
