@@ -146,7 +146,7 @@ def send_alert(
     peers, scope = policy.audience(node, to, all_peers, network)
     with write(node.db) as conn:
         record = insert_record(node, conn, "alert", checked, tlp, marks, by)
-        state = sharing.add_shares(node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii, network=network)
+        state, _ = sharing.add_shares(node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii, network=network)
     return {"id": record["id"], "recipients": peers, "scope": scope, "state": state}
 
 

@@ -175,11 +175,13 @@ def add_shares(
     by: Actor,
     confirm_pii: bool,
     network: str | None = None,
-) -> str:
+) -> tuple[str, list[str]]:
     """Record shares of a record with peers (inside a write transaction); release them unless four-eyes applies.
 
     `network` names the network of a network-scoped share (its name or id): its envelopes are sealed
-    for that network (see `seal`), and the network is named in the audit log.
+    for that network (see `seal`), and the network is named in the audit log; a TLP:CLEAR record
+    also goes to the operators of the networks it peers with (node.networks.crossing).
+    Returns the state of the shares and the recipients: `peers`, then those operators.
     """
     network_id = resolve_network(node, network)["id"] if scope == "network" and network is not None else None
     version = version_row(conn, record["id"], record["version"])
@@ -221,7 +223,7 @@ def add_shares(
         if state == "released":
             grant(conn, seal(node, conn, record, version, network_id), peer_id, record["kind"])
     if not added:
-        return state
+        return state, peers
     action = "share.request" if state == "pending" else "record.share"
     audit.append(
         conn,
@@ -235,7 +237,7 @@ def add_shares(
         + f", {version['tlp']}"
         + (f"; across peerings to the operator(s) {', '.join(across)}" if across else ""),
     )
-    return state
+    return state, peers
 
 
 def share_record(
@@ -258,12 +260,10 @@ def share_record(
     peers, scope = policy.audience(node, to, all_peers, network)
     with write(node.db) as conn:
         record = record_row(conn, record_id)
-        state = add_shares(node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii, network=network)
-        if network is not None:
-            tlp = version_row(conn, record_id, record["version"])["tlp"]
-            across = crossing.peered_operators(node, resolve_network(node, network)["id"], tlp)
-            peers = [*peers, *(peer for peer in across if peer not in peers)]
-    return {"id": record_id, "recipients": peers, "scope": scope, "state": state}
+        state, recipients = add_shares(
+            node, conn, record, peers, scope, by=by, confirm_pii=confirm_pii, network=network
+        )
+    return {"id": record_id, "recipients": recipients, "scope": scope, "state": state}
 
 
 def pending_shares(node: Node) -> list[dict[str, Any]]:
