@@ -1,11 +1,12 @@
 """Joining a network and keeping its members in step: the member's side of node.networks.registry.
 
-`join_network` checks a join code (the certificate must be signed by the network key, name this
-node and its current key, and be valid now), checks the operator's fingerprint and that the
-operator holds a valid certificate itself, and only then stores anything. `refresh_network` fetches
-the operator's revocation list (never an older version than the one held) and member list, trusts
-each member whose certificate checks out and whose descriptor has the key the certificate names,
-and stops trusting network peers that were revoked, expired or are no longer listed.
+`join_network` fetches what node.networks.joining needs to check a join code (the certificate must
+be signed by the network key, name this node and its current key, and be valid now), the operator's
+fingerprint and that the operator holds a valid certificate itself, and only then stores anything.
+`refresh_network` fetches the operator's revocation list (never an older version than the one
+held) and member list, trusts each member whose certificate checks out and whose descriptor has
+the key the certificate names, and stops trusting network peers that were revoked, expired or are
+no longer listed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import aiohttp
 from node import audit
 from node.errors import NodeError, NotFound, PeerError
 from node.home import Node
+from node.networks.joining import Joining, accept, check_code, check_operator, held_version, key_fingerprints
 from node.networks.member_list import Entry, parse_members
 from node.networks.operator import maintain
 from node.networks.peering import fetch_peer_revocations, refresh_peerings
@@ -41,14 +43,11 @@ from node.users import NODE, Actor
 from protocol.descriptor import descriptor_keys, verify_descriptor
 from protocol.encoding import b64url
 from protocol.errors import ProtocolError
-from protocol.keys import fingerprint
 from protocol.network import (
     BUNDLE_PREFIX,
     Membership,
     Revocations,
     check_member,
-    parse_bundle,
-    verify_certificate,
     verify_revocations,
     vouched_fingerprints,
 )
@@ -96,88 +95,49 @@ def _read_code(source: str) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def _key_fingerprints(descriptor: dict[str, Any]) -> list[str]:
-    return sorted(fingerprint(raw) for raw in descriptor_keys(descriptor).values())
-
-
 async def join_network(node: Node, source: str, *, via_hub: bool = False, by: Actor) -> dict[str, Any]:
     """Join the network of a join code (or of a file holding one); return the network and the first refresh.
 
     Refused, with nothing stored, unless the certificate verifies with the network key, names this
     node and its current key, is valid now and not revoked, the operator's descriptor has the code's
-    fingerprint, and the operator holds a valid certificate of the network itself. With `via_hub`, this
+    fingerprint, and the operator holds a valid certificate of the network itself (the checks are
+    node.networks.joining's; this fetches what they need and stores the outcome). With `via_hub`, this
     node's shares within the network go only to its hubs (node.networks.registry.share_audience). Audited as
     `network.join`.
     """
     by.require("manage_users")
-    try:
-        bundle = parse_bundle(_read_code(source))
-    except ProtocolError as exc:
-        raise NodeError(f"not a valid network join code: {exc}") from None
-    moment = now()
-    try:
-        mine = verify_certificate(bundle.certificate, bundle.key, now=moment)
-    except ProtocolError as exc:
-        raise NodeError(f"the join code's certificate is not acceptable: {exc}; nothing was stored") from None
-    if mine.node_id != node.node_id:
-        raise NodeError(f"this join code admits node {mine.node_id}, not this node ({node.node_id})")
-    if mine.fingerprint != node.fingerprint:
-        raise NodeError(
-            f"the certificate is for another key ({mine.fingerprint}), not this node's current key "
-            f"({node.fingerprint}); ask the operator to admit this node again"
-        )
+    text = _read_code(source)
+    code = check_code(text, node_id=node.node_id, node_fingerprint=node.fingerprint, moment=now())
+    bundle = code.bundle
     known = rows(node.db, "SELECT * FROM networks WHERE id = ? OR name = ?", (bundle.network, bundle.name))
-    for row in known:
-        if row["id"] != bundle.network:
-            raise NodeError(f"this node already belongs to a different network called {bundle.name!r}")
-        if row["role"] == "operator":
-            raise NodeError(f"this node operates {bundle.name}; it needs no join code")
-    held = known[0] if known else None
-    where = f"the operator at {bundle.operator_url}"
+    held = held_version(code, known)
     async with new_session(node) as session:
         descriptor = await fetch_descriptor(session, bundle.operator_url)
-        if descriptor["url"] != bundle.operator_url:
-            raise NodeError(f"{where} says its URL is {descriptor['url']}; not joining")
-        if bundle.operator_fingerprint not in _key_fingerprints(descriptor):
-            raise NodeError(
-                f"fingerprint mismatch: {where} has {', '.join(_key_fingerprints(descriptor))}, not "
-                f"{bundle.operator_fingerprint} as the join code says; not joining"
-            )
-        operator = descriptor["node_id"]
-        if operator == node.node_id:
-            raise NodeError("the join code names this node as the operator; not joining")
+        operator = check_operator(code, descriptor)
         keys = descriptor_keys(descriptor)
 
         def resolve(node_id: str, key_id: str) -> bytes | None:
             return keys.get(key_id) if node_id == operator else None
 
-        row = {
-            "id": bundle.network,
-            "name": bundle.name,
-            "public": b64url(bundle.key),
-            "revocations_version": held["revocations_version"] if held else 0,
-        }
+        row = {"id": bundle.network, "name": bundle.name, "public": b64url(bundle.key), "revocations_version": held}
         try:
             document, revocations, entries, _ = await fetch_lists(
                 node, session, {"node_id": operator, "url": bundle.operator_url}, row, resolve
             )
         except PeerError as exc:
-            raise NodeError(f"{where} did not give this node the network's lists: {exc}; not joining") from None
-    try:
-        check_member(
-            bundle.certificate,
-            bundle.key,
-            revocations,
-            node_id=node.node_id,
-            fingerprints=[node.fingerprint],
-            now=moment,
-        )
-    except ProtocolError as exc:
-        raise NodeError(f"the join code's certificate is not acceptable: {exc}; nothing was stored") from None
-    listed = [entry for entry in entries if entry.node_id == operator]
-    operator_cert = _valid_for(listed, bundle.key, revocations, _key_fingerprints(descriptor))
-    if operator_cert is None:
-        raise NodeError(f"{where} holds no valid certificate of {bundle.name}; not joining")
+            raise NodeError(f"{code.where} did not give this node the network's lists: {exc}; not joining") from None
+    joining = accept(code, descriptor, operator, (document, revocations, entries), moment=now())
+    _store_join(node, joining, via_hub=via_hub, by=by)
+    async with new_session(node) as session:
+        report = await refresh_network(node, session, bundle.network)
+    network = next(item for item in list_networks(node) if item["id"] == bundle.network)
+    return {"network": network, "refresh": report}
+
+
+def _store_join(node: Node, joining: Joining, *, via_hub: bool, by: Actor) -> None:
+    """Store an accepted join in one transaction: the network, both certificates, the operator as a peer
+    (unless it is one already), and the audit entry `network.join`."""
+    bundle, mine, operator, descriptor = joining.bundle, joining.mine, joining.operator, joining.descriptor
     with write(node.db) as conn:
         conn.execute(
             """INSERT INTO networks (id, name, public, role, operator_node, operator_url, operator_fingerprint,
@@ -195,19 +155,21 @@ async def join_network(node: Node, source: str, *, via_hub: bool = False, by: Ac
                 bundle.operator_url,
                 bundle.operator_fingerprint,
                 dumps(bundle.certificate),
-                dumps(document),
-                revocations.version,
+                dumps(joining.document),
+                joining.revocations.version,
                 now_text(),
             ),
         )
         conn.execute("UPDATE networks SET via_hub = ? WHERE id = ?", (int(via_hub), bundle.network))
         store_member(conn, bundle.network, node.config.url, bundle.certificate)
-        store_member(conn, bundle.network, bundle.operator_url, operator_cert)
+        store_member(conn, bundle.network, bundle.operator_url, joining.operator_certificate)
         if conn.execute("SELECT 1 FROM peers WHERE node_id = ?", (operator,)).fetchone() is None:
             trust_descriptor(
                 node, bundle.operator_url, bundle.operator_fingerprint, descriptor, within=conn, network=bundle.network
             )
-            conn.execute("UPDATE peers SET certificate = ? WHERE node_id = ?", (dumps(operator_cert), operator))
+            conn.execute(
+                "UPDATE peers SET certificate = ? WHERE node_id = ?", (dumps(joining.operator_certificate), operator)
+            )
         audit.append(
             conn,
             user=by.name,
@@ -219,27 +181,6 @@ async def join_network(node: Node, source: str, *, via_hub: bool = False, by: Ac
                 + ("; shares via its hubs" if via_hub else "")
             ),
         )
-    async with new_session(node) as session:
-        report = await refresh_network(node, session, bundle.network)
-    network = next(item for item in list_networks(node) if item["id"] == bundle.network)
-    return {"network": network, "refresh": report}
-
-
-def _valid_for(
-    entries: list[Entry], public: bytes, revocations: Revocations | None, fingerprints: list[str]
-) -> dict[str, Any] | None:
-    """The newest certificate among `entries` that is valid now for one of `fingerprints`."""
-    best: tuple[Membership, dict[str, Any]] | None = None
-    for entry in entries:
-        try:
-            membership = check_member(
-                entry.certificate, public, revocations, node_id=entry.node_id, fingerprints=fingerprints, now=now()
-            )
-        except ProtocolError:
-            continue
-        if best is None or membership.serial > best[0].serial:
-            best = (membership, entry.certificate)
-    return best[1] if best else None
 
 
 async def _admit_peer(
@@ -256,7 +197,7 @@ async def _admit_peer(
         descriptor = await fetch_descriptor(session, entry.url)
     if descriptor["node_id"] != entry.node_id:
         raise NodeError(f"the node at {entry.url} is {descriptor['node_id']}, not {entry.node_id}")
-    current = _key_fingerprints(descriptor)
+    current = key_fingerprints(descriptor)
     if membership.fingerprint not in vouched_fingerprints(descriptor):
         raise NodeError(
             f"the certificate is for another key: the node at {entry.url} has {', '.join(current)}, "
