@@ -31,14 +31,19 @@ TAG = "praevnet"
 RESPONSE_TAG = "praevnet-response"
 LABEL = "praevnet"
 MAX_AGE = timedelta(seconds=300)
-REQUEST_COMPONENTS = ("@method", "@authority", "@target-uri", "content-digest")
-RESPONSE_COMPONENTS = (
+# SIGNED is what we name to the signer, REQUIRED is what a verifier insists is covered (SPEC.md 7.2,
+# 7.3). They differ by "content-digest" alone: given the body, the signer computes the Content-Digest
+# header and appends "content-digest" to the covered components itself, last, as SPEC.md orders them;
+# a verifier must still demand it, or a signature could leave the body uncovered.
+REQUEST_SIGNED = ("@method", "@authority", "@target-uri")
+REQUEST_REQUIRED = (*REQUEST_SIGNED, "content-digest")
+RESPONSE_SIGNED = (
     "@status",
-    "content-digest",
     '"@method";req',
     '"@target-uri";req',
     f'"signature";req;key="{LABEL}"',
 )
+RESPONSE_REQUIRED = (*RESPONSE_SIGNED, "content-digest")
 
 
 def http_key_id(node_id: str, key_id: str) -> str:
@@ -135,23 +140,26 @@ class Ed25519(HTTPSignatureAlgorithm):
         verify(self.public_key, signature, message)
 
 
-class _SingleKey(HTTPSignatureKeyResolver):
-    def __init__(self, key: NodeKey | None = None, public: Callable[[str], bytes | None] | None = None) -> None:
+class _SigningKey(HTTPSignatureKeyResolver):
+    """The signer's view of our one key, whatever key id it is asked for."""
+
+    def __init__(self, key: NodeKey) -> None:
         self._key = key
-        self._public = public
-        self.resolved: str | None = None
 
     def resolve_private_key(self, key_id: str) -> object:
-        assert self._key is not None
         return self._key.private
 
+
+class _TrustedKeys(HTTPSignatureKeyResolver):
+    """The verifier's view of the keys `lookup` trusts, by HTTP key id; unknown ids are refused."""
+
+    def __init__(self, lookup: Callable[[str], bytes | None]) -> None:
+        self._lookup = lookup
+
     def resolve_public_key(self, key_id: str) -> object:
-        if self._public is None:
-            return None
-        raw = self._public(key_id)
+        raw = self._lookup(key_id)
         if raw is None:
             raise SignatureError(f"unknown key id {key_id!r}")
-        self.resolved = key_id
         return raw
 
 
@@ -175,7 +183,7 @@ def sign_request(
     created: datetime | None = None,
 ) -> None:
     """Add Content-Digest, Signature-Input and Signature headers to `request` in place."""
-    signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_SingleKey(key))
+    signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_SigningKey(key))
     signer.sign(
         request,
         key_id=http_key_id(node_id, key.key_id),
@@ -183,7 +191,7 @@ def sign_request(
         nonce=nonce if nonce is not None else new_nonce(),
         label=LABEL,
         tag=TAG,
-        covered_component_ids=REQUEST_COMPONENTS[:3],
+        covered_component_ids=REQUEST_SIGNED,
         body=body,
     )
 
@@ -198,7 +206,7 @@ def sign_response(
     created: datetime | None = None,
 ) -> None:
     """Sign a response in place, bound to the signed request it answers."""
-    signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_SingleKey(key))
+    signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_SigningKey(key))
     try:
         _sign_response(signer, response, body, key, node_id, nonce, created)
     except HTTPMessageSignaturesException as exc:
@@ -221,7 +229,7 @@ def _sign_response(
         nonce=nonce if nonce is not None else new_nonce(),
         label=LABEL,
         tag=RESPONSE_TAG,
-        covered_component_ids=RESPONSE_COMPONENTS[:1] + RESPONSE_COMPONENTS[2:],
+        covered_component_ids=RESPONSE_SIGNED,
         body=body,
     )
 
@@ -237,7 +245,7 @@ def _verify(
         node_id, key_id = split_http_key_id(http_kid)
         return resolve(node_id, key_id)
 
-    verifier = HTTPMessageVerifier(signature_algorithm=Ed25519, key_resolver=_SingleKey(public=lookup))
+    verifier = HTTPMessageVerifier(signature_algorithm=Ed25519, key_resolver=_TrustedKeys(lookup))
     try:
         results = verifier.verify(message, max_age=MAX_AGE, expect_tag=tag, require_components=components, body=body)
     except SignatureError:
@@ -270,7 +278,7 @@ def verify_request(
     Raises SignatureError for anything short of a fresh, complete, valid signature.
     """
     view = _View(method=method, url=url, headers=_Headers(headers))
-    return _verify(view, body, resolve, TAG, REQUEST_COMPONENTS)
+    return _verify(view, body, resolve, TAG, REQUEST_REQUIRED)
 
 
 def verify_response(
@@ -283,4 +291,4 @@ def verify_response(
     """Verify a response's signature and its binding to `request` (which we signed and sent)."""
     req_view = _View(method=request.method, url=request.url, headers=_Headers(request.headers.items()))
     view = _ResponseView(status_code=status, headers=_Headers(headers), request=req_view)
-    return _verify(view, body, resolve, RESPONSE_TAG, RESPONSE_COMPONENTS)
+    return _verify(view, body, resolve, RESPONSE_TAG, RESPONSE_REQUIRED)

@@ -36,7 +36,7 @@ from protocol.envelope import (
 from protocol.errors import ProtocolError
 from protocol.httpsig import (
     LABEL,
-    REQUEST_COMPONENTS,
+    REQUEST_SIGNED,
     TAG,
     HttpRequest,
     HttpResponse,
@@ -307,7 +307,7 @@ def _request_base(request: HttpRequest, body: bytes, key: NodeKey, node_id: str)
         nonce=REQUEST_NONCE,
         label=LABEL,
         tag=TAG,
-        covered_component_ids=REQUEST_COMPONENTS[:3],
+        covered_component_ids=REQUEST_SIGNED,
         body=body,
     )
     return prepared.signature_base.decode("ascii")
