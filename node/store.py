@@ -78,6 +78,15 @@ def rows(db: Database, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) 
     return list(db.query(sql, params))
 
 
+def first_row(
+    conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+) -> dict[str, Any] | None:
+    """Run a query on `conn` (inside a transaction, say) and return its first row as a dict, or None."""
+    cursor = conn.execute(sql, params)
+    found = cursor.fetchone()
+    return None if found is None else dict(zip([c[0] for c in cursor.description], found, strict=True))
+
+
 def now() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)

@@ -22,7 +22,7 @@ from typing import Any
 from node import audit
 from node.errors import NodeError, NotFound
 from node.home import Node
-from node.store import dumps, now, now_text, rows, write
+from node.store import dumps, first_row, now, now_text, rows, write
 from node.users import NODE, Actor
 from protocol.errors import ProtocolError
 from protocol.keys import NodeKey, public_key_from_b64
@@ -88,11 +88,10 @@ def load_network_key(node: Node, network_id: str) -> NodeKey:
 
 def network_row(conn: sqlite3.Connection, network_id: str) -> dict[str, Any]:
     """One network's row, inside a transaction; NotFound if this node has no such network."""
-    cursor = conn.execute("SELECT * FROM networks WHERE id = ?", (network_id,))
-    found = cursor.fetchone()
-    if found is None:
+    row = first_row(conn, "SELECT * FROM networks WHERE id = ?", (network_id,))
+    if row is None:
         raise NotFound(f"this node does not belong to network {network_id}")
-    return dict(zip([c[0] for c in cursor.description], found, strict=True))
+    return row
 
 
 def resolve_network(node: Node, name: str | None, *, role: str | None = None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from node.home import Node
 from node.networks import crossing
 from node.networks.registry import resolve_network
 from node.sharing import policy
-from node.store import now, now_text, rows, write
+from node.store import first_row, now, now_text, rows, write
 from node.users import Actor
 from protocol.canonical import canonical_bytes
 from protocol.envelope import build_envelope, envelope_ref
@@ -31,11 +31,9 @@ PRIORITY = {"alert": 0, "retraction": 0, "experience": 1}
 
 def record_row(conn: sqlite3.Connection, record_id: str) -> dict[str, Any]:
     """The record's row, for use inside a write transaction; NotFound if absent, NodeError if retracted."""
-    cursor = conn.execute("SELECT * FROM records WHERE id = ?", (record_id,))
-    found = cursor.fetchone()
-    if found is None:
+    row = first_row(conn, "SELECT * FROM records WHERE id = ?", (record_id,))
+    if row is None:
         raise NotFound(f"no record or alert with id {record_id!r} on this node")
-    row = dict(zip([c[0] for c in cursor.description], found, strict=True))
     if row["retracted"]:
         raise NodeError(f"{record_id} was retracted on {row['retracted']}; it cannot be shared or changed")
     if row["purged"]:
@@ -45,11 +43,10 @@ def record_row(conn: sqlite3.Connection, record_id: str) -> dict[str, Any]:
 
 def version_row(conn: sqlite3.Connection, record_id: str, version: int) -> dict[str, Any]:
     """One version of a record."""
-    cursor = conn.execute("SELECT * FROM versions WHERE record_id = ? AND version = ?", (record_id, version))
-    found = cursor.fetchone()
-    if found is None:
+    row = first_row(conn, "SELECT * FROM versions WHERE record_id = ? AND version = ?", (record_id, version))
+    if row is None:
         raise NotFound(f"record {record_id} has no version {version}")
-    return dict(zip([c[0] for c in cursor.description], found, strict=True))
+    return row
 
 
 def _append_envelope(node: Node, conn: sqlite3.Connection, **fields: Any) -> tuple[int, dict[str, Any]]:
@@ -283,11 +280,9 @@ def release_share(node: Node, share_id: int, *, by: Actor) -> dict[str, Any]:
     """Release a pending share: a different user with the approver role lets the current version go out."""
     by.require("release")
     with write(node.db) as conn:
-        cursor = conn.execute("SELECT * FROM shares WHERE id = ?", (share_id,))
-        found = cursor.fetchone()
-        if found is None:
+        share = first_row(conn, "SELECT * FROM shares WHERE id = ?", (share_id,))
+        if share is None:
             raise NotFound(f"no share with id {share_id}")
-        share = dict(zip([c[0] for c in cursor.description], found, strict=True))
         if share["state"] != "pending":
             raise NodeError(f"share {share_id} is {share['state']}, not pending")
         if share["author"] == by.name:
