@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -129,23 +130,28 @@ def show_id(home: Path | None, as_json: bool, descriptor: bool) -> None:
 @json_option
 def sync(home: Path | None, as_json: bool) -> None:
     """Pull now from every trusted peer what it shares with this node."""
-    bars: dict[str, Any] = {}
+    # Each peer's bar lives in its own ExitStack, closed when that peer is done; `every_bar` closes
+    # whichever are still open if the sync raises (closing an ExitStack twice is harmless).
+    bars: dict[str, tuple[Any, ExitStack]] = {}
 
     def progress(peer: str, received: int, remaining: int) -> None:
         if as_json or not sys.stderr.isatty() or (peer not in bars and remaining < PROGRESS_FROM):
             return
         if peer not in bars:
-            bars[peer] = click.progressbar(length=received + remaining, label=f"pulling from {peer}", file=sys.stderr)
-            bars[peer].__enter__()
-            bars[peer].update(received)
+            closer = every_bar.enter_context(ExitStack())
+            bar = closer.enter_context(
+                click.progressbar(length=received + remaining, label=f"pulling from {peer}", file=sys.stderr)
+            )
+            bars[peer] = (bar, closer)
+            bar.update(received)
         else:
-            bar = bars[peer]
+            bar = bars[peer][0]
             bar.length = received + remaining
             bar.update(received - bar.pos)
         if remaining == 0:
-            bars.pop(peer).__exit__(None, None, None)
+            bars.pop(peer)[1].close()
 
-    with opened(home) as node:
+    with opened(home) as node, ExitStack() as every_bar:
         reports = asyncio.run(sync_now(node, progress))
 
     def human(data: list[dict[str, Any]]) -> None:
