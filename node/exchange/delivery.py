@@ -20,6 +20,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -145,27 +146,46 @@ def _claimed_relays(node: Node, peer_id: str, txn_id: str) -> list[dict[str, Any
     )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one queued envelope ended: its row id, "delivered" or "refused" and why; with the envelope if it
+    was sent (its bytes reached the peer, so it is audited as sent), without if it was withheld."""
+
+    id: int
+    state: str
+    reason: str | None = None
+    envelope: dict[str, Any] | None = None
+
+
+class DeliveryOutcome(Outcome):
+    """The outcome of one of this node's own envelopes: a row of table deliveries."""
+
+
+class RelayOutcome(Outcome):
+    """The outcome of another origin's envelope this node relays as a hub: a row of table relays."""
+
+
 def _finish(
     node: Node,
-    ids_and_states: Sequence[tuple[int, str, str | None]],
-    sent: Sequence[dict[str, Any]] = (),
+    deliveries: Sequence[DeliveryOutcome],
+    relays: Sequence[RelayOutcome] = (),
     peer_id: str = "",
     *,
-    relays: int = 0,
     answered: bool = False,
 ) -> None:
-    """Record the outcome of deliveries and, for envelopes whose bytes reached the peer, an audit entry.
+    """Record the outcome of deliveries and relays and, for envelopes whose bytes reached the peer, an audit entry.
 
-    The last `relays` entries of `ids_and_states` are relays (table relays), the others deliveries.
     With `answered`, the peer's backoff is reset in the same transaction (see `record_success`).
     """
     stamp = now_text()
-    own = len(ids_and_states) - relays
     with write(node.db) as conn:
-        for position, (delivery_id, state, reason) in enumerate(ids_and_states):
-            conn.execute(_FINISH_DELIVERY if position < own else _FINISH_RELAY, (state, reason, stamp, delivery_id))
+        for delivery in deliveries:
+            conn.execute(_FINISH_DELIVERY, (delivery.state, delivery.reason, stamp, delivery.id))
+        for relay in relays:
+            conn.execute(_FINISH_RELAY, (relay.state, relay.reason, stamp, relay.id))
         if answered:
             _reset_backoff(conn, peer_id, stamp)
+        sent = [(item.envelope, item) for item in (*deliveries, *relays) if item.envelope is not None]
         if not sent:  # withheld before sending: no bytes left, nothing to audit
             return
         audit.append_many(
@@ -180,11 +200,18 @@ def _finish(
                     "digest": audit.digest_of(canonical_bytes(envelope)),
                     "detail": f"{envelope['type']}"
                     + (f" of {envelope['origin']} (relayed)" if envelope["origin"] != node.node_id else "")
-                    + f": {'accepted' if state == 'delivered' else f'refused: {reason}'}",
+                    + f": {'accepted' if item.state == 'delivered' else f'refused: {item.reason}'}",
                 }
-                for envelope, (_, state, reason) in zip(sent, ids_and_states, strict=True)
+                for envelope, item in sent
             ],
         )
+
+
+def _verdict(result: dict[str, Any]) -> tuple[str, str | None]:
+    """The state and reason of one sent envelope, from the peer's result for it ({} if it gave none)."""
+    if result.get("status") in ("accepted", "duplicate"):
+        return "delivered", None
+    return "refused", str(result.get("reason") or "no result for this envelope")
 
 
 def backoff_seconds(node: Node, failures: int) -> float:
@@ -262,17 +289,22 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
         return 0
     allowed = policy.releasable(node, peer_id, [row["seq"] for row in batch])
     relayable = policy.relayable(node, peer_id, [row["id"] for row in relay_batch])
-    withheld = [(row["id"], "refused", "no longer shared with this peer") for row in batch if row["seq"] not in allowed]
-    relay_withheld = [(row["id"], "refused", "not relayable now") for row in relay_batch if row["id"] not in relayable]
-    sending = [row for row in batch if row["seq"] in allowed]
-    relaying = [row for row in relay_batch if row["id"] in relayable]
+    withheld = [
+        DeliveryOutcome(row["id"], "refused", "no longer shared with this peer")
+        for row in batch
+        if row["seq"] not in allowed
+    ]
+    relay_withheld = [
+        RelayOutcome(row["id"], "refused", "not relayable now") for row in relay_batch if row["id"] not in relayable
+    ]
+    sending = [(row["id"], allowed[row["seq"]]) for row in batch if row["seq"] in allowed]
+    relaying = [(row["id"], relayable[row["id"]]) for row in relay_batch if row["id"] in relayable]
     if withheld or relay_withheld:
-        _finish(node, withheld + relay_withheld, relays=len(relay_withheld))
+        _finish(node, withheld, relay_withheld)
     if not sending and not relaying:
         return 0
     peer = get_peer(node, peer_id)
-    payload = {"envelopes": [allowed[row["seq"]] for row in sending] + [relayable[row["id"]] for row in relaying]}
-    relays = len(relaying)
+    payload = {"envelopes": [envelope for _, envelope in [*sending, *relaying]]}  # own envelopes first, then relays
     try:
         answer = await _put(node, session, peer, txn_id, payload)
         results = parse_results(answer)
@@ -282,24 +314,23 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
         else:  # final: these envelopes are refused for good, the rest of the queue goes on
             _finish(
                 node,
-                [(row["id"], "refused", str(exc)) for row in [*sending, *relaying]],
-                payload["envelopes"],
+                [DeliveryOutcome(row_id, "refused", str(exc), envelope) for row_id, envelope in sending],
+                [RelayOutcome(row_id, "refused", str(exc), envelope) for row_id, envelope in relaying],
                 peer_id,
-                relays=relays,
             )
             record_error(node, peer_id, str(exc))
         return 0
     except (PeerError, ProtocolError) as exc:
         record_failure(node, peer_id, str(exc))
         return 0
-    by_index = {r.get("index"): r for r in results}
-    outcome: list[tuple[int, str, str | None]] = []
-    for index, row in enumerate([*sending, *relaying]):
-        entry = by_index.get(index, {})
-        status = entry.get("status")
-        if status in ("accepted", "duplicate"):
-            outcome.append((row["id"], "delivered", None))
-        else:
-            outcome.append((row["id"], "refused", str(entry.get("reason") or "no result for this envelope")))
-    _finish(node, outcome, payload["envelopes"], peer_id, relays=relays, answered=True)
-    return sum(1 for _, state, _ in outcome if state == "delivered")
+    by_index = {r.get("index"): r for r in results}  # a result names its envelope's place in the payload
+    delivered = [
+        DeliveryOutcome(row_id, *_verdict(by_index.get(index, {})), envelope)
+        for index, (row_id, envelope) in enumerate(sending)
+    ]
+    relayed = [
+        RelayOutcome(row_id, *_verdict(by_index.get(index, {})), envelope)
+        for index, (row_id, envelope) in enumerate(relaying, start=len(sending))
+    ]
+    _finish(node, delivered, relayed, peer_id, answered=True)
+    return sum(1 for item in (*delivered, *relayed) if item.state == "delivered")
