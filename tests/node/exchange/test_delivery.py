@@ -11,7 +11,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from node.errors import PeerError
-from node.exchange.delivery import _claim_batch, claim_batches, due_peers, send_batch
+from node.exchange.delivery import claim_batches, due_peers, send_batch
 from node.exchange.pull import pull_all, pull_from
 from node.exchange.received import list_inbox
 from node.exchange.server import NODE, errors_and_signing
@@ -60,6 +60,11 @@ def peer_state(node: Node, peer_id: str) -> dict[str, Any]:
 
 def inbox_ids(node: Node) -> list[str]:
     return [row[0] for row in node.db.execute("SELECT id FROM inbox ORDER BY rowid")]
+
+
+def received_txns(node: Node) -> list[str]:
+    """The ids of the inbound transactions `node` has stored, in the order they came."""
+    return [row[0] for row in node.db.execute("SELECT txn_id FROM inbound_txns ORDER BY rowid")]
 
 
 # --- push ---------------------------------------------------------------------------------------
@@ -174,13 +179,14 @@ async def test_an_envelope_no_longer_shared_is_withheld(two: Two) -> None:
 
 
 async def test_alerts_go_first(two: Two) -> None:
+    """An alert queued behind a full batch of records goes out in the first batch, ahead of them."""
     a, b = two.a.node, two.b.node
-    record_id = share(a, "Bericht X", b.node_id)
+    records = [share(a, f"Bericht {n}", b.node_id) for n in range(50)]
     alert_id = send_alert(a, alert_content(), [b.node_id], all_peers=False, by=ADMIN)["id"]
-    _, batch = _claim_batch(a, b.node_id)
-    assert [row["seq"] for row in batch] == [2, 1]
-    assert await push(a, b.node_id) == 2
-    assert inbox_ids(b) == [alert_id, record_id]
+    assert await push(a, b.node_id) == 50
+    assert inbox_ids(b) == [alert_id, *records[:49]]
+    assert await push(a, b.node_id) == 1
+    assert inbox_ids(b) == [alert_id, *records]
 
 
 async def test_a_batch_holds_at_most_50(two: Two) -> None:
@@ -218,44 +224,45 @@ async def test_large_records_go_in_batches_the_receiver_accepts(two: Two) -> Non
     assert count(b, "inbox") == 8
 
 
-def test_an_unfinished_batch_keeps_its_transaction_id(make_node: NodeFactory) -> None:
-    a = make_node("Stadt A")
-    b = FakePeer("Stadt B", "http://127.0.0.1:9").trusted_by(a)
-    for n in range(3):
-        share(a, f"Bericht {n}", b.node_id)
-    txn_id, batch = _claim_batch(a, b.node_id)
-    share(a, "Später geteilt", b.node_id)  # queued while the first batch is in flight
-    again, batch_again = _claim_batch(a, b.node_id)
-    assert again == txn_id
-    assert batch_again == batch
-    assert [row["seq"] for row in batch] == [1, 2, 3]
-    a.db.execute("UPDATE deliveries SET state = 'delivered' WHERE txn_id = ?", (txn_id,))
-    following, rest = _claim_batch(a, b.node_id)
+async def test_a_claimed_batch_is_sent_as_claimed_under_its_transaction_id(two: Two) -> None:
+    """Claiming again hands out the same transaction until it is answered; what was queued since waits."""
+    a, b = two.a.node, two.b.node
+    first = [share(a, f"Bericht {n}", b.node_id) for n in range(3)]
+    txn_id = claim_batches(a, [b.node_id])[b.node_id]
+    later = share(a, "Später geteilt", b.node_id)  # queued while the first batch is in flight
+    assert claim_batches(a, [b.node_id]) == {b.node_id: txn_id}
+    assert await push(a, b.node_id) == 3
+    assert inbox_ids(b) == first
+    assert received_txns(b) == [txn_id]
+    following = claim_batches(a, [b.node_id])[b.node_id]
     assert following != txn_id
-    assert [row["seq"] for row in rest] == [4]
+    assert await push(a, b.node_id) == 1
+    assert inbox_ids(b) == [*first, later]
+    assert received_txns(b) == [txn_id, following]
 
 
-def test_a_fan_out_is_claimed_in_one_commit(make_node: NodeFactory) -> None:
-    """An alert to many peers claims every peer's batch in one write transaction; sending writes no claim again."""
+async def test_a_fan_out_claim_is_on_disk_before_anything_is_sent(
+    make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+) -> None:
+    """One call claims every peer's batch; a crash before sending loses none, and none is sent under a new id."""
     a = make_node("Stadt A")
-    peers = [FakePeer(f"Stadt {n}", f"http://127.0.0.1:{9 + n}").trusted_by(a) for n in range(5)]
-    send_alert(a, alert_content(), [], all_peers=True, by=ADMIN)
-    statements: list[str] = []
-    a.db.conn.set_trace_callback(statements.append)
-    claimed = claim_batches(a, [peer.node_id for peer in peers])
-    a.db.conn.set_trace_callback(None)
-    assert statements.count("COMMIT") == 1
-    assert len(set(claimed.values())) == len(peers)
+    peers = [(await serve(f"Stadt {n}", make_node, aiohttp_server, aiohttp_client)).node for n in range(3)]
     for peer in peers:
-        assert {row["txn_id"] for row in deliveries(a) if row["peer_id"] == peer.node_id} == {claimed[peer.node_id]}
-        statements.clear()
-        a.db.conn.set_trace_callback(statements.append)
-        txn_id, batch = _claim_batch(a, peer.node_id)  # what send_batch does first
-        a.db.conn.set_trace_callback(None)
-        assert txn_id == claimed[peer.node_id]
-        assert len(batch) == 1
-        assert not [sql for sql in statements if sql.startswith(("UPDATE", "INSERT", "DELETE"))]
+        pair(a, peer)
+    alert_id = send_alert(a, alert_content(), [], all_peers=True, by=ADMIN)["id"]
+    claimed = claim_batches(a, [peer.node_id for peer in peers])
+    assert set(claimed) == {peer.node_id for peer in peers}
+    assert len(set(claimed.values())) == len(peers)
     assert claim_batches(a, []) == {}
+    a.close()  # the process dies before sending: only what was committed to the file is left
+    restarted = Node.open(a.home)
+    try:
+        for peer in peers:
+            assert await push(restarted, peer.node_id) == 1
+            assert inbox_ids(peer) == [alert_id]
+            assert received_txns(peer) == [claimed[peer.node_id]]
+    finally:
+        restarted.close()
 
 
 # --- pull ---------------------------------------------------------------------------------------
