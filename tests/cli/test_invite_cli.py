@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-import cli.peers
 from cli.main import main
 from protocol.invite import make_code, new_secret, parse_code
 from tests.cli.conftest import PRAEVNET_VARIABLES, ServingPeer, invoke, ok, ok_json
@@ -20,7 +20,14 @@ from tests.conftest import FakePeer, free_port
 GROUPS = re.compile(r"^    (\d{5} ){3}\d{5}$")
 
 
-def run(*args: str, stdin: str | None = None) -> Result:
+class Terminal(io.BytesIO):
+    """Standard input that is a terminal, where somebody typed these bytes."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run(*args: str, stdin: str | IO[bytes] | None = None) -> Result:
     """Run `praevnet ARGS` with `stdin` as standard input."""
     return CliRunner().invoke(main, list(args), input=stdin, env=dict.fromkeys(PRAEVNET_VARIABLES))
 
@@ -276,11 +283,10 @@ def test_verify_with_yes_marks_the_peer(home: Path, serving_peer: ServingPeer, t
 
 @pytest.mark.parametrize(("answer", "marked"), [("y\n", True), ("n\n", False), ("\n", False)])
 def test_verify_asks_at_a_terminal(
-    home: Path, serving_peer: ServingPeer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str, marked: bool
+    home: Path, serving_peer: ServingPeer, tmp_path: Path, answer: str, marked: bool
 ) -> None:
     _, bonn_id = paired(home, tmp_path)
-    monkeypatch.setattr(cli.peers, "_interactive", lambda: True)
-    result = run("peers", "verify", bonn_id, "--home", str(home), stdin=answer)
+    result = run("peers", "verify", bonn_id, "--home", str(home), stdin=Terminal(answer.encode()))
     assert result.exit_code == 0, result.output
     assert "Does the other officer read exactly these digits? [y/N]" in result.stdout
     assert (peers_of(home)[0]["verified"] is not None) is marked
