@@ -16,6 +16,7 @@ from node.errors import NodeError
 from node.home import Node, default_home
 from node.users import ADMIN, Actor, login_password, login_token
 
+# A command function; every reusable option here and in the command modules is a decorator `F -> F`.
 F = TypeVar("F", bound=Callable[..., Any])
 
 

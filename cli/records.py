@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from cli.common import acting_user, emit, emit_json, home_option, json_option, opened, short, user_option
+from cli.common import F, acting_user, emit, emit_json, home_option, json_option, opened, short, user_option
 from node.inputs import read_content_file
 from node.sharing.preview import preview
 from node.sharing.records import add_record, edit_record, get_record, list_records, send_alert
@@ -16,29 +16,46 @@ from node.sharing.shares import retract, share_record, unshare
 from protocol.errors import ProtocolError
 from protocol.tlp import DEFAULT, LABELS, parse_label
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-to_option = click.option("--to", "to", multiple=True, metavar="NODE_ID", help="A recipient peer (repeatable).")
-all_peers_option = click.option(
-    "--all-peers", is_flag=True, help="Every peer paired with this node (not allowed for TLP:RED)."
-)
-network_option = click.option(
-    "--network",
-    "network",
-    metavar="NAME",
-    default=None,
-    help="Every current member of this network (not allowed for TLP:RED).",
-)
-confirm_pii_option = click.option(
-    "--confirm-pii", is_flag=True, help="Share despite possible personal data found by the check (recorded)."
-)
-local_option = click.option(
-    "--local",
-    "local",
-    multiple=True,
-    metavar="FIELD",
-    help="Mark an optional field local (e.g. problem, implementation.costs): it never leaves, in any version.",
-)
+def to_option(func: F) -> F:
+    """--to NODE_ID (repeatable): a recipient peer."""
+    return click.option("--to", "to", multiple=True, metavar="NODE_ID", help="A recipient peer (repeatable).")(func)
+
+
+def all_peers_option(func: F) -> F:
+    """--all-peers: share with every paired peer."""
+    return click.option(
+        "--all-peers", is_flag=True, help="Every peer paired with this node (not allowed for TLP:RED)."
+    )(func)
+
+
+def network_option(func: F) -> F:
+    """--network NAME: share with every current member of a network."""
+    return click.option(
+        "--network",
+        "network",
+        metavar="NAME",
+        default=None,
+        help="Every current member of this network (not allowed for TLP:RED).",
+    )(func)
+
+
+def confirm_pii_option(func: F) -> F:
+    """--confirm-pii: share despite a personal-data warning."""
+    return click.option(
+        "--confirm-pii", is_flag=True, help="Share despite possible personal data found by the check (recorded)."
+    )(func)
+
+
+def local_option(func: F) -> F:
+    """--local FIELD (repeatable): keep an optional field on this node."""
+    return click.option(
+        "--local",
+        "local",
+        multiple=True,
+        metavar="FIELD",
+        help="Mark an optional field local (e.g. problem, implementation.costs): it never leaves, in any version.",
+    )(func)
 
 
 def _label(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

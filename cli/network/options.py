@@ -7,19 +7,22 @@ from typing import Any
 
 import click
 
-from cli.common import short
+from cli.common import F, short
 from node.networks.registry import DEFAULT_EXPIRY
 
-network_option = click.option(
-    "--network",
-    "network",
-    metavar="NAME",
-    default=None,
-    help="The network (name or id); needed only when this node has more than one.",
-)
+
+def network_option(func: F) -> F:
+    """--network NAME: which network a command is about, when this node is in more than one."""
+    return click.option(
+        "--network",
+        "network",
+        metavar="NAME",
+        default=None,
+        help="The network (name or id); needed only when this node has more than one.",
+    )(func)
 
 
-def expires_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def expires_option(what: str) -> Callable[[F], F]:
     """`--expires DURATION`: how long the signed `what` is valid, into the parameter `lifetime`."""
     return click.option(
         "--expires",
