@@ -12,13 +12,14 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
 from node import wake
+from node.clock import clock
 from node.migrations import migrations
 
 
@@ -88,13 +89,13 @@ def first_row(
 
 
 def now() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware, in UTC (read from node.clock, which tests may set)."""
+    return clock.now()
 
 
 def now_text() -> str:
-    """The current time as stored in the database (ISO 8601, UTC)."""
-    return now().isoformat(timespec="seconds").replace("+00:00", "Z")
+    """The current time as stored in the database (ISO 8601, UTC; from node.clock)."""
+    return clock.now_text()
 
 
 def dumps(value: Any) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from node.clock import clock as node_clock
 from node.home import Node, init_home
 from node.trust.peers import trust_descriptor
 from protocol.canonical import canonical_bytes
@@ -134,6 +135,33 @@ def make_node(tmp_path: Path) -> Iterator[Callable[..., Node]]:
     yield factory
     for node in opened:
         node.close()
+
+
+class SetClock:
+    """The time every node module reads (node.clock), set by a test: it stands still once set."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+
+    def now(self) -> datetime:
+        """What the node's clock reads now."""
+        return node_clock.now()
+
+    def set(self, moment: datetime) -> datetime:
+        """Stop the clock at `moment` (timezone-aware, read in UTC); returns it."""
+        fixed = moment.astimezone(UTC)
+        self.monkeypatch.setattr(node_clock, "source", lambda: fixed)
+        return fixed
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the clock on by `delta` from what it reads now and stop it there; returns the new time."""
+        return self.set(self.now() + delta)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> SetClock:
+    """Set the time for every node module in one place; the system clock is back after the test."""
+    return SetClock(monkeypatch)
 
 
 def body_of(payload: Any) -> bytes:

@@ -19,11 +19,10 @@ import pytest
 
 from node.errors import NodeError, NotFound, PolicyError
 from node.exchange import delivery
+from node.exchange import worker as worker_module
 from node.exchange.received import list_inbox
 from node.exchange.worker import Worker
 from node.home import Node
-from node.networks import operator as network_operator
-from node.networks import registry as networks
 from node.networks import sync as network_sync
 from node.networks.operator import admit_member, create_network, revoke_member
 from node.networks.registry import (
@@ -45,7 +44,7 @@ from protocol.canonical import canonical_bytes
 from protocol.encoding import b64url
 from protocol.keys import NodeKey, fingerprint
 from protocol.network import issue_certificate, make_bundle, parse_bundle
-from tests.conftest import RECORD, alert_content
+from tests.conftest import RECORD, SetClock, alert_content
 from tests.node.federation import Federation
 
 YEAR = timedelta(days=365)
@@ -294,18 +293,13 @@ async def test_join_refuses_an_expired_certificate(world: World) -> None:
     assert peer_networks(newcomer) == {}
 
 
-async def test_a_lapsed_certificate_is_no_longer_trusted(fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_lapsed_certificate_is_no_longer_trusted(fed: Federation, clock: SetClock) -> None:
     o, m1, m2 = [await fed.add(name) for name in ("O", "M1", "M2")]
     network = create_network(o, "DEFUS", by=ADMIN)["id"]
     await join_network(m1, await admit(o, m1, lifetime=timedelta(minutes=1)), by=ADMIN)
     await join_network(m2, await admit(o, m2), by=ADMIN)
     assert m1.node_id in peer_networks(m2)
-    later = datetime.now(UTC) + timedelta(minutes=2)
-    for module in (networks, network_operator, network_sync):
-        monkeypatch.setattr(module, "now", lambda: later)
-    monkeypatch.setattr(networks, "now_text", lambda: later.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    monkeypatch.setattr(network_operator, "now_text", lambda: later.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    monkeypatch.setattr(network_sync, "now_text", lambda: later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    clock.advance(timedelta(minutes=2))
     report = await refresh(m2, network)
     assert report["removed"] == [m1.node_id]
     assert m1.node_id not in peer_networks(m2)
@@ -602,15 +596,11 @@ async def test_a_second_network_member_stays_trusted_when_it_leaves_the_first(wo
 # --- the operator's upkeep and unreachable operators ------------------------------------------------
 
 
-async def test_the_operator_renews_its_lists_and_follows_its_node_key(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_operator_renews_its_lists_and_follows_its_node_key(world: World, clock: SetClock) -> None:
     o = world.o
     assert (await refresh(o, world.network))["renewed"] == []
     rotate_key(o, by=ADMIN)
-    later = datetime.now(UTC) + timedelta(days=25)
-    monkeypatch.setattr(networks, "now", lambda: later)
-    monkeypatch.setattr(network_operator, "now", lambda: later)
+    clock.advance(timedelta(days=25))
     report = await refresh(o, world.network)
     assert sorted(report["renewed"]) == ["certificate", "revocations"]
     assert list_networks(o)[0]["revocations_version"] == 2
@@ -637,15 +627,21 @@ async def test_an_unreachable_operator_keeps_what_is_held(world: World) -> None:
             await network_sync.refresh_all(world.m1, session, "Nope")
 
 
-async def test_a_serving_node_refreshes_its_networks_at_start(world: World) -> None:
+async def test_a_serving_node_refreshes_its_networks_at_start(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     revoke_member(world.o, world.m1.node_id, by=ADMIN)
+    refreshed = asyncio.Event()
+
+    async def refresh_all(node: Node, *args: Any) -> list[dict[str, Any]]:
+        try:
+            return await network_sync.refresh_all(node, *args)
+        finally:
+            refreshed.set()
+
+    monkeypatch.setattr(worker_module, "refresh_all", refresh_all)
     worker = Worker(world.m2)
     await worker.start()
     try:
-        for _ in range(100):
-            if world.m1.node_id not in peer_networks(world.m2):
-                break
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(refreshed.wait(), 10)  # the networks loop has done its round at start
     finally:
         await worker.stop()
     assert world.m1.node_id not in peer_networks(world.m2)
@@ -668,11 +664,9 @@ async def test_a_rotated_member_stays_and_is_renewed_without_a_new_code(world: W
     assert json.loads(held)["fingerprint"] == m1.fingerprint
 
 
-async def test_an_expired_revocation_list_stops_network_shares(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_expired_revocation_list_stops_network_shares(world: World, clock: SetClock) -> None:
     record = add_record(world.m1, "experience", RECORD, by=ADMIN)
-    later = datetime.now(UTC) + timedelta(days=31)
-    monkeypatch.setattr(networks, "now", lambda: later)
-    monkeypatch.setattr(network_operator, "now", lambda: later)
+    clock.advance(timedelta(days=31))
     before = state(world.m1)
     with pytest.raises(NodeError, match="revocation list of DEFUS has expired"):
         share_record(world.m1, record, [], False, network="DEFUS", by=ADMIN)

@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-import node.exchange.received
-import node.sharing.records
 from node import audit
 from node.errors import NodeError, PolicyError
 from node.exchange.inbox import ingest
@@ -20,11 +18,10 @@ from node.home import Node
 from node.sharing.expiry import purge_expired
 from node.sharing.records import add_record, edit_record, get_record, list_records, send_alert
 from node.sharing.shares import pending_shares, release_share, retract, share_record, unshare
-from node.store import now
 from node.transport.resolver import key_resolver
 from node.users import ADMIN, Actor, add_user
 from protocol.envelope import verify_envelope
-from tests.conftest import alert_content
+from tests.conftest import SetClock, alert_content
 from tests.node.federation import Federation
 
 RECORD: dict[str, Any] = {"title": "Sicherheitsaudit Innenstadt", "summary": "Begehungen und Befragung."}
@@ -215,18 +212,14 @@ async def test_unshare_retracts_at_that_peer_only(tmp_path: Path) -> None:
         await fed.close()
 
 
-async def test_expired_alerts_leave_the_lists_and_are_purged_after_retention(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_expired_alerts_leave_the_lists_and_are_purged_after_retention(tmp_path: Path, clock: SetClock) -> None:
     fed = await plain(tmp_path)
     try:
         a, b, _ = fed.nodes.values()
         alert_id = send_alert(a, alert_content(days=1), [b.node_id], all_peers=False, by=ADMIN)["id"]
         await fed.deliver(a)
         assert [e["id"] for e in list_inbox(b)] == [alert_id]
-        later = now() + timedelta(days=2)
-        monkeypatch.setattr(node.exchange.received, "now", lambda: later)
-        monkeypatch.setattr(node.sharing.records, "now", lambda: later)
+        later = clock.advance(timedelta(days=2))
         assert list_inbox(b) == []
         assert list_records(a, "alert") == []
         assert [e["id"] for e in list_inbox(b, include_lapsed=True)] == [alert_id]

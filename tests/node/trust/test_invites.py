@@ -22,7 +22,6 @@ from node.errors import NodeError, NotFound, PeerError
 from node.home import Node
 from node.sharing.records import add_record
 from node.sharing.shares import share_record
-from node.trust import invites as invites_module
 from node.trust.invites import (
     accept_invitation,
     create_invitation,
@@ -39,7 +38,7 @@ from protocol.httpsig import HttpRequest, sign_request, verify_response
 from protocol.invite import PAIR_PATH, make_code, new_secret, pair_request, parse_code
 from protocol.keys import NodeKey, fingerprint
 from protocol.timestamps import format_timestamp
-from tests.conftest import RECORD, FakePeer, free_port
+from tests.conftest import RECORD, FakePeer, SetClock, free_port
 from tests.node.conftest import Served, refusal
 from tests.node.federation import Federation
 
@@ -188,12 +187,11 @@ def test_create_stores_only_the_hash_and_audits(make_node: Any) -> None:
     assert len(list_invitations(node)) == 1
 
 
-def test_list_shows_expired_invitations(make_node: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_shows_expired_invitations(make_node: Any, clock: SetClock) -> None:
     node: Node = make_node("Stadt A")
     create_invitation(node, timedelta(minutes=1), by=ADMIN)
     create_invitation(node, WEEK, by=ADMIN)
-    later = datetime.now(UTC) + timedelta(minutes=2)
-    monkeypatch.setattr(invites_module, "now", lambda: later)
+    clock.advance(timedelta(minutes=2))
     assert [i["state"] for i in list_invitations(node)] == ["open", "expired"]
 
 
@@ -273,12 +271,9 @@ async def test_two_nodes_racing_for_one_invitation(fed: Federation, inviter: Nod
     assert sorted(len(list_peers(n)) for n in (accepter, third)) == [0, 1]
 
 
-async def test_expired_code_is_refused_before_contacting(
-    inviter: Node, accepter: Node, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_expired_code_is_refused_before_contacting(inviter: Node, accepter: Node, clock: SetClock) -> None:
     code = create_invitation(inviter, timedelta(minutes=1), by=ADMIN)
-    later = datetime.now(UTC) + timedelta(minutes=1, seconds=1)
-    monkeypatch.setattr(invites_module, "now", lambda: later)
+    clock.advance(timedelta(minutes=1, seconds=1))
     with Unchanged(inviter, accepter), pytest.raises(NodeError, match="expired"):
         await accept_invitation(accepter, code, by=ADMIN)
     assert nonces(inviter) == 0  # no request reached the inviting node
