@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import ClientResponse
@@ -21,6 +22,7 @@ from tests.node.federation import Federation
 
 Client = TestClient[Any, Any]
 NodeFactory = Callable[..., Node]
+T = TypeVar("T")
 
 
 @dataclass
@@ -101,6 +103,21 @@ async def refusal(response: ClientResponse, status: int, error: str, *words: str
     for word in words:
         assert word.lower() in message.lower(), message
     return message
+
+
+async def eventually(check: Callable[[], T | None], what: str, seconds: float = 20.0) -> T:
+    """Let the event loop run until `check()` returns something truthy, and return it.
+
+    `seconds` only guards against a hang (the test then fails naming `what`); it is no time limit
+    on the behaviour, so it is generous.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not (value := check()):
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        await asyncio.sleep(0.01)
+    return value
 
 
 def pair(a: Node, b: Node) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import select
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +18,7 @@ from node.sharing.shares import share_record
 from node.store import now_text, write
 from node.users import ADMIN
 from tests.conftest import RECORD, FakePeer
-from tests.node.conftest import NodeFactory
+from tests.node.conftest import NodeFactory, eventually
 from tests.node.federation import Federation
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract sockets are Linux-only")
@@ -27,14 +27,15 @@ HOUR = 3600.0
 
 
 def woken(listener: wake.Listener) -> int:
-    """How many times `drain` called back: one per batch of waiting datagrams, 0 if none came."""
-    calls: list[int] = []
-    listener.sock.settimeout(0.5)
-    try:
-        listener.sock.recv(64)
-    except TimeoutError:
+    """How many times `drain` called back: one per batch of waiting datagrams, 0 if none came.
+
+    A wake-up is a local datagram, in the listener's queue by the time `sendto` returns, so there
+    is nothing to wait for: whatever was sent is there already.
+    """
+    readable, _, _ = select.select([listener.sock], [], [], 0)
+    if not readable:
         return 0
-    listener.sock.setblocking(False)
+    calls: list[int] = []
     listener.drain(lambda: calls.append(1))
     return len(calls)
 
@@ -141,19 +142,23 @@ async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
 async def test_a_share_from_another_process_goes_out_at_once(fed: Federation) -> None:
     """The CLI shares through its own connection; the server, polling hourly, delivers within moments."""
     a, b = fed.nodes["augsburg"], fed.nodes["bonn"]
+    first = add_record(a, "experience", RECORD, by=ADMIN)
+    share_record(a, first, [b.node_id], all_peers=False, by=ADMIN)  # queued before the server starts
     worker = Worker(a)
     await worker.start()
     cli = Node.open(a.home)  # a separate connection to the same database, as the CLI's
     try:
-        await asyncio.sleep(0.2)  # the loop's first look at the (empty) queue, at start
+        # The loop's first look at the queue, at start, sends the first record; its next is an hour away.
+        await eventually(lambda: in_inbox(b, first) and not worker.inflight, "the loop's first look at the queue")
         record_id = add_record(cli, "experience", RECORD, by=ADMIN)
         share_record(cli, record_id, [b.node_id], all_peers=False, by=ADMIN)
-        for _ in range(200):
-            if b.db.execute("SELECT 1 FROM inbox WHERE id = ?", (record_id,)).fetchone():
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: in_inbox(b, record_id), "the share from the CLI to reach Bonn")
     finally:
         cli.close()
         await worker.stop()
     assert b.db.execute("SELECT count(*) FROM inbox WHERE id = ?", (record_id,)).fetchone()[0] == 1
-    assert [w.kind for w in fed.bytes_from(a) if w.receiver == b.node_id] == ["push"]
+    assert [w.kind for w in fed.bytes_from(a) if w.receiver == b.node_id] == ["push", "push"]
+
+
+def in_inbox(node: Node, record_id: str) -> bool:
+    return node.db.execute("SELECT 1 FROM inbox WHERE id = ?", (record_id,)).fetchone() is not None

@@ -7,7 +7,6 @@ before and after and compared.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import random
@@ -47,7 +46,7 @@ from protocol.errors import SchemaError
 from protocol.httpsig import HttpRequest, HttpResponse, sign_response
 from protocol.wire import page_remaining
 from tests.conftest import RECORD, FakePeer, alert_content, free_port
-from tests.node.conftest import NodeFactory, Served, count
+from tests.node.conftest import NodeFactory, Served, count, eventually
 from tests.node.federation import Federation
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -145,6 +144,11 @@ async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
 
 def nodes(fed: Federation) -> tuple[Node, Node, Node]:
     return fed.nodes["augsburg"], fed.nodes["bonn"], fed.nodes["chemnitz"]
+
+
+def held(node: Node, record_id: str) -> bool:
+    """Whether `node` holds a record with this id in its inbox."""
+    return node.db.execute("SELECT 1 FROM inbox WHERE id = ?", (record_id,)).fetchone() is not None
 
 
 # --- quick retries within one request ------------------------------------------------------------------
@@ -550,7 +554,7 @@ def test_retry_now_for_an_unknown_peer_is_refused_and_changes_nothing(make_node:
 
 
 async def test_a_pull_only_peer_is_never_pushed_to_but_its_outbox_serves_it(fed: Federation) -> None:
-    a, b, _ = nodes(fed)
+    a, b, c = nodes(fed)
     trust_descriptor(a, b.config.url, b.fingerprint, b.descriptor(), pull_only=True)
     first = share(a, "Bericht X", b.node_id)
     second = share(a, "Bericht Y", b.node_id)
@@ -558,15 +562,16 @@ async def test_a_pull_only_peer_is_never_pushed_to_but_its_outbox_serves_it(fed:
     in_backoff(a, b.node_id, -10.0)  # even with its wait over
     assert retry_now(a, b.node_id) == 0  # nothing is queued for pushing
     assert due_peers(a) == []
+    for_c = share(a, "Bericht für C", c.node_id)  # an ordinary peer: shows when the send loop has looked
 
     worker = Worker(a)
     await worker.start()
     try:
-        await asyncio.sleep(0.5)  # many rounds of the send loop
+        await eventually(lambda: held(c, for_c) and not worker.inflight, "the send loop to push to Chemnitz")
     finally:
         await worker.stop()
-    assert [w for w in fed.bytes_from(a) if w.kind == "push"] == []
-    assert deliveries(a) == []  # nothing is ever queued for pushing to a pull-only peer
+    assert [w.receiver for w in fed.bytes_from(a) if w.kind == "push"] == [c.node_id]
+    assert [row for row in deliveries(a) if row["peer_id"] == b.node_id] == []  # never queued for a pull-only peer
     status = status_of(a, b.node_id)
     assert (status["pull_only"], status["queued"]) == (True, 2)
 
@@ -586,13 +591,9 @@ async def test_the_same_peer_not_pull_only_is_pushed_to_by_the_worker(fed: Feder
     worker = Worker(a)
     await worker.start()
     try:
-        for _ in range(100):
-            if deliveries(a)[0]["state"] == "delivered":
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: deliveries(a)[0]["state"] == "delivered", "the worker to push to Bonn")
     finally:
         await worker.stop()
-    assert deliveries(a)[0]["state"] == "delivered"
     assert [w.kind for w in fed.bytes_from(a) if w.receiver == b.node_id] == ["push"]
 
 
@@ -820,18 +821,11 @@ async def test_the_worker_pulls_soon_after_a_gap(
     worker = Worker(node)
     await worker.start()
     try:
-        for _ in range(100):  # the full pull at start
-            if inbox_seqs(node) == [1]:
-                break
-            await asyncio.sleep(0.02)
-        assert inbox_seqs(node) == [1]
+        await eventually(lambda: inbox_seqs(node) == [1], "the full pull at start")
         full_pulls = len(fake.requests)
         ingest(node, fake.peer.node_id, [chain[2]])  # pushed: seq 3 without seq 2
         fake.chain = chain[:3]
-        for _ in range(100):
-            if inbox_seqs(node) == [1, 2, 3]:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: inbox_seqs(node) == [1, 2, 3], "a pull that fills the gap")
     finally:
         await worker.stop()
     assert inbox_seqs(node) == [1, 2, 3]

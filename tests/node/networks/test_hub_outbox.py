@@ -7,7 +7,6 @@ pushes to it) and joined --via-hub (it sends its network shares to O only). M an
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from node.users import ADMIN
 from protocol.canonical import canonical_bytes, parse
 from protocol.tlp import CLEAR
 from tests.conftest import RECORD
+from tests.node.conftest import eventually
 from tests.node.federation import Federation
 from tests.node.networks.test_registry import YEAR
 
@@ -180,14 +180,14 @@ async def test_the_town_gets_a_record_within_its_polling_interval_and_receives_n
         mine = await network_share(h.t)
         theirs = await network_share(h.m)
         await h.fed.deliver(h.m)
-        for _ in range(40):  # the pull interval is 0.5 s
-            if (
+        await eventually(
+            lambda: (
                 held_from(h.t, h.m)
                 and relays(h.o, h.n)
                 and not h.t.db.execute("SELECT 1 FROM deliveries WHERE state = 'pending'").fetchone()
-            ):
-                break
-            await asyncio.sleep(0.1)
+            ),
+            "the town to pull M's record and push its own to the hub (it pulls every 0.5 s)",
+        )
     finally:
         await worker.stop()
     assert held_from(h.t, h.m) == [signed_text(h.m, theirs)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from protocol.canonical import canonical_bytes
 from protocol.descriptor import build_descriptor, verify_descriptor
 from protocol.envelope import build_envelope
 from protocol.keys import NodeKey
+from tests.node.conftest import eventually
 from tests.node.federation import Federation
 
 RECORD: dict[str, Any] = {"title": "Quartiersbegehung", "summary": "Gemeinsam mit Anwohnern."}
@@ -123,8 +123,9 @@ async def test_revocation_stops_the_key_at_once_and_flags_records_signed_after_t
     a, b = pair(fed)
     await share_one(fed, a, b, "Vor dem Vorfall")
     compromised = a.key
-    await asyncio.sleep(1.1)  # timestamps have second precision: the compromise begins in a later second
-    since = datetime.now(UTC).replace(microsecond=0)
+    # Timestamps have second precision: the compromise begins in the second after the record's.
+    since = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    await eventually(lambda: datetime.now(UTC) >= since, "the second of the compromise to begin")
     after = forged(compromised, a.node_id, 50, since + timedelta(seconds=1))
     ingest(b, a.node_id, [after])  # arrived before b learnt of the compromise
     revoke_key(a, since=since, by=ADMIN)
