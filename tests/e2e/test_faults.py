@@ -388,21 +388,25 @@ def test_hanging_peer_times_out_as_configured_and_holds_up_nobody(
         "alerts", "send", str(alert_file), "--to", hanging.node_id, "--to", b.node_id, "--home", str(a.home)
     )
     assert sorted(sent["recipients"]) == sorted([hanging.node_id, b.node_id])
-    stored = time.monotonic()
 
-    wait_for(lambda: sent["id"] in {row["id"] for row in inbox_rows(b)}, 5, "the alert to reach B")
-    assert time.monotonic() - stored < 2.0
+    wait_for(lambda: sent["id"] in {row["id"] for row in inbox_rows(b)}, 30, "the alert to reach B")
     stuck = api_status(a, hanging.node_id)
     # B has it while A's request to H still hangs: no failure recorded for H yet, its transaction open.
     assert (stuck["queued"], stuck["in_flight"], stuck["failures"]) == (1, 1, 0), stuck
     assert hanging_server.accepted >= 1
 
-    wait_for(lambda: api_status(a, hanging.node_id)["failures"] >= 1, 20, "A to give up on H after its timeouts")
+    default_timeout = DeliveryConfig().request_timeout
+    wait_for(
+        lambda: api_status(a, hanging.node_id)["failures"] >= 1,
+        2 * default_timeout,
+        "A to give up on H after its timeouts",
+    )
     gave_up = time.monotonic() - started
     attempts = len(QUICK_RETRIES) + 1
     least = attempts * request_timeout + sum(QUICK_RETRIES)
-    # Every attempt waited the configured 1.5 s, not the default 20 s.
-    assert least - 0.2 <= gave_up <= least + 6.0, (gave_up, least)
+    # The timeout is the behaviour under test, so time is measured: every attempt waited the
+    # configured 1.5 s (A cannot give up sooner), and none waited the default 20 s.
+    assert least - 0.2 <= gave_up < default_timeout, (gave_up, least)
 
     statuses = cli_json("peers", "status", "--home", str(a.home))
     status_h, status_b = status_entry(statuses, hanging.node_id), status_entry(statuses, b.node_id)
