@@ -25,7 +25,7 @@ from protocol.canonical import canonical_bytes
 from protocol.descriptor import build_descriptor, verify_descriptor
 from protocol.envelope import build_envelope
 from protocol.keys import NodeKey
-from tests.node.conftest import eventually
+from tests.conftest import SetClock
 from tests.node.federation import Federation
 
 RECORD: dict[str, Any] = {"title": "Quartiersbegehung", "summary": "Gemeinsam mit Anwohnern."}
@@ -118,14 +118,13 @@ async def test_a_peer_that_missed_the_announcement_follows_on_first_contact(fed:
 
 
 async def test_revocation_stops_the_key_at_once_and_flags_records_signed_after_the_compromise(
-    fed: Federation,
+    fed: Federation, clock: SetClock
 ) -> None:
     a, b = pair(fed)
     await share_one(fed, a, b, "Vor dem Vorfall")
     compromised = a.key
     # Timestamps have second precision: the compromise begins in the second after the record's.
-    since = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    await eventually(lambda: datetime.now(UTC) >= since, "the second of the compromise to begin")
+    since = clock.advance(timedelta(seconds=1)).replace(microsecond=0)
     after = forged(compromised, a.node_id, 50, since + timedelta(seconds=1))
     ingest(b, a.node_id, [after])  # arrived before b learnt of the compromise
     revoke_key(a, since=since, by=ADMIN)
