@@ -1,8 +1,7 @@
-"""Shared fixtures: node factories, fake peers with their own keys, and free loopback ports."""
+"""Shared fixtures: node factories, fake peers with their own keys, and loopback ports held for each test."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,13 +18,19 @@ from protocol.descriptor import build_descriptor
 from protocol.envelope import build_envelope, envelope_ref
 from protocol.httpsig import HttpRequest, sign_request
 from protocol.keys import NodeKey, fingerprint, node_id_for
+from tests.ports import hold_port, release_all, unreachable_url
+
+
+@pytest.fixture(autouse=True)
+def _held_ports() -> Iterator[None]:
+    """Release the loopback ports a test held (tests/ports.py) once it and its fixtures are done."""
+    yield
+    release_all()
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """The number of a loopback port held until the test ends, where nothing listens (tests/ports.py)."""
+    return hold_port().number
 
 
 RECORD: dict[str, Any] = {
@@ -127,7 +132,7 @@ def make_node(tmp_path: Path) -> Iterator[Callable[..., Node]]:
 
     def factory(name: str = "Stadt Testhausen", url: str | None = None) -> Node:
         home = tmp_path / name.lower().replace(" ", "-")
-        init_home(home, name=name, url=url or f"http://127.0.0.1:{free_port()}")
+        init_home(home, name=name, url=url or unreachable_url())
         node = Node.open(home)
         opened.append(node)
         return node

@@ -7,7 +7,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from cli.main import main
 from node.exchange.server import create_app
 from node.home import Node, init_home
-from tests.conftest import free_port
+from tests.ports import Port, hold_port
 
 PRAEVNET_VARIABLES = ("PRAEVNET_HOME", "PRAEVNET_DEBUG", "PRAEVNET_TOKEN")
 
@@ -64,11 +64,51 @@ def snapshot(home: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
+def home_port() -> Port:
+    """The loopback port in the URL of `home`, held for the test: nothing listens unless a test serves `home`."""
+    return hold_port()
+
+
+@pytest.fixture
+def home(tmp_path: Path, home_port: Port) -> Path:
     """The home of a freshly initialised node, Stadt Augsburg."""
     path = tmp_path / "augsburg"
-    ok("init", "--home", str(path), "--name", "Stadt Augsburg", "--url", f"http://127.0.0.1:{free_port()}")
+    ok("init", "--home", str(path), "--name", "Stadt Augsburg", "--url", home_port.url)
     return path
+
+
+@contextmanager
+def served_in_thread(node: Node, port: Port, name: str) -> Iterator[None]:
+    """Serve `node` (without background work) on the held `port` from an event loop in a thread, for the block."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(create_app(node, background=False), access_log=None)
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.SockSite(runner, port.handover()).start())
+        except BaseException as exc:
+            failure.append(exc)
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+
+    thread = threading.Thread(target=serve, name=name, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(10), f"{name}: the server did not start"
+        assert not failure, failure
+        yield
+    finally:
+        if thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+        loop.close()
 
 
 @dataclass(frozen=True)
@@ -84,37 +124,14 @@ class ServingPeer:
 @pytest.fixture
 def serving_peer(tmp_path: Path) -> Iterator[ServingPeer]:
     """A real node (Stadt Bonn) whose aiohttp server runs in its own event loop in a thread."""
-    port = free_port()
+    port = hold_port()
     peer_home = tmp_path / "bonn"
-    init_home(peer_home, name="Stadt Bonn", url=f"http://127.0.0.1:{port}")
+    init_home(peer_home, name="Stadt Bonn", url=port.url)
     node = Node.open(peer_home)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_app(node, background=False), access_log=None)
-    started = threading.Event()
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        except BaseException as exc:
-            failure.append(exc)
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-
-    thread = threading.Thread(target=serve, name="serving-peer", daemon=True)
-    thread.start()
     try:
-        assert started.wait(10), "the peer's server did not start"
-        assert not failure, failure
-        yield ServingPeer(url=node.config.url, node_id=node.node_id, fingerprint=node.fingerprint, name="Stadt Bonn")
+        with served_in_thread(node, port, "serving-peer"):
+            yield ServingPeer(
+                url=node.config.url, node_id=node.node_id, fingerprint=node.fingerprint, name="Stadt Bonn"
+            )
     finally:
-        if thread.is_alive():
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-        loop.close()
         node.close()

@@ -15,7 +15,8 @@ from click.testing import Result
 from node.exchange.inbox import ingest
 from node.home import Node
 from tests.cli.conftest import ServingPeer, invoke, ok, ok_json, snapshot
-from tests.conftest import RECORD, FakePeer, alert_content, free_port
+from tests.conftest import RECORD, FakePeer, alert_content
+from tests.ports import unreachable_url
 
 OTHER_FINGERPRINT = FakePeer("Stadt Niemand", "http://127.0.0.1:9").fingerprint
 
@@ -62,7 +63,7 @@ def trusted_fake_peer(home: Path) -> FakePeer:
     """A peer (known only by its key) that the node in `home` trusts."""
     node = Node.open(home)
     try:
-        return FakePeer("Stadt Bonn", f"http://127.0.0.1:{free_port()}").trusted_by(node)
+        return FakePeer("Stadt Bonn", unreachable_url()).trusted_by(node)
     finally:
         node.close()
 
@@ -390,7 +391,7 @@ def test_peers_add_refuses_a_malformed_fingerprint(home: Path, fingerprint: str)
 
 
 def test_peers_add_refuses_an_unreachable_node(home: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+    url = unreachable_url()
     with unchanged(home):
         result = invoke("peers", "add", url, "--fingerprint", OTHER_FINGERPRINT, "--home", str(home))
     assert_refused(result, "cannot reach", url)

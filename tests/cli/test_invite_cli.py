@@ -15,7 +15,8 @@ from cli.main import main
 from protocol.invite import make_code, new_secret, parse_code
 from tests.cli.conftest import PRAEVNET_VARIABLES, ServingPeer, invoke, ok, ok_json
 from tests.cli.test_bad_input import assert_refused, unchanged
-from tests.conftest import FakePeer, free_port
+from tests.conftest import FakePeer
+from tests.ports import unreachable_url
 
 GROUPS = re.compile(r"^    (\d{5} ){3}\d{5}$")
 
@@ -47,7 +48,7 @@ def peers_of(home: Path) -> list[dict[str, Any]]:
 
 def new_home(tmp_path: Path, name: str) -> Path:
     path = tmp_path / name.lower()
-    ok("init", "--home", str(path), "--name", f"Stadt {name}", "--url", f"http://127.0.0.1:{free_port()}")
+    ok("init", "--home", str(path), "--name", f"Stadt {name}", "--url", unreachable_url())
     return path
 
 
@@ -216,7 +217,7 @@ def test_accept_refuses_a_code_with_another_fingerprint(home: Path, serving_peer
 
 
 def test_accept_refuses_an_unreachable_inviter(home: Path) -> None:
-    peer = FakePeer("Stadt Fern", f"http://127.0.0.1:{free_port()}")
+    peer = FakePeer("Stadt Fern", unreachable_url())
     code = make_code(
         url=peer.url,
         node_id=peer.node_id,

@@ -23,7 +23,8 @@ from protocol.descriptor import build_descriptor, verify_descriptor
 from protocol.keys import fingerprint
 from tests.cli.conftest import ServingPeer, invoke, ok, ok_json
 from tests.cli.test_bad_input import assert_refused, unchanged
-from tests.conftest import RECORD, FakePeer, free_port
+from tests.conftest import RECORD, FakePeer
+from tests.ports import unreachable_url
 
 OTHER_FINGERPRINT = FakePeer("Stadt Niemand", "http://127.0.0.1:9").fingerprint
 STATUS_FIELDS = {
@@ -55,7 +56,7 @@ def with_node(home: Path) -> Node:
 def bonn(tmp_path: Path) -> Path:
     """A second node, Stadt Bonn, that nobody can reach (its URL has no server)."""
     path = tmp_path / "bonn-offline"
-    ok("init", "--home", str(path), "--name", "Stadt Bonn", "--url", f"http://127.0.0.1:{free_port()}")
+    ok("init", "--home", str(path), "--name", "Stadt Bonn", "--url", unreachable_url())
     return path
 
 
@@ -73,7 +74,7 @@ def fake_peer_with_queue(home: Path, queued: int) -> FakePeer:
     """A trusted peer (known only by its key, unreachable) with `queued` records shared with it."""
     node = with_node(home)
     try:
-        peer = FakePeer("Stadt Köln", f"http://127.0.0.1:{free_port()}").trusted_by(node)
+        peer = FakePeer("Stadt Köln", unreachable_url()).trusted_by(node)
         for n in range(queued):
             record_id = add_record(node, "experience", {**RECORD, "title": f"Bericht {n}"}, by=ADMIN)
             share_record(node, record_id, [peer.node_id], all_peers=False, by=ADMIN)

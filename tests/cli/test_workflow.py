@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from cli.main import main
 from tests.cli.conftest import PRAEVNET_VARIABLES, ServingPeer, invoke, ok, ok_json
-from tests.conftest import RECORD, alert_content, free_port
+from tests.conftest import RECORD, alert_content
+from tests.ports import unreachable_url
 
 NODE_ID = re.compile(r"^pn[a-z2-7]{32}$")
 
@@ -23,7 +24,7 @@ def write_json(path: Path, data: object) -> str:
 
 def test_init_and_id(tmp_path: Path) -> None:
     home = tmp_path / "augsburg"
-    url = f"http://127.0.0.1:{free_port()}"
+    url = unreachable_url()
     created = ok("init", "--home", str(home), "--name", "  Stadt Augsburg ", "--url", url + "/")
     assert sorted(path.name for path in home.iterdir()) == ["node.key", "praevnet.db", "praevnet.toml"]
     assert (home / "node.key").stat().st_mode & 0o777 == 0o600

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient, AiohttpServer
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient, TestServer
+from pytest_aiohttp import AiohttpClient
 
 from node.exchange.server import create_app
 from node.home import Node
 from node.trust.peers import trust_descriptor
-from tests.conftest import FakePeer, free_port
+from tests.conftest import FakePeer
 from tests.node.federation import Federation
+from tests.ports import Port, hold_port
 
 Client = TestClient[Any, Any]
 NodeFactory = Callable[..., Node]
+ServeOn = Callable[[web.Application, Port], Awaitable[TestServer]]
 T = TypeVar("T")
 
 
@@ -52,24 +54,44 @@ class Served:
         return await self.signed(peer, "PUT", f"/fed/v1/inbox/{txn_id}", body, **sign)
 
 
+@pytest.fixture
+async def serve_on() -> AsyncIterator[ServeOn]:
+    """Factory: `await serve_on(app, port)` serves `app` in-process on the held port's socket; closed after the test.
+
+    The server listens on the socket the test already holds (tests/ports.py), so the port named in a
+    node's URL cannot be taken by another process before the server is up.
+    """
+    servers: list[TestServer] = []
+
+    async def start(app: web.Application, port: Port) -> TestServer:
+        server = TestServer(app, socket_factory=lambda *_: port.handover())
+        await server.start_server()
+        servers.append(server)
+        return server
+
+    yield start
+    while servers:
+        await servers.pop().close()
+
+
 async def serve(
     node_name: str,
     make_node: NodeFactory,
-    aiohttp_server: AiohttpServer,
+    serve_on: ServeOn,
     aiohttp_client: AiohttpClient,
 ) -> Served:
-    """Create a node on a free port and serve it with background work switched off."""
-    port = free_port()
-    node = make_node(node_name, url=f"http://127.0.0.1:{port}")
-    server = await aiohttp_server(create_app(node, background=False), port=port)
+    """Create a node on a held loopback port and serve it with background work switched off."""
+    port = hold_port()
+    node = make_node(node_name, url=port.url)
+    server = await serve_on(create_app(node, background=False), port)
     client: Client = await aiohttp_client(server)
-    return Served(node=node, port=port, client=client)
+    return Served(node=node, port=port.number, client=client)
 
 
 @pytest.fixture
-async def served(make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient) -> Served:
+async def served(make_node: NodeFactory, serve_on: ServeOn, aiohttp_client: AiohttpClient) -> Served:
     """Stadt A, served in-process."""
-    return await serve("Stadt A", make_node, aiohttp_server, aiohttp_client)
+    return await serve("Stadt A", make_node, serve_on, aiohttp_client)
 
 
 @pytest.fixture
@@ -135,10 +157,10 @@ class Two:
 
 
 @pytest.fixture
-async def two(make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient) -> Two:
+async def two(make_node: NodeFactory, serve_on: ServeOn, aiohttp_client: AiohttpClient) -> Two:
     """Two paired nodes, Stadt A and Stadt B, each served in-process."""
-    a = await serve("Stadt A", make_node, aiohttp_server, aiohttp_client)
-    b = await serve("Stadt B", make_node, aiohttp_server, aiohttp_client)
+    a = await serve("Stadt A", make_node, serve_on, aiohttp_client)
+    b = await serve("Stadt B", make_node, serve_on, aiohttp_client)
     pair(a.node, b.node)
     return Two(a, b)
 

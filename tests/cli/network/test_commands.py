@@ -6,23 +6,20 @@ the operator can fetch its descriptor when admitting it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from node.exchange.server import create_app
 from node.home import Node
-from tests.cli.conftest import ServingPeer, invoke, ok, ok_json
+from tests.cli.conftest import ServingPeer, invoke, ok, ok_json, served_in_thread
 from tests.cli.test_bad_input import OTHER_FINGERPRINT, assert_refused, unchanged, write
-from tests.conftest import RECORD, alert_content, free_port
+from tests.conftest import RECORD, alert_content
+from tests.ports import Port, unreachable_url
 
 NETWORK_COMMANDS = ("create", "admit", "join", "members", "list", "revoke", "refresh", "leave")
 
@@ -32,31 +29,13 @@ def bonn(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def served_home(home: Path) -> Iterator[Path]:
+def served_home(home: Path, home_port: Port) -> Iterator[Path]:
     """Augsburg's home, with its server running in a thread (so that an operator can reach it)."""
     node = Node.open(home)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_app(node, background=False), access_log=None)
-    started = threading.Event()
-    port = int(node.config.url.rsplit(":", 1)[1])
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-
-    thread = threading.Thread(target=serve, name="serving-home", daemon=True)
-    thread.start()
     try:
-        assert started.wait(10)
-        yield home
+        with served_in_thread(node, home_port, "serving-home"):
+            yield home
     finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
         node.close()
 
 
@@ -245,7 +224,7 @@ def test_refusals_on_a_node_without_networks(home: Path, args: list[str], needle
 )
 def test_operator_refusals(home: Path, args: list[str], needles: tuple[str, ...]) -> None:
     ok("network", "create", "DEFUS", "--home", str(home))
-    args = [f"http://127.0.0.1:{free_port()}" if word == "URL" else word for word in args]
+    args = [unreachable_url() if word == "URL" else word for word in args]
     with unchanged(home):
         result = invoke(*args, "--home", str(home))
     assert_refused(result, *needles)
@@ -271,7 +250,7 @@ def test_join_refuses_a_code_for_another_node(served_home: Path, serving_peer: S
     ok("network", "create", "DEFUS", "--home", str(bonn(tmp_path)))
     code = admit_code(bonn(tmp_path), served_home)
     other = tmp_path / "chemnitz"
-    ok("init", "--home", str(other), "--name", "Stadt Chemnitz", "--url", f"http://127.0.0.1:{free_port()}")
+    ok("init", "--home", str(other), "--name", "Stadt Chemnitz", "--url", unreachable_url())
     with unchanged(other):
         result = invoke("network", "join", code, "--home", str(other))
     assert_refused(result, "this join code admits node", "not this node")
@@ -328,7 +307,7 @@ def test_network_commands_on_a_home_without_a_node(tmp_path: Path, command: list
 
 def test_admit_from_a_descriptor_file_of_a_node_nobody_can_reach(home: Path, tmp_path: Path) -> None:
     operator = tmp_path / "land"
-    ok("init", "--home", str(operator), "--name", "Landesrat", "--url", f"http://127.0.0.1:{free_port()}")
+    ok("init", "--home", str(operator), "--name", "Landesrat", "--url", unreachable_url())
     ok("network", "create", "DEFUS", "--home", str(operator))
     town = identity(home)  # its server is not running: only the file can tell the operator about it
     descriptor = write(tmp_path / "town.json", ok("id", "--descriptor", "--home", str(home)).stdout)

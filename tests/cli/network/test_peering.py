@@ -16,7 +16,7 @@ from protocol.keys import NodeKey, fingerprint, node_id_for
 from protocol.peering import issue_card
 from tests.cli.conftest import ServingPeer, invoke, ok, ok_json
 from tests.cli.test_bad_input import OTHER_FINGERPRINT, assert_refused, unchanged, write
-from tests.conftest import free_port
+from tests.ports import unreachable_url
 
 PEERING_COMMANDS = ("card", "peer", "unpeer", "peerings")
 OTHER = NodeKey.generate()
@@ -82,7 +82,7 @@ def test_peering_refusals(home: Path, tmp_path: Path, args: list[str], needles: 
         "GARBAGE": write(tmp_path / "garbage.card", "{not json"),
         "TAMPERED": write(tmp_path / "tampered.card", canonical_bytes(tampered)),
         "CARD": write(tmp_path / "other.card", other_card()),
-        "UNREACHABLE": write(tmp_path / "far.card", other_card(f"http://127.0.0.1:{free_port()}")),
+        "UNREACHABLE": write(tmp_path / "far.card", other_card(unreachable_url())),
         "OWN": write(tmp_path / "own.card", own.stdout),
         "FP": fingerprint(OTHER.public),
         "OWN_FP": own_fp,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from pytest_aiohttp import AiohttpClient, AiohttpServer
+from pytest_aiohttp import AiohttpClient
 
 from node.errors import PeerError
 from node.exchange.delivery import claim_batches, due_peers, send_batch
@@ -23,8 +23,9 @@ from node.trust.peers import get_peer, trust_descriptor
 from node.users import ADMIN
 from protocol.canonical import canonical_bytes
 from protocol.envelope import envelope_ref
-from tests.conftest import RECORD, FakePeer, alert_content, free_port
-from tests.node.conftest import NodeFactory, Two, count, pair, serve
+from tests.conftest import RECORD, FakePeer, alert_content
+from tests.node.conftest import NodeFactory, ServeOn, Two, count, pair, serve
+from tests.ports import hold_port, unreachable_url
 
 MARKER = "LOCAL-ONLY-7f3a"
 
@@ -118,7 +119,7 @@ async def test_a_resent_transaction_after_a_lost_answer_is_not_stored_twice(two:
 
 async def test_unreachable_peer_backs_off(make_node: NodeFactory) -> None:
     a = make_node("Stadt A")
-    b = make_node("Stadt B", url=f"http://127.0.0.1:{free_port()}")  # no server started for B
+    b = make_node("Stadt B", url=unreachable_url())  # no server started for B
     pair(a, b)
     share(a, "Bericht X", b.node_id)
     before = time.time()
@@ -138,10 +139,10 @@ async def test_unreachable_peer_backs_off(make_node: NodeFactory) -> None:
 
 
 async def test_a_peer_that_does_not_trust_us_is_retried_later(
-    make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+    make_node: NodeFactory, serve_on: ServeOn, aiohttp_client: AiohttpClient
 ) -> None:
     a = make_node("Stadt A")
-    b = await serve("Stadt B", make_node, aiohttp_server, aiohttp_client)
+    b = await serve("Stadt B", make_node, serve_on, aiohttp_client)
     trust_descriptor(a, b.node.config.url, b.node.fingerprint, b.node.descriptor())  # B does not trust A
     share(a, "Bericht X", b.node.node_id)
     assert await push(a, b.node.node_id) == 0
@@ -242,11 +243,11 @@ async def test_a_claimed_batch_is_sent_as_claimed_under_its_transaction_id(two: 
 
 
 async def test_a_fan_out_claim_is_on_disk_before_anything_is_sent(
-    make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+    make_node: NodeFactory, serve_on: ServeOn, aiohttp_client: AiohttpClient
 ) -> None:
     """One call claims every peer's batch; a crash before sending loses none, and none is sent under a new id."""
     a = make_node("Stadt A")
-    peers = [(await serve(f"Stadt {n}", make_node, aiohttp_server, aiohttp_client)).node for n in range(3)]
+    peers = [(await serve(f"Stadt {n}", make_node, serve_on, aiohttp_client)).node for n in range(3)]
     for peer in peers:
         pair(a, peer)
     alert_id = send_alert(a, alert_content(), [], all_peers=True, by=ADMIN)["id"]
@@ -320,7 +321,7 @@ async def test_pull_follows_many_pages(two: Two, monkeypatch: pytest.MonkeyPatch
 
 async def test_pull_from_an_unreachable_peer_is_reported(two: Two, make_node: NodeFactory) -> None:
     a, b = two.a.node, two.b.node
-    dead = make_node("Stadt D", url=f"http://127.0.0.1:{free_port()}")
+    dead = make_node("Stadt D", url=unreachable_url())
     pair(b, dead)
     share(a, "Bericht X", b.node_id)
     async with new_session(b) as session:
@@ -358,15 +359,15 @@ def fake_outbox(node: Node, page: Any) -> web.Application:
 )
 async def test_a_malformed_outbox_page_is_reported(
     make_node: NodeFactory,
-    aiohttp_server: AiohttpServer,
+    serve_on: ServeOn,
     page: Any,
     problem: str | None,
 ) -> None:
-    port = free_port()
-    a = make_node("Stadt A", url=f"http://127.0.0.1:{port}")
+    port = hold_port()
+    a = make_node("Stadt A", url=port.url)
     b = make_node("Stadt B")
     pair(a, b)
-    await aiohttp_server(fake_outbox(a, page), port=port)
+    await serve_on(fake_outbox(a, page), port)
     async with new_session(b) as session:
         [report] = await pull_all(b, session)
     if problem is None:  # unknown page fields are tolerated
@@ -377,32 +378,28 @@ async def test_a_malformed_outbox_page_is_reported(
     assert count(b, "inbox") == 0
 
 
-async def test_an_outbox_whose_cursor_goes_backwards_is_reported(
-    make_node: NodeFactory, aiohttp_server: AiohttpServer
-) -> None:
-    port = free_port()
-    a = make_node("Stadt A", url=f"http://127.0.0.1:{port}")
+async def test_an_outbox_whose_cursor_goes_backwards_is_reported(make_node: NodeFactory, serve_on: ServeOn) -> None:
+    port = hold_port()
+    a = make_node("Stadt A", url=port.url)
     b = make_node("Stadt B")
     pair(a, b)
     b.db.execute("UPDATE peers SET pull_cursor = 5")
-    await aiohttp_server(fake_outbox(a, {"envelopes": [], "next": 2, "more": False}), port=port)
+    await serve_on(fake_outbox(a, {"envelopes": [], "next": 2, "more": False}), port)
     with pytest.raises(PeerError, match="backwards"):
         await pull(b, a.node_id)
     assert peer_state(b, a.node_id)["pull_cursor"] == 5
 
 
-async def test_an_outbox_answer_signed_by_somebody_else_is_refused(
-    make_node: NodeFactory, aiohttp_server: AiohttpServer
-) -> None:
-    port = free_port()
-    a = make_node("Stadt A", url=f"http://127.0.0.1:{port}")
+async def test_an_outbox_answer_signed_by_somebody_else_is_refused(make_node: NodeFactory, serve_on: ServeOn) -> None:
+    port = hold_port()
+    a = make_node("Stadt A", url=port.url)
     b = make_node("Stadt B")
     impostor = make_node("Stadt I")
     pair(a, b)
     pair(impostor, b)  # even a peer B trusts cannot answer in A's name
     own = share(a, "Bericht X", b.node_id)
     envelope = json.loads(a.db.execute("SELECT envelope FROM envelopes").fetchone()[0])
-    await aiohttp_server(fake_outbox(impostor, {"envelopes": [envelope], "next": 1, "more": False}), port=port)
+    await serve_on(fake_outbox(impostor, {"envelopes": [envelope], "next": 1, "more": False}), port)
     with pytest.raises(PeerError, match="refusing the answer"):
         await pull(b, a.node_id)
     assert count(b, "inbox") == 0

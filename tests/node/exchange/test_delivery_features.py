@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from pytest_aiohttp import AiohttpServer
 
 from node import audit
 from node.config import DeliveryConfig
@@ -45,9 +44,10 @@ from protocol.envelope import build_envelope
 from protocol.errors import SchemaError
 from protocol.httpsig import HttpRequest, HttpResponse, sign_response
 from protocol.wire import page_remaining
-from tests.conftest import RECORD, FakePeer, alert_content, free_port
-from tests.node.conftest import NodeFactory, Served, count, eventually
+from tests.conftest import RECORD, FakePeer, alert_content
+from tests.node.conftest import NodeFactory, Served, ServeOn, count, eventually
 from tests.node.federation import Federation
+from tests.ports import hold_port, unreachable_url
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATUS_FIELDS = {
@@ -165,9 +165,9 @@ class Gated:
 
 
 @pytest.fixture
-async def gated(make_node: NodeFactory, aiohttp_server: AiohttpServer) -> Gated:
-    port = free_port()
-    b = make_node("Stadt B", url=f"http://127.0.0.1:{port}")
+async def gated(make_node: NodeFactory, serve_on: ServeOn) -> Gated:
+    port = hold_port()
+    b = make_node("Stadt B", url=port.url)
     a = make_node("Stadt A")
     pair(a, b)
     gate = Gated(a, b)
@@ -184,7 +184,7 @@ async def gated(make_node: NodeFactory, aiohttp_server: AiohttpServer) -> Gated:
 
     app = create_app(b, background=False)
     app.middlewares.insert(0, middleware)
-    await aiohttp_server(app, port=port)
+    await serve_on(app, port)
     return gate
 
 
@@ -266,7 +266,7 @@ async def test_connection_refused_is_retried_quick_retries_times_then_backs_off(
     make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch, pauses: tuple[float, ...]
 ) -> None:
     a = make_node("Stadt A")
-    b = make_node("Stadt B", url=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    b = make_node("Stadt B", url=unreachable_url())  # nothing listens there
     pair(a, b)
     share(a, "Bericht X", b.node_id)
     monkeypatch.setattr(delivery, "QUICK_RETRIES", pauses)
@@ -292,7 +292,7 @@ async def test_connection_refused_is_retried_quick_retries_times_then_backs_off(
 
 async def test_quick_retries_wait_their_pauses(make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     a = make_node("Stadt A")
-    b = make_node("Stadt B", url=f"http://127.0.0.1:{free_port()}")
+    b = make_node("Stadt B", url=unreachable_url())
     pair(a, b)
     share(a, "Bericht X", b.node_id)
     monkeypatch.setattr(delivery, "QUICK_RETRIES", (0.1, 0.2))
@@ -519,7 +519,7 @@ async def test_status_counts_outcomes_cursors_and_forks(fed: Federation) -> None
 @pytest.mark.usefixtures("quick")
 async def test_status_of_a_peer_in_backoff_and_retry_now(make_node: NodeFactory) -> None:
     a = make_node("Stadt A")
-    peer = FakePeer("Stadt B", f"http://127.0.0.1:{free_port()}").trusted_by(a)
+    peer = FakePeer("Stadt B", unreachable_url()).trusted_by(a)
     share(a, "Bericht X", peer.node_id)
     share(a, "Bericht Y", peer.node_id)
     assert await push(a, peer.node_id) == 0
@@ -773,16 +773,16 @@ class FakeOutbox:
 
 
 @pytest.fixture
-async def outbox(make_node: NodeFactory, aiohttp_server: AiohttpServer) -> tuple[Node, FakeOutbox]:
+async def outbox(make_node: NodeFactory, serve_on: ServeOn) -> tuple[Node, FakeOutbox]:
     """Stadt A trusting Stadt F, a fake peer whose outbox holds a chain of four envelopes for A."""
-    port = free_port()
-    peer = FakePeer("Stadt F", f"http://127.0.0.1:{port}")
+    port = hold_port()
+    peer = FakePeer("Stadt F", port.url)
     node = make_node("Stadt A")
     peer.trusted_by(node)
     fake = FakeOutbox(peer, [peer.envelope() for _ in range(4)])
     app = web.Application()
     app.router.add_get("/fed/v1/outbox", fake.handle)
-    await aiohttp_server(app, port=port)
+    await serve_on(app, port)
     return node, fake
 
 

@@ -12,8 +12,9 @@ from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver,
 from node.trust.peers import remove_peer
 from protocol.httpsig import LABEL, TAG, HttpRequest, http_key_id, new_nonce, sign_request
 from protocol.keys import NodeKey
-from tests.conftest import FakePeer, body_of, free_port
+from tests.conftest import FakePeer, body_of
 from tests.node.conftest import Served, refusal, stored
+from tests.ports import hold_port
 
 INBOX = "/fed/v1/inbox/t1"
 
@@ -79,7 +80,7 @@ async def test_signature_over_a_different_request(
     served: Served, peer_b: FakePeer, signed_method: str, signed_authority: str, signed_path: str
 ) -> None:
     body = transaction(peer_b)
-    port = served.port if signed_authority == "own" else free_port()
+    port = served.port if signed_authority == "own" else hold_port().number
     headers = peer_b.signed_headers(signed_method, f"http://127.0.0.1:{port}{signed_path}", body)
     response = await served.client.put(INBOX, data=body, headers=headers)
     await unauthorized(served, response, "does not verify")

@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpServer
 
 from node import audit
 from node.errors import PeerError
@@ -22,9 +21,9 @@ from node.trust.peer_keys import KeyBook
 from node.trust.peers import get_peer
 from protocol.envelope import VerifiedEnvelope
 from protocol.wire import outbox_page_body
-from tests.conftest import free_port
-from tests.node.conftest import NodeFactory, Two, count, pair
+from tests.node.conftest import NodeFactory, ServeOn, Two, count, pair
 from tests.node.exchange.test_delivery import peer_state, raw_outbox, share
+from tests.ports import hold_port
 
 
 def workers(node: Node, number: int) -> None:
@@ -77,10 +76,10 @@ async def test_a_pull_verified_in_worker_processes_stores_everything_once_in_ord
 
 @pytest.mark.usefixtures("small_pages")
 async def test_a_page_that_only_strict_parsing_refuses_stores_nothing(
-    make_node: NodeFactory, aiohttp_server: AiohttpServer
+    make_node: NodeFactory, serve_on: ServeOn
 ) -> None:
-    port = free_port()
-    a = make_node("Stadt A", url=f"http://127.0.0.1:{port}")
+    port = hold_port()
+    a = make_node("Stadt A", url=port.url)
     b = make_node("Stadt B")
     pair(a, b)
     share(a, "Bericht X", b.node_id)
@@ -89,7 +88,7 @@ async def test_a_page_that_only_strict_parsing_refuses_stores_nothing(
     body = outbox_page_body([good.encode(), twice.encode(), good.encode()], 3, False, 0)
     json.loads(body)  # what the puller reads first to ask for the next page accepts it
     workers(b, 2)
-    await aiohttp_server(raw_outbox(a, body), port=port)
+    await serve_on(raw_outbox(a, body), port)
     with pytest.raises(PeerError, match=r"refusing the answer.*duplicate key 'id'"):
         await pull(b, a.node_id)
     assert count(b, "inbox") == 0

@@ -31,7 +31,7 @@ from node.trust.peers import get_peer
 from node.users import ADMIN
 from protocol.descriptor import build_descriptor
 from protocol.keys import NodeKey, fingerprint
-from tests.conftest import RECORD, free_port
+from tests.conftest import RECORD
 from tests.node.networks.test_registry import (
     World,
     admit,
@@ -42,6 +42,7 @@ from tests.node.networks.test_registry import (
     refresh,
     world,
 )
+from tests.ports import hold_port
 
 __all__ = ["fed", "world"]  # the fixtures of test_networks, shared
 
@@ -128,9 +129,9 @@ async def impostor() -> AsyncIterator[tuple[str, dict[str, Any]]]:
     app.router.add_get("/.well-known/praevnet", descriptor)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}", served
+    port = hold_port()
+    await web.SockSite(runner, port.handover()).start()
+    yield port.url, served
     await runner.cleanup()
 
 

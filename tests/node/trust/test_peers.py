@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpClient, AiohttpServer
+from pytest_aiohttp import AiohttpClient
 
 from node.errors import NodeError, NotFound, PeerError
 from node.exchange.server import create_app
@@ -20,8 +20,9 @@ from node.trust.peers import check_fingerprint_text, get_peer, list_peers, remov
 from node.users import ADMIN
 from protocol.descriptor import build_descriptor, verify_descriptor
 from protocol.keys import NodeKey, fingerprint
-from tests.conftest import RECORD, FakePeer, free_port
-from tests.node.conftest import NodeFactory, count, serve
+from tests.conftest import RECORD, FakePeer
+from tests.node.conftest import NodeFactory, ServeOn, count, serve
+from tests.ports import hold_port, unreachable_url
 
 
 @pytest.fixture
@@ -172,9 +173,9 @@ def test_remove_malformed_peer_id(node: Node, text: str) -> None:
 
 
 async def test_pairing_with_a_running_node(
-    node: Node, make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+    node: Node, make_node: NodeFactory, serve_on: ServeOn, aiohttp_client: AiohttpClient
 ) -> None:
-    other = await serve("Stadt B", make_node, aiohttp_server, aiohttp_client)
+    other = await serve("Stadt B", make_node, serve_on, aiohttp_client)
     peer = await add_peer(node, other.node.config.url, other.node.fingerprint)
     assert peer["node_id"] == other.node.node_id
     assert peer["name"] == "Stadt B"
@@ -184,37 +185,37 @@ async def test_pairing_with_a_running_node(
 
 
 async def test_pairing_with_a_wrong_fingerprint(
-    node: Node, make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+    node: Node, make_node: NodeFactory, serve_on: ServeOn, aiohttp_client: AiohttpClient
 ) -> None:
-    other = await serve("Stadt B", make_node, aiohttp_server, aiohttp_client)
+    other = await serve("Stadt B", make_node, serve_on, aiohttp_client)
     with pytest.raises(NodeError, match="fingerprint mismatch"):
         await add_peer(node, other.node.config.url, fingerprint(NodeKey.generate().public))
     assert count(node, "peers") == 0
 
 
 async def test_pairing_with_a_node_that_names_another_url(
-    node: Node, make_node: NodeFactory, aiohttp_server: AiohttpServer
+    node: Node, make_node: NodeFactory, serve_on: ServeOn
 ) -> None:
     """The descriptor must name the URL the officer typed, or requests would be signed for the wrong place."""
-    port = free_port()
+    port = hold_port()
     other = make_node("Stadt B", url="https://praevnet.stadt-b.example")
-    await aiohttp_server(create_app(other, background=False), port=port)
+    await serve_on(create_app(other, background=False), port)
     with pytest.raises(NodeError, match=re.escape("says its URL is https://praevnet.stadt-b.example")):
-        await add_peer(node, f"http://127.0.0.1:{port}", other.fingerprint)
+        await add_peer(node, port.url, other.fingerprint)
     assert count(node, "peers") == 0
 
 
 async def test_pairing_with_something_that_is_no_node(
-    node: Node, make_node: NodeFactory, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+    node: Node, make_node: NodeFactory, serve_on: ServeOn, aiohttp_client: AiohttpClient
 ) -> None:
-    other = await serve("Stadt B", make_node, aiohttp_server, aiohttp_client)
+    other = await serve("Stadt B", make_node, serve_on, aiohttp_client)
     with pytest.raises(PeerError, match="answered HTTP 404"):
         await add_peer(node, f"{other.node.config.url}/sub", other.node.fingerprint)
     assert count(node, "peers") == 0
 
 
 async def test_pairing_with_an_unreachable_url(node: Node) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+    url = unreachable_url()
     with pytest.raises(PeerError, match=f"cannot reach {url}/.well-known/praevnet"):
         await add_peer(node, url, fingerprint(NodeKey.generate().public))
     assert count(node, "peers") == 0
