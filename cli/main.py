@@ -23,6 +23,7 @@ from cli.network.commands import network_group
 from cli.peers import peers_group
 from cli.records import alerts_group, records_group
 from cli.shares import shares_group
+from cli.socket_activation import address_of, passed_socket
 from cli.users import users_group
 from node.errors import NodeError
 from node.exchange.pull import sync as sync_now
@@ -88,15 +89,23 @@ def init(home: Path | None, name: str, url: str) -> None:
 @click.option("--host", default=None, help="Address to listen on (default from config: 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default 8470).")
 def serve(home: Path | None, host: str | None, port: int | None) -> None:
-    """Run the node: serve the federation endpoints, deliver queued shares and pull from peers."""
+    """Run the node: serve the federation endpoints, deliver queued shares and pull from peers.
+
+    Started by a systemd socket unit (praevnet.socket), it listens on the socket systemd passes it.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sock = passed_socket()
+    if sock is not None and (host or port):
+        raise click.UsageError("--host and --port do not apply: the service manager passed the socket to listen on")
     node = Node.open(resolve_home(home))
-    host = host or node.config.server.host
-    port = port or node.config.server.port
-    click.echo(f"praevnet: {node.config.name} ({node.node_id}) serving {node.config.url} on {host}:{port}")
+    if sock is None:
+        host = host or node.config.server.host
+        port = port or node.config.server.port
+    where = f"{host}:{port}" if sock is None else f"{address_of(sock)} (socket passed by the service manager)"
+    click.echo(f"praevnet: {node.config.name} ({node.node_id}) serving {node.config.url} on {where}")
     sys.stdout.flush()
     try:
-        web.run_app(create_app(node), host=host, port=port, print=None, access_log=None)
+        web.run_app(create_app(node), host=host, port=port, sock=sock, print=None, access_log=None)
     finally:
         node.close()
 

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import tomli_w
 
@@ -32,9 +32,33 @@ T = TypeVar("T")
 def cli_env() -> dict[str, str]:
     """The environment for child processes: ours, minus anything that changes where or how praevnet runs."""
     env = dict(os.environ)
-    for name in [name for name in env if name.startswith("PRAEVNET_")]:
+    for name in [name for name in env if name.startswith(("PRAEVNET_", "LISTEN_"))]:
         env.pop(name)
     return env
+
+
+# Between fork and `praevnet serve`: move the passed socket to file descriptor 3 and name this
+# process as its owner, as systemd does, then become `praevnet serve` (exec keeps the pid).
+_ACTIVATE = """
+import os, sys
+fd = int(sys.argv[1])
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def start_activated(fd: int, args: Sequence[str], sink: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start `praevnet ARGS`, its output to `sink`, passing it file descriptor `fd` as a systemd socket unit would."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _ACTIVATE, str(fd), PRAEVNET, *args],
+        stdout=sink,
+        stderr=subprocess.STDOUT,
+        env=cli_env(),
+        pass_fds=(fd,),
+    )
 
 
 def _describe(args: Sequence[str], proc: subprocess.CompletedProcess[str]) -> str:
