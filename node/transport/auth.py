@@ -2,8 +2,9 @@
 
 A request is accepted only with a fresh RFC 9421 signature by a key the caller resolves (the gate in
 node.exchange.gate resolves only keys of trusted peers), covering method, authority, target URI and
-the body's digest, and with a nonce not seen before within the signature's lifetime. The URI is rebuilt from this node's configured base URL, so the check holds
-behind a reverse proxy. Every failure becomes a 401 that says why.
+the body's digest, and with a nonce not seen before within the signature's lifetime. The URI is
+rebuilt from this node's configured base URL, so the check holds behind a reverse proxy. Every
+failure becomes a 401 that says why.
 """
 
 from __future__ import annotations
