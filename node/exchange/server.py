@@ -26,13 +26,13 @@ from node.networks import relays
 from node.sharing import policy
 from node.store import now, now_text, write
 from node.transport.auth import MAX_BODY, AuthError, check_signature, read_body, sign_answer
+from node.transport.resolver import key_resolver
 from node.trust.invites import answer_pair
 from node.trust.peer_keys import apply_descriptor, assess, stored_keys
 from node.users import NODE as NODE_ACTOR
 from protocol.canonical import canonical_bytes, parse
 from protocol.descriptor import verify_descriptor
 from protocol.errors import ProtocolError
-from protocol.keys import public_key_from_b64
 from protocol.wire import check_txn_id, outbox_page_body, parse_cursor, parse_limit, parse_transaction
 
 log = logging.getLogger("praevnet.server")
@@ -153,9 +153,10 @@ async def outbox(request: web.Request) -> web.Response:
 async def descriptor_update(request: web.Request) -> web.Response:
     """PUT /fed/v1/descriptor: a trusted peer announces its new descriptor (key rotation or revocation).
 
-    The request may already be signed with the new key, so the body is read first: the descriptor
-    must verify, follow from a key we trust for that peer (or only revoke keys), and not roll back
-    its revocation list; then the request signature is checked against the keys it leads to.
+    The request is verified only with the current keys we already hold for that peer, never with keys
+    from the descriptor it carries (the announcing node signs it with the key we hold). The descriptor
+    must verify, be signed by a key we hold for that peer, and not roll back its revocation list; what
+    is adopted is decided by node.trust.peer_keys alone. Nothing is stored before all of that holds.
     """
     node = request.app[NODE]
     body = await read_body(request)
@@ -165,20 +166,21 @@ async def descriptor_update(request: web.Request) -> web.Response:
         raise _bad(exc) from None
     peer_id = descriptor["node_id"]
     try:
-        held = stored_keys(node.db.conn, peer_id)
-        assess(held, descriptor)
+        assess(stored_keys(node.db.conn, peer_id), descriptor)
     except NotFound:
         raise AuthError("the descriptor is not that of a trusted peer") from None
     except PolicyError as exc:
         raise AuthError(str(exc)) from None
-    prospective = {**held.keys, **descriptor["keys"]}  # what is adopted is decided by assess, not by the signer
+    resolve = key_resolver(node)
 
-    def resolve(node_id: str, key_id: str) -> bytes | None:
-        encoded = prospective.get(key_id) if node_id == peer_id else None
-        return public_key_from_b64(encoded) if encoded is not None else None
+    def held_only(node_id: str, key_id: str) -> bytes | None:
+        return resolve(node_id, key_id) if node_id == peer_id else None
 
-    check_signature(node, request, body, resolve)
-    change = apply_descriptor(node, descriptor)
+    check_signature(node, request, body, held_only)
+    try:
+        change = apply_descriptor(node, descriptor)
+    except PolicyError as exc:  # another announcement got there first and changed what we hold
+        raise AuthError(str(exc)) from None
     return json_response({"node_id": peer_id, "change": change})
 
 

@@ -21,6 +21,7 @@ from protocol.canonical import canonical_bytes, parse
 from protocol.descriptor import normalize_base_url, verify_descriptor
 from protocol.errors import ProtocolError
 from protocol.httpsig import HttpRequest, sign_request, verify_response
+from protocol.keys import NodeKey
 
 MAX_DESCRIPTOR_BYTES = 64 * 1024
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -84,9 +85,14 @@ async def signed_request(
     path: str,
     payload: Any = None,
     resolve: Callable[[str, str], bytes | None] | None = None,
+    *,
+    key: NodeKey | None = None,
 ) -> Any:
-    """Send a signed request to a peer and return the verified, strictly parsed JSON answer."""
-    answer = await signed_request_bytes(node, session, peer, method, path, payload, resolve)
+    """Send a signed request to a peer and return the verified, strictly parsed JSON answer.
+
+    Signed with the node's current key, or with `key` (one of this node's own keys) where given.
+    """
+    answer = await signed_request_bytes(node, session, peer, method, path, payload, resolve, key=key)
     try:
         return parse(answer)
     except ProtocolError as exc:
@@ -101,6 +107,8 @@ async def signed_request_bytes(
     path: str,
     payload: Any = None,
     resolve: Callable[[str, str], bytes | None] | None = None,
+    *,
+    key: NodeKey | None = None,
 ) -> bytes:
     """Send a signed request to a peer and return the answer's body once its signature is verified
     (not yet parsed: the caller parses it strictly)."""
@@ -109,7 +117,7 @@ async def signed_request_bytes(
     request = HttpRequest(method=method, url=url, headers={})
     if payload is not None:
         request.headers["Content-Type"] = "application/json"
-    sign_request(request, body, node.key, node.node_id)
+    sign_request(request, body, key or node.key, node.node_id)
     try:
         data = (io.BytesIO(body) if len(body) > STREAM_ABOVE else body) if payload is not None else None
         async with session.request(method, url, data=data, headers=request.headers, allow_redirects=False) as response:

@@ -19,7 +19,7 @@ from node import audit
 from node.errors import NodeError, PeerError
 from node.home import Node, key_path, write_key
 from node.store import now, now_text, rows, write
-from node.transport.client import signed_request
+from node.transport.client import HttpFailure, signed_request
 from node.trust.peers import get_peer
 from node.users import Actor
 from protocol.keys import NodeKey, fingerprint, public_key_from_b64
@@ -105,13 +105,29 @@ def revoke_key(node: Node, *, since: datetime | None = None, by: Actor) -> dict[
     }
 
 
+async def _announce(node: Node, session: aiohttp.ClientSession, peer: dict[str, Any]) -> None:
+    """PUT our descriptor to a peer, signed with a key it holds for us.
+
+    A peer verifies the announcement only with keys it already holds, so a peer that has not followed
+    our latest change yet refuses the current key (401); the key that change replaced signs it then.
+    """
+    descriptor = node.descriptor()
+    try:
+        await signed_request(node, session, peer, "PUT", "/fed/v1/descriptor", descriptor)
+    except HttpFailure as exc:
+        previous = [node.keys[v] for v in sorted(node.keys) if v < node.key.version][-1:]
+        if exc.status != 401 or not previous:
+            raise
+        await signed_request(node, session, peer, "PUT", "/fed/v1/descriptor", descriptor, key=previous[0])
+
+
 async def announce_keys(node: Node, session: aiohttp.ClientSession, current: int) -> None:
     """Push our descriptor to every peer that has not acknowledged key generation `current` yet."""
     behind = rows(node.db, "SELECT node_id FROM peers WHERE descriptor_acked < ? AND pull_only = 0", (current,))
     for row in behind:
         peer = get_peer(node, row["node_id"])
         try:
-            await signed_request(node, session, peer, "PUT", "/fed/v1/descriptor", node.descriptor())
+            await _announce(node, session, peer)
         except PeerError as exc:
             log.info("could not announce our keys to %s yet: %s", peer["node_id"], exc)
             continue

@@ -1,10 +1,11 @@
 """What we know of each peer's keys over time: following rotations, applying revocations, and which
 old key may still verify which record.
 
-A peer's new descriptor is adopted only if it is signed by a key we already trust for that peer
-(a rotation signed by the old and the new key), and never if its revocation version is lower than
-what we hold (no rollback). A revocation takes effect at once: the key stops verifying requests,
-and records it signed at or after the stated compromise time are flagged. A new key announced only
+A peer's new descriptor changes nothing unless a key we already hold for that peer signed it; new
+current keys are adopted only when a current key we trust signed them (a rotation signed by the old
+and the new key), and never if its revocation version is lower than what we hold (no rollback). A
+revocation takes effect at once: the key stops verifying requests, and records it signed at or
+after the stated compromise time are flagged. A new key announced only
 by a revoked key is not adopted; the officers pair again after checking the new fingerprint.
 An old key verifies records created before it expired, never requests.
 """
@@ -47,11 +48,25 @@ def stored_keys(conn: sqlite3.Connection, peer_id: str) -> PeerKeys:
     return PeerKeys(json.loads(found[0]), json.loads(found[1]), json.loads(found[2]), int(found[3]))
 
 
+def _every_held_key(held: PeerKeys) -> dict[str, bytes]:
+    """Every key we hold for a peer, current or old (revoked ones included): who may speak for it."""
+    every = {kid: public_key_from_b64(entry["key"]) for kid, entry in held.old_keys.items()}
+    every.update((kid, public_key_from_b64(b64)) for kid, b64 in held.keys.items())
+    return every
+
+
 def assess(held: PeerKeys, descriptor: dict[str, Any]) -> tuple[PeerKeys, str]:
-    """The state to keep after seeing a verified descriptor of that peer, and what changed; or refuse."""
+    """The state to keep after seeing a verified descriptor of that peer, and what changed; or refuse.
+
+    Nothing changes unless a key we already hold for the peer (current or old, the one being revoked
+    included) signed the descriptor: its self-signatures by keys it introduces prove nothing to us.
+    A new current key is adopted only when a current, unrevoked key we hold signed it.
+    """
     version = int(descriptor.get("revocation_version", 0))
     if version < held.version:
         raise PolicyError(f"revocation list rolled back from version {held.version} to {version}; refused")
+    if not follows_from(descriptor, _every_held_key(held)):
+        raise PolicyError("the descriptor is not signed by any key we hold for this peer (current or old); refused")
     revoked = {**descriptor.get("revoked", {}), **held.revoked}
     trusted = {kid: public_key_from_b64(b64) for kid, b64 in held.keys.items() if kid not in revoked}
     old = {**held.old_keys, **descriptor["old_keys"]}

@@ -168,7 +168,7 @@ async def test_a_descriptor_not_signed_by_a_trusted_key_changes_nothing(fed: Fed
         old_keys={"ed25519:1": {"key": a.keys[1].public_b64, "expired": "2026-01-01T00:00:00Z"}},
     )
     held = b.db.execute("SELECT keys, old_keys FROM peers").fetchone()
-    with pytest.raises(PolicyError, match="not signed by any key we trust"):
+    with pytest.raises(PolicyError, match="not signed by any key we hold"):
         apply_descriptor(b, verify_descriptor(bogus, now=datetime.now(UTC)))
     assert b.db.execute("SELECT keys, old_keys FROM peers").fetchone() == held
 
