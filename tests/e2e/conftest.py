@@ -9,30 +9,31 @@ from pathlib import Path
 import pytest
 
 from node.home import init_home
-from tests.conftest import free_port
 from tests.e2e.helpers import HangingServer, RecordingProxy, ServedNode, run_parallel, shut_down
+from tests.ports import hold_port
 
 
 @pytest.fixture
 def serve_nodes(tmp_path: Path) -> Iterator[Callable[..., list[ServedNode]]]:
     """Factory: serve_nodes("Stadt A", "Stadt B", ...) inits, serves and identifies one node per name.
 
-    Each node gets its own home under tmp_path and a free loopback port. The nodes named in
-    `proxied` sit behind a RecordingProxy on their URL's port. Every process and proxy started
-    through the returned nodes is stopped (SIGTERM, then kill) when the test ends, pass or fail.
+    Each node gets its own home under tmp_path and a loopback port held for it (tests/ports.py).
+    The nodes named in `proxied` sit behind a RecordingProxy on their URL's port. Every process
+    and proxy started through the returned nodes is stopped (SIGTERM, then kill) when the test
+    ends, pass or fail.
     """
     made: list[ServedNode] = []
 
     def factory(*names: str, proxied: tuple[str, ...] = ()) -> list[ServedNode]:
         nodes = [
-            ServedNode(name=name, home=tmp_path / name.lower().replace(" ", "-"), port=free_port()) for name in names
+            ServedNode(name=name, home=tmp_path / name.lower().replace(" ", "-"), held=hold_port()) for name in names
         ]
         made.extend(nodes)
         run_parallel(*(node.init_args() for node in nodes))
         for node in nodes:
             if node.name in proxied:
-                node.listen_port = free_port()
-                node.proxy = RecordingProxy(node.port, node.listen_port)
+                node.behind = hold_port()
+                node.proxy = RecordingProxy(node.held, node.behind.number)
             node.launch()
         identities = run_parallel(*(["id", "--home", str(node.home), "--json"] for node in nodes))
         for node, proc in zip(nodes, identities, strict=True):
@@ -61,16 +62,16 @@ def new_nodes(tmp_path: Path) -> Iterator[Callable[..., list[ServedNode]]]:
     def factory(*names: str, proxied: tuple[str, ...] = (), unreachable: tuple[str, ...] = ()) -> list[ServedNode]:
         nodes = []
         for name in names:
-            node = ServedNode(name=name, home=tmp_path / name.lower().replace(" ", "-"), port=free_port())
+            node = ServedNode(name=name, home=tmp_path / name.lower().replace(" ", "-"), held=hold_port())
             made.append(node)
             nodes.append(node)
             if name in proxied or name in unreachable:
-                node.listen_port = free_port()
+                node.behind = hold_port()
             init_home(node.home, name=name, url=node.url)
             with node.opened() as opened:
                 node.identity = opened.identity()
-            if name in proxied:
-                node.proxy = RecordingProxy(node.port, node.listen_port or free_port())
+            if name in proxied and node.behind is not None:
+                node.proxy = RecordingProxy(node.held, node.behind.number)
         return nodes
 
     try:

@@ -1,4 +1,10 @@
-"""Helpers for end-to-end tests: running the installed `praevnet` console script and serving nodes."""
+"""Helpers for end-to-end tests: running the installed `praevnet` console script and serving nodes.
+
+Each served node's port is held by the test process (tests/ports.py) for the whole test, and passed
+to every `praevnet serve` of the node the way systemd passes a praevnet.socket: as file descriptor
+3 with LISTEN_FDS and LISTEN_PID (cli/socket_activation.py). No other process can take the port
+between the test naming it and the node listening, nor while the node is down for a restart.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import tomli_w
 
 from node.home import CONFIG_FILE, Node
 from node.trust.peers import trust_descriptor
+from tests.ports import Port
 
 PRAEVNET = str(Path(sys.executable).parent / "praevnet")
 CLI_TIMEOUT = 60.0
@@ -165,9 +172,11 @@ class RecordingProxy:
     `answer_delay` seconds (0 unless set), which makes the node look slow to its clients.
     """
 
-    def __init__(self, listen_port: int, target_port: int) -> None:
+    def __init__(self, port: Port, target_port: int) -> None:
+        self.port = port
         self.target = ("127.0.0.1", target_port)
-        self.listener = socket.create_server(("127.0.0.1", listen_port))
+        self.listener = port.handover()
+        self.listener.listen()
         self.listener.settimeout(0.1)
         self.lock = threading.Lock()
         self.inbound: list[bytes] = []
@@ -244,7 +253,7 @@ class RecordingProxy:
         return waiting
 
     def close(self) -> None:
-        """Stop accepting, cut every connection, and wait for the threads."""
+        """Stop accepting, cut every connection, and wait for the threads; its port then refuses connections."""
         self.stopping.set()
         with self.lock:
             sockets = list(self.sockets)
@@ -253,22 +262,23 @@ class RecordingProxy:
                 sock.shutdown(socket.SHUT_RDWR)
         for thread in self.threads:
             thread.join(5)
-        for sock in [*sockets, self.listener]:
+        for sock in sockets:
             sock.close()
+        self.port.reclaim()
 
 
 @dataclass
 class ServedNode:
     """A node with its own home, run by a real `praevnet serve` process on a loopback port.
 
-    `port` is the port of the node's URL; the process listens there, or on `listen_port` when a
-    RecordingProxy (`proxy`) sits on `port` in front of it.
+    `held` is the port of the node's URL; the process listens there, or on `behind` when a
+    RecordingProxy (`proxy`) sits on the URL's port in front of it, or nothing does (unreachable).
     """
 
     name: str
     home: Path
-    port: int
-    listen_port: int | None = None
+    held: Port
+    behind: Port | None = None
     proxy: RecordingProxy | None = None
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -276,9 +286,24 @@ class ServedNode:
     identity: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def port(self) -> int:
+        """The port of the node's URL."""
+        return self.held.number
+
+    @property
+    def listen_port(self) -> int | None:
+        """The port the process listens on, when it is not the URL's."""
+        return None if self.behind is None else self.behind.number
+
+    @property
+    def listening(self) -> Port:
+        """The port the process listens on: `behind` if set, else the URL's."""
+        return self.behind or self.held
+
+    @property
     def url(self) -> str:
         """The base URL the node was initialised with."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.held.url
 
     @property
     def local_url(self) -> str:
@@ -302,18 +327,14 @@ class ServedNode:
         return ["init", "--home", str(self.home), "--name", self.name, "--url", self.url]
 
     def launch(self) -> None:
-        """Start `praevnet serve` without waiting for it to be ready."""
+        """Start `praevnet serve`, passing it the held socket to listen on, without waiting for it to be ready."""
         assert self.process is None or self.process.poll() is not None, f"{self.name} is already running"
         self.starts += 1
         log = self.home.parent / f"{self.home.name}-serve-{self.starts}.log"
         self.logs.append(log)
+        fd = self.listening.handover().fileno()
         with log.open("wb") as sink:
-            self.process = subprocess.Popen(
-                [PRAEVNET, "serve", "--home", str(self.home), "--port", str(self.listen_port or self.port)],
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                env=cli_env(),
-            )
+            self.process = start_activated(fd, ["serve", "--home", str(self.home)], sink)
 
     def log_text(self) -> str:
         """Everything the serve processes of this node wrote so far."""
@@ -351,6 +372,7 @@ class ServedNode:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=seconds)
+        self.listening.reclaim()  # down: its port refuses connections, and stays ours
         return process.returncode
 
     def kill(self) -> int | None:
@@ -360,7 +382,9 @@ class ServedNode:
             return None
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
-        return process.wait(timeout=10)
+        code = process.wait(timeout=10)
+        self.listening.reclaim()  # down: its port refuses connections, and stays ours
+        return code
 
     def configure(self, section: str, **values: Any) -> None:
         """Change settings of one section of praevnet.toml (takes effect at the next start)."""

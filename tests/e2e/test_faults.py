@@ -247,7 +247,8 @@ def test_peer_down_for_a_while_receives_everything_once_and_alerts_first(new_nod
     assert parse_timestamp(waiting["next_retry"]) > datetime.now(UTC), waiting
 
     # B comes back. It pulls from A at once, which ends A's backoff (22 s or more) at once.
-    b.proxy = RecordingProxy(b.port, b.listen_port or 0)
+    assert b.behind is not None
+    b.proxy = RecordingProxy(b.held, b.behind.number)
     b.launch()
     b.wait_ready()
     wait_for(
