@@ -27,17 +27,19 @@ def peers_group() -> None:
 @click.argument("source", metavar="BASE_URL_OR_FILE")
 @click.option("--fingerprint", required=True, help="The peer's fingerprint (SHA256:...), obtained from its officer.")
 @click.option("--pull-only", is_flag=True, help="Never push to this peer; it pulls what is shared with it.")
-def add(home: Path | None, as_json: bool, source: str, fingerprint: str, pull_only: bool) -> None:
+@user_option
+def add(home: Path | None, as_json: bool, source: str, fingerprint: str, pull_only: bool, user: str | None) -> None:
     """Pair with the node at BASE_URL, or from its descriptor FILE, after checking its fingerprint.
 
     A descriptor file comes from `praevnet id --descriptor` on the other node; use it (usually with
     --pull-only) for a node that cannot be reached from here. Any mismatch refuses the pairing.
     """
     with opened(home) as node:
+        by = acting_user(node, user)
         if "://" in source:
-            peer = asyncio.run(add_peer(node, source, fingerprint, pull_only=pull_only))
+            peer = asyncio.run(add_peer(node, source, fingerprint, pull_only=pull_only, by=by))
         else:
-            peer = add_peer_from_file(node, Path(source), fingerprint, pull_only=pull_only)
+            peer = add_peer_from_file(node, Path(source), fingerprint, pull_only=pull_only, by=by)
     mode = " (pull-only)" if peer["pull_only"] else ""
     emit(peer, as_json, lambda p: click.echo(f"trusted {p['name']} ({p['node_id']}) at {p['url']}{mode}"))
 
@@ -64,10 +66,11 @@ def list_(home: Path | None, as_json: bool) -> None:
 @peers_group.command("remove")
 @home_option
 @click.argument("node_id")
-def remove(home: Path | None, node_id: str) -> None:
+@user_option
+def remove(home: Path | None, node_id: str, user: str | None) -> None:
     """Stop trusting NODE_ID: nothing more is sent to it or accepted from it."""
     with opened(home) as node:
-        remove_peer(node, node_id)
+        remove_peer(node, node_id, by=acting_user(node, user))
     click.echo(f"removed {node_id}")
 
 

@@ -178,7 +178,7 @@ async def admit_member(
         )
         store_member(conn, row["id"], url, certificate)
         if conn.execute("SELECT 1 FROM peers WHERE node_id = ?", (member,)).fetchone() is None:
-            trust_descriptor(node, url, expected, descriptor, within=conn, network=row["id"])
+            trust_descriptor(node, url, expected, descriptor, within=conn, network=row["id"], by=by)
         conn.execute(
             "UPDATE peers SET certificate = ? WHERE node_id = ? AND network IS NOT NULL",
             (dumps(certificate), member),

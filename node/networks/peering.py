@@ -147,7 +147,7 @@ async def peer_network(
     key = load_network_key(node, row["id"])
     moment = now()
     with write(node.db) as conn:
-        trust_descriptor(node, card.operator_url, card.operator_fingerprint, descriptor, within=conn)
+        trust_descriptor(node, card.operator_url, card.operator_fingerprint, descriptor, within=conn, by=by)
         serial = conn.execute("SELECT max(serial) FROM peerings WHERE network = ?", (row["id"],)).fetchone()
         statement = issue_peering(
             key,

@@ -14,19 +14,24 @@ from node.inputs import read_content_file
 from node.store import now
 from node.transport.client import fetch_descriptor, new_session
 from node.trust.peers import check_fingerprint_text, trust_descriptor
+from node.users import ADMIN, Actor
 from protocol.descriptor import verify_descriptor
 from protocol.errors import ProtocolError
 
 
-async def add_peer(node: Node, url: str, expected_fingerprint: str, *, pull_only: bool = False) -> dict[str, Any]:
-    """Fetch and verify the descriptor at `url`, check its fingerprint, and trust the peer."""
+async def add_peer(
+    node: Node, url: str, expected_fingerprint: str, *, pull_only: bool = False, by: Actor = ADMIN
+) -> dict[str, Any]:
+    """Fetch and verify the descriptor at `url`, check its fingerprint, and trust the peer (audited as `by`)."""
     check_fingerprint_text(expected_fingerprint)
     async with new_session(node) as session:
         descriptor = await fetch_descriptor(session, url)
-    return trust_descriptor(node, url, expected_fingerprint, descriptor, pull_only=pull_only)
+    return trust_descriptor(node, url, expected_fingerprint, descriptor, pull_only=pull_only, by=by)
 
 
-def add_peer_from_file(node: Node, path: Path, expected_fingerprint: str, *, pull_only: bool = False) -> dict[str, Any]:
+def add_peer_from_file(
+    node: Node, path: Path, expected_fingerprint: str, *, pull_only: bool = False, by: Actor = ADMIN
+) -> dict[str, Any]:
     """Trust a peer from its descriptor file (`praevnet id --descriptor` on the other node).
 
     This pairs with a node that cannot be reached from here, typically one behind a firewall that
@@ -34,7 +39,7 @@ def add_peer_from_file(node: Node, path: Path, expected_fingerprint: str, *, pul
     """
     check_fingerprint_text(expected_fingerprint)
     descriptor = descriptor_from_file(path)
-    return trust_descriptor(node, descriptor["url"], expected_fingerprint, descriptor, pull_only=pull_only)
+    return trust_descriptor(node, descriptor["url"], expected_fingerprint, descriptor, pull_only=pull_only, by=by)
 
 
 def descriptor_from_file(path: Path) -> dict[str, Any]:

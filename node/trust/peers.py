@@ -16,7 +16,7 @@ from node import audit
 from node.errors import NodeError, NotFound
 from node.home import Node
 from node.store import dumps, now_text, rows, write
-from node.users import Actor
+from node.users import ADMIN, NODE, Actor
 from protocol.descriptor import descriptor_keys, normalize_base_url
 from protocol.errors import ProtocolError
 from protocol.keys import FINGERPRINT_RE, check_node_id, fingerprint, public_key_from_b64
@@ -40,8 +40,12 @@ def trust_descriptor(
     pull_only: bool = False,
     within: sqlite3.Connection | None = None,
     network: str | None = None,
+    by: Actor = NODE,
 ) -> dict[str, Any]:
     """Store a verified descriptor as a trusted peer if URL and fingerprint match; return the peer.
+
+    The change is an audit entry by `by` (peer.add, or peer.update for a peer already trusted) with
+    the fingerprint that was checked, in the same transaction.
 
     `descriptor` must already have passed protocol.descriptor.verify_descriptor. A pull-only peer
     is never pushed to: it fetches what is shared with it on its own schedule. With `within`, the
@@ -66,6 +70,7 @@ def trust_descriptor(
         raise NodeError("that is this node itself")
     with write(node.db) if within is None else nullcontext(within) as conn:
         existing = conn.execute("SELECT keys FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
+        _audit_trust(conn, descriptor, url, expected_fingerprint, existing is not None, pull_only, network, by)
         if existing is None:
             conn.execute(
                 """INSERT INTO peers (node_id, name, url, fingerprint, keys, descriptor, added, pull_only,
@@ -112,6 +117,26 @@ def trust_descriptor(
                 ),
             )
     return get_peer(node, peer_id)
+
+
+def _audit_trust(
+    conn: sqlite3.Connection,
+    descriptor: dict[str, Any],
+    url: str,
+    checked: str,
+    known: bool,
+    pull_only: bool,
+    network: str | None,
+    by: Actor,
+) -> None:
+    how = f"member of network {network}" if network is not None else "paired" + (", pull-only" if pull_only else "")
+    audit.append(
+        conn,
+        user=by.name,
+        action="peer.update" if known else "peer.add",
+        recipients=[descriptor["node_id"]],
+        detail=f"{descriptor['name']} at {url}, fingerprint {checked} ({how})",
+    )
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
@@ -181,17 +206,28 @@ def peer_exists(node: Node, peer_id: str) -> bool:
     return node.db.execute("SELECT 1 FROM peers WHERE node_id = ?", (peer_id,)).fetchone() is not None
 
 
-def remove_peer(node: Node, peer_id: str) -> None:
-    """Stop trusting a peer: nothing more is sent to it or accepted from it; queued sends are dropped."""
+def remove_peer(node: Node, peer_id: str, *, by: Actor = ADMIN) -> None:
+    """Stop trusting a peer: nothing more is sent to it or accepted from it; queued sends are dropped.
+
+    Audited (peer.remove, by `by`) with the peer's name, URL and the fingerprint it was trusted with.
+    """
     try:
         check_node_id(peer_id)
     except ProtocolError as exc:
         raise NodeError(str(exc)) from None
     with write(node.db) as conn:
-        deleted = conn.execute("DELETE FROM peers WHERE node_id = ?", (peer_id,)).rowcount
-        if not deleted:
+        found = conn.execute("SELECT name, url, fingerprint FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
+        if found is None:
             raise NotFound(f"{peer_id} is not a trusted peer (see `praevnet peers list`)")
+        conn.execute("DELETE FROM peers WHERE node_id = ?", (peer_id,))
         conn.execute("DELETE FROM deliveries WHERE peer_id = ? AND state = 'pending'", (peer_id,))
+        audit.append(
+            conn,
+            user=by.name,
+            action="peer.remove",
+            recipients=[peer_id],
+            detail=f"{found[0]} at {found[1]}, fingerprint {found[2]}",
+        )
 
 
 def peer_safety_number(node: Node, peer_id: str) -> str:
