@@ -9,9 +9,7 @@ and A's genuine later revocation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -35,16 +33,6 @@ from protocol.keys import NodeKey
 from tests.node.federation import Federation
 
 MAX_VERSION = 2**53 - 1
-
-
-@pytest.fixture
-async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
-    federation = Federation(tmp_path)
-    a = await federation.add("augsburg")
-    b = await federation.add("bonn")
-    federation.pair(a, b)
-    yield federation
-    await federation.close()
 
 
 def nodes(fed: Federation) -> tuple[Node, Node]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,16 +28,6 @@ from tests.conftest import SetClock
 from tests.node.federation import Federation
 
 RECORD: dict[str, Any] = {"title": "Quartiersbegehung", "summary": "Gemeinsam mit Anwohnern."}
-
-
-@pytest.fixture
-async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
-    federation = Federation(tmp_path)
-    a = await federation.add("augsburg")
-    b = await federation.add("bonn")
-    federation.pair(a, b)
-    yield federation
-    await federation.close()
 
 
 def pair(fed: Federation) -> tuple[Node, Node]:
