@@ -3,9 +3,11 @@
 The inviting officer runs `invite create`; the node stores only the SHA-256 of the code's secret.
 The accepting node checks that the node at the code's URL has the code's node id and fingerprint,
 then sends its own self-signed descriptor and the secret in a request signed with its key. The
-inviting node verifies that request with the key from the descriptor it carries, uses the
-invitation up and trusts the accepting node in one transaction, and answers with its own
-descriptor; only then does the accepting node trust the inviting one. The officers confirm the
+inviting node verifies that request with the key from the descriptor it carries, checks the
+invitation, fetches the descriptor at the URL that descriptor claims and requires the same node
+there (node id, URL, current keys; a pull-only node cannot be reached and is never sent anything,
+so it is not fetched), uses the invitation up and trusts the accepting node in one transaction,
+and answers with its own descriptor; only then does the accepting node trust the inviting one. The officers confirm the
 pairing afterwards with `peers verify`, reading the pair safety number to each other.
 
 An invitation works once, for one node. If the answer is lost on the way back (the inviting node
@@ -59,6 +61,10 @@ UNUSABLE = "invitation unknown, used, revoked or expired"
 AGAIN = (
     "nothing is trusted here yet, but the other node may have paired already: run the same `praevnet invite"
     " accept` again (it works again for this node until the code expires)"
+)
+UNCONFIRMED = (
+    "make this node serve its descriptor at {url}/.well-known/praevnet and run the same `praevnet invite accept`"
+    " again or, if this node cannot be reached from outside, accept with --pull-only"
 )
 
 
@@ -167,12 +173,15 @@ async def answer_pair(node: Node, request: web.Request) -> dict[str, Any]:
 
     413 for a body over 1 MiB; 401 for an unsigned request; 400 for a body that is not a well-formed
     pairing request (its key is needed to check the signature); 401 if the descriptor in it or the
-    request's signature by that descriptor's key fails, for a replayed nonce, and for an invitation
-    that is unknown, used, revoked or expired; 400 if the node cannot be trusted (it is this node
-    itself). Nothing is stored unless everything holds; the invitation is used up in the same
-    transaction that trusts the requesting node. A repeat by the node that used the invitation, with
-    the same key, while it has not expired and that node is still paired, is answered again with
-    this node's descriptor and changes nothing but the audit log (its first answer was lost).
+    request's signature by that descriptor's key fails, and for an invitation that is unknown, used,
+    revoked or expired; 403 unless the node at the descriptor's URL is the one asking (see
+    `_confirm_url`; not for a pull-only request: that node cannot be reached and is never sent
+    anything); 401 for a replayed nonce; 400 if the node cannot be trusted (it is this node itself).
+    Nothing is written before the invitation and the URL are checked (not even the nonce), and
+    nothing is stored unless everything holds; the invitation is used up in the same transaction
+    that trusts the requesting node. A repeat by the node that used the invitation, with the same
+    key, while it has not expired and that node is still paired, is answered again with this node's
+    descriptor and changes nothing but the audit log (its first answer was lost).
     """
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
@@ -196,10 +205,13 @@ async def answer_pair(node: Node, request: web.Request) -> dict[str, Any]:
         info = verify_request(request.method, target_url(node, request), request.headers.items(), body, resolve)
     except ProtocolError as exc:
         raise AuthError(f"{exc} (a pairing request must be signed by a key of the descriptor it carries)") from None
-    if not remember_nonce(node, http_key_id(info.node_id, info.key_id), info.nonce, info.created):
-        raise AuthError("replayed request: this nonce was already used")
     peer_fingerprint = fingerprint(keys[info.key_id])
     hashed, moment = secret_hash(secret), format_timestamp(now())
+    repeat = _usable(node, hashed, descriptor["node_id"], peer_fingerprint, moment)
+    if not repeat and not pull_only:
+        await _confirm_url(node, descriptor)
+    if not remember_nonce(node, http_key_id(info.node_id, info.key_id), info.nonce, info.created):
+        raise AuthError("replayed request: this nonce was already used")
     try:
         with write(node.db) as conn:
             used = conn.execute(
@@ -232,6 +244,62 @@ async def answer_pair(node: Node, request: web.Request) -> dict[str, Any]:
     return node.descriptor()
 
 
+# The invitation a node that used it may repeat (its answer was lost): parameters secret hash, node id,
+# fingerprint, now, fingerprint.
+_REPEATABLE = """SELECT i.id FROM invitations i JOIN peers p ON p.node_id = i.used_by
+                 WHERE i.secret_hash = ? AND i.used_by = ? AND i.used_fingerprint = ? AND i.expires > ?
+                   AND p.fingerprint = ? AND p.network IS NULL"""
+
+
+def _usable(node: Node, hashed: str, node_id: str, peer_fingerprint: str, moment: str) -> bool:
+    """Whether a request with this secret would repeat a pairing (True) or use an open invitation (False).
+
+    AuthError (401) if it would do neither. Only reads: a request refused here leaves no trace.
+    """
+    open_one = (
+        "SELECT id FROM invitations WHERE secret_hash = ? AND used_by IS NULL AND revoked IS NULL AND expires > ?"
+    )
+    if rows(node.db, open_one, (hashed, moment)):
+        return False
+    if rows(node.db, _REPEATABLE, (hashed, node_id, peer_fingerprint, moment, peer_fingerprint)):
+        return True
+    raise AuthError(UNUSABLE)
+
+
+async def _confirm_url(node: Node, claimed: dict[str, Any]) -> None:
+    """403 unless the node at the URL `claimed` names serves a descriptor with the same node id, URL and
+    current keys (the same key ids with the same public keys, so the key that signed the request too).
+
+    Otherwise the requester could make this node send its signed requests, and the records shared
+    with it, to any URL it liked. Only reads, and fetches nothing but that URL's descriptor.
+    """
+    url = claimed["url"]
+    try:
+        async with new_session(node) as session:
+            served = await fetch_descriptor(session, url)
+    except PeerError as exc:
+        problem = str(exc)
+    else:
+        problem = _difference(claimed, served)
+    if problem:
+        raise web.HTTPForbidden(
+            text=f"{problem}; not pairing: nothing was stored and the invitation is still open (a node that cannot"
+            " be reached pairs pull-only)"
+        )
+
+
+def _difference(claimed: dict[str, Any], served: dict[str, Any]) -> str:
+    """Why the descriptor served at the claimed URL is not the node that claimed it; empty if it is."""
+    where = f"the node at {claimed['url']}"
+    if served["node_id"] != claimed["node_id"]:
+        return f"{where} is {served['node_id']}, not {claimed['node_id']}"
+    if served["url"] != claimed["url"]:
+        return f"{where} says its URL is {served['url']}"
+    if descriptor_keys(served) != descriptor_keys(claimed):
+        return f"{where} has other current keys ({', '.join(sorted(served['keys']))}) than the request's descriptor"
+    return ""
+
+
 def _answer_again(
     conn: sqlite3.Connection, hashed: str, descriptor: dict[str, Any], peer_fingerprint: str, moment: str
 ) -> None:
@@ -241,10 +309,7 @@ def _answer_again(
     fingerprint; the repeat is audited and changes nothing else.
     """
     found = conn.execute(
-        """SELECT i.id FROM invitations i JOIN peers p ON p.node_id = i.used_by
-           WHERE i.secret_hash = ? AND i.used_by = ? AND i.used_fingerprint = ? AND i.expires > ?
-             AND p.fingerprint = ? AND p.network IS NULL""",
-        (hashed, descriptor["node_id"], peer_fingerprint, moment, peer_fingerprint),
+        _REPEATABLE, (hashed, descriptor["node_id"], peer_fingerprint, moment, peer_fingerprint)
     ).fetchone()
     if found is None:
         raise AuthError(UNUSABLE)
@@ -277,12 +342,16 @@ def _check_inviter(invitation: Invitation, descriptor: dict[str, Any], where: st
 
 
 def _refusal(exc: HttpFailure) -> str:
-    """The message of a JSON error answer, on one line, else the HTTP failure as it is."""
+    """The message of a JSON error answer, on one line, else the HTTP failure as it is.
+
+    The failure holds only the answer's first bytes: a long message is shown as far as it got.
+    """
     _, _, raw = str(exc).partition(f"answered HTTP {exc.status}: ")
     try:
         message = json.loads(raw)["message"]
     except (ValueError, TypeError, KeyError):
-        message = raw or str(exc)
+        _, cut, rest = raw.partition('"message":"')
+        message = f"{rest} ..." if cut else raw or str(exc)
     return f"HTTP {exc.status}: {' '.join(str(message).split())}"
 
 
@@ -318,6 +387,8 @@ async def accept_invitation(node: Node, code: str, *, pull_only: bool = False, b
             answer = await signed_request(node, session, inviter, "POST", PAIR_PATH, payload, resolve)
         except HttpFailure as exc:
             hint = f"; {AGAIN}" if exc.status >= 500 else ""
+            if exc.status == 403:
+                hint = f"; {UNCONFIRMED.format(url=node.config.url)}"
             raise PeerError(f"{where} refused the invitation: {_refusal(exc)}{hint}") from None
         except PeerError as exc:
             raise PeerError(f"no answer to the pairing request: {exc}; {AGAIN}") from None

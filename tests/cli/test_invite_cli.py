@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -12,11 +13,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import main
+from node.home import Node
 from protocol.invite import make_code, new_secret, parse_code
-from tests.cli.conftest import PRAEVNET_VARIABLES, ServingPeer, invoke, ok, ok_json
+from tests.cli.conftest import PRAEVNET_VARIABLES, ServingPeer, invoke, ok, ok_json, served_in_thread
 from tests.cli.test_bad_input import assert_refused, unchanged
 from tests.conftest import FakePeer
-from tests.ports import unreachable_url
+from tests.ports import Port, unreachable_url
 
 GROUPS = re.compile(r"^    (\d{5} ){3}\d{5}$")
 
@@ -26,6 +28,17 @@ class Terminal(io.BytesIO):
 
     def isatty(self) -> bool:
         return True
+
+
+@pytest.fixture
+def serving_home(home: Path, home_port: Port) -> Iterator[None]:
+    """Augsburg (`home`) serving at the URL in its config, where Bonn checks it when Augsburg accepts."""
+    node = Node.open(home)
+    try:
+        with served_in_thread(node, home_port, "augsburg"):
+            yield
+    finally:
+        node.close()
 
 
 def run(*args: str, stdin: str | IO[bytes] | None = None) -> Result:
@@ -122,6 +135,7 @@ def test_list(home: Path) -> None:
 # --- invite accept -----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("serving_home")
 def test_accept_pairs_both_nodes(home: Path, serving_peer: ServingPeer, tmp_path: Path) -> None:
     bonn = bonn_home(tmp_path)
     code = ok_json("invite", "create", "--home", str(bonn))["code"]
@@ -157,6 +171,20 @@ def test_accept_json_pull_only_from_stdin(home: Path, serving_peer: ServingPeer,
     assert peers_of(home)[0]["pull_only"] is False
 
 
+def test_accept_from_a_node_not_serving_at_its_url_is_refused(
+    home: Path, serving_peer: ServingPeer, tmp_path: Path
+) -> None:
+    """Finding 4 of issue #11: Bonn checks that Augsburg is at the URL it claims, and nobody serves there."""
+    bonn = bonn_home(tmp_path)
+    code = ok_json("invite", "create", "--home", str(bonn))["code"]
+    with unchanged(home), unchanged(bonn):
+        refused = invoke("invite", "accept", code, "--home", str(home))
+        assert_refused(refused, "HTTP 403", "cannot reach", "--pull-only")
+    [still_open] = ok_json("invite", "list", "--home", str(bonn))
+    assert still_open["state"] == "open"
+
+
+@pytest.mark.usefixtures("serving_home")
 def test_a_used_code_is_refused_to_others_and_answered_again_for_its_user(
     home: Path, serving_peer: ServingPeer, tmp_path: Path
 ) -> None:
@@ -256,6 +284,7 @@ def number_lines(result: Result) -> list[str]:
     return [line for line in result.stdout.splitlines() if GROUPS.match(line)]
 
 
+@pytest.mark.usefixtures("serving_home")
 def test_verify_shows_the_same_digits_on_both_sides(home: Path, serving_peer: ServingPeer, tmp_path: Path) -> None:
     augsburg_id, bonn_id = paired(home, tmp_path)
     here = ok("peers", "verify", bonn_id, "--home", str(home))
@@ -267,6 +296,7 @@ def test_verify_shows_the_same_digits_on_both_sides(home: Path, serving_peer: Se
     assert peers_of(home)[0]["verified"] is None
 
 
+@pytest.mark.usefixtures("serving_home")
 def test_verify_with_yes_marks_the_peer(home: Path, serving_peer: ServingPeer, tmp_path: Path) -> None:
     _, bonn_id = paired(home, tmp_path)
     result = ok("peers", "verify", bonn_id, "--yes", "--home", str(home))
@@ -282,6 +312,7 @@ def test_verify_with_yes_marks_the_peer(home: Path, serving_peer: ServingPeer, t
     assert "verified on " in again.stdout
 
 
+@pytest.mark.usefixtures("serving_home")
 @pytest.mark.parametrize(("answer", "marked"), [("y\n", True), ("n\n", False), ("\n", False)])
 def test_verify_asks_at_a_terminal(
     home: Path, serving_peer: ServingPeer, tmp_path: Path, answer: str, marked: bool
@@ -300,6 +331,7 @@ def test_verify_refuses_an_unknown_peer(home: Path) -> None:
         assert_refused(invoke("peers", "verify", stranger, "--yes", "--home", str(home)), "not a trusted peer")
 
 
+@pytest.mark.usefixtures("serving_home")
 def test_verify_as_an_unauthenticated_user(home: Path, serving_peer: ServingPeer, tmp_path: Path) -> None:
     _, bonn_id = paired(home, tmp_path)
     with unchanged(home):

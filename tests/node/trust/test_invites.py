@@ -402,7 +402,7 @@ async def test_own_descriptor_is_refused(inviter: Node) -> None:
 async def test_replayed_request(inviter: Node) -> None:
     code = create_invitation(inviter, WEEK, by=ADMIN)
     peer = FakePeer("Stadt X", "http://127.0.0.1:9")
-    body = pair_body(peer, code)
+    body = pair_body(peer, code, pull_only=True)  # pull-only: nobody serves its URL to check (test_invite_url.py)
     headers = peer.signed_headers("POST", inviter.config.url + PAIR_PATH, body)
     status, _, _ = await post_pair(inviter, peer, body, headers=headers)
     assert status == 200
