@@ -9,6 +9,7 @@ member of it. A peer that talks to us leaves backoff at once.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +26,8 @@ from node.trust.peers import get_peer, peer_exists
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("praevnet.auth")
+REFRESH_INTERVAL = 60.0  # seconds: at most one descriptor fetch per peer caused by requests in this time
+_last_refresh: dict[tuple[str, str], float] = {}
 
 
 async def authenticate(node: Node, request: web.Request) -> tuple[dict[str, Any], bytes]:
@@ -32,6 +35,8 @@ async def authenticate(node: Node, request: web.Request) -> tuple[dict[str, Any]
 
     A trusted peer that signs with a key we do not know yet may have rotated: we fetch its
     descriptor once, follow the rotation if its old key signed it, and check the request again.
+    Such a request is not authenticated yet, so it causes at most one fetch per peer in
+    REFRESH_INTERVAL: nobody can make this node send requests by sending it unsigned ones.
     """
     body = await read_body(request)
     resolve = key_resolver(node)
@@ -46,7 +51,7 @@ async def authenticate(node: Node, request: web.Request) -> tuple[dict[str, Any]
     try:
         info = check_signature(node, request, body, noting)
     except AuthError:
-        if not unknown or not await refresh_peer_keys(node, unknown[0]):
+        if not unknown or not _may_refresh(node, unknown[0]) or not await refresh_peer_keys(node, unknown[0]):
             raise
         info = check_signature(node, request, body, resolve)
     try:
@@ -59,6 +64,16 @@ async def authenticate(node: Node, request: web.Request) -> tuple[dict[str, Any]
             raise AuthError(f"not accepted as a member of network {peer['network']}: {problem}")
     contacted(node, info.node_id)
     return peer, body
+
+
+def _may_refresh(node: Node, peer_id: str) -> bool:
+    """Whether a request naming an unknown key of `peer_id` may make us fetch its descriptor now."""
+    moment = time.monotonic()
+    last = _last_refresh.get((node.node_id, peer_id))
+    if last is not None and moment - last < REFRESH_INTERVAL:
+        return False
+    _last_refresh[(node.node_id, peer_id)] = moment
+    return True
 
 
 async def refresh_peer_keys(node: Node, peer_id: str) -> bool:
