@@ -31,6 +31,7 @@ HASH_RE = re.compile(r"^[A-Za-z0-9_-]{43}\Z")
 SIGNED_FIELDS = frozenset({"type", "id", "version", "tlp", "origin", "seq", "prev", "created", "hashes", "network"})
 OPTIONAL_SIGNED = frozenset({"network"})  # signed when present; absent in envelopes not scoped to a network
 ENVELOPE_FIELDS = SIGNED_FIELDS | {"content", "signatures", "unsigned"}
+UNSIGNED_MEMBERS = frozenset({"crossing"})  # what the transport-only `unsigned` may carry (SPEC 4, 8A.7)
 MAX_SEQ = 2**53 - 1
 
 KeyResolver = Callable[[str, str], bytes | None]
@@ -179,8 +180,24 @@ def _check_structure(envelope: Mapping[str, Any]) -> None:
             check_network_id(envelope["network"])
         except ProtocolError as exc:
             raise EnvelopeError(f"network: {exc}") from None
-    if "unsigned" in envelope and not isinstance(envelope["unsigned"], Mapping):
+    if "unsigned" in envelope:
+        _check_unsigned(envelope["unsigned"])
+
+
+def _check_unsigned(unsigned: object) -> None:
+    """`unsigned` carries only what SPEC section 4 defines for it (UNSIGNED_MEMBERS), each an object.
+
+    Nothing in it is covered by a signature, so a receiver stores and passes on nothing else there.
+    """
+    if not isinstance(unsigned, Mapping):
         raise EnvelopeError("unsigned must be an object")
+    if not unsigned:
+        raise EnvelopeError("unsigned, when present, must hold " + " or ".join(sorted(UNSIGNED_MEMBERS)))
+    for name, value in unsigned.items():
+        if name not in UNSIGNED_MEMBERS:
+            raise EnvelopeError(f"unsigned may hold only {', '.join(sorted(UNSIGNED_MEMBERS))}; refusing {name!r}")
+        if not isinstance(value, Mapping):
+            raise EnvelopeError(f"unsigned.{name} must be an object")
 
 
 def _canonical_whole(envelope: Mapping[str, Any], signed: bytes, content: bytes | None, astral: bool) -> bytes:

@@ -27,10 +27,10 @@ TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)  # any tex
     extra_key=TEXT,
     network=st.booleans(),
     tombstone=st.booleans(),
-    unsigned=st.none() | st.dictionaries(TEXT, TEXT, max_size=2),
+    unsigned=st.none() | st.fixed_dictionaries({"crossing": st.dictionaries(TEXT, TEXT, max_size=2)}),
 )
 def test_verified_canonical_bytes_are_the_envelopes_canonical_bytes(
-    title: str, extra_key: str, network: bool, tombstone: bool, unsigned: dict[str, str] | None
+    title: str, extra_key: str, network: bool, tombstone: bool, unsigned: dict[str, dict[str, str]] | None
 ) -> None:
     content: dict[str, Any] = copy.deepcopy(CONTENT)
     content["title"] = title

@@ -144,7 +144,7 @@ def test_chain_of_envelopes() -> None:
 
 def test_unsigned_part_is_not_covered() -> None:
     envelope = make()
-    envelope["unsigned"] = {"received": "2026-11-22T08:01:00Z"}
+    envelope["unsigned"] = {"crossing": {"certificate": {}, "key_id": "ed25519:1", "key": "", "revocations": {}}}
     assert verify_envelope(envelope, TRUSTED).has_content
     assert signed_bytes(envelope) == signed_bytes(make())
 
@@ -153,6 +153,23 @@ def test_unsigned_must_be_an_object() -> None:
     envelope = make()
     envelope["unsigned"] = "x"
     with pytest.raises(EnvelopeError, match="unsigned"):
+        verify_envelope(envelope, TRUSTED)
+
+
+@pytest.mark.parametrize(
+    ("unsigned", "problem"),
+    [
+        ({"internal_notes": "LOCAL-ONLY"}, "refusing 'internal_notes'"),
+        ({"crossing": {}, "received": "2026-11-22T08:01:00Z"}, "refusing 'received'"),
+        ({}, "must hold crossing"),
+        ({"crossing": "x"}, "unsigned.crossing must be an object"),
+    ],
+)
+def test_unsigned_holds_only_a_crossing_attachment(unsigned: Any, problem: str) -> None:
+    """Issue 11, item 12: data no signature covers is limited to what SPEC defines for `unsigned`."""
+    envelope = make()
+    envelope["unsigned"] = unsigned
+    with pytest.raises(EnvelopeError, match=problem):
         verify_envelope(envelope, TRUSTED)
 
 
@@ -375,7 +392,7 @@ def test_build_refuses_wrong_kind_for_content() -> None:
 
 def test_redacted_envelope_still_verifies() -> None:
     envelope = make()
-    envelope["unsigned"] = {"note": "transport"}
+    envelope["unsigned"] = {"crossing": {"note": "transport"}}
     tombstone = redact(envelope)
     assert "content" not in tombstone
     assert "unsigned" not in tombstone

@@ -356,6 +356,18 @@ async def test_envelope_with_internal_notes(served: Served, peer_b: FakePeer) ->
     assert "LOCAL-ONLY-inbox-1d4e" not in raw
 
 
+async def test_unsigned_member_holding_anything_but_a_crossing_attachment(served: Served, peer_b: FakePeer) -> None:
+    """Issue 11, item 12: `unsigned` is covered by no signature; nothing but `crossing` is stored from it."""
+    leaky = peer_b.envelope() | {"unsigned": {"internal_notes": "LOCAL-ONLY-unsigned-5c2b"}}
+    response, _ = await served.put_inbox(peer_b, "t1", body_of({"envelopes": [leaky]}))
+    [entry] = await results_of(response)
+    assert entry["status"] == "refused"
+    assert "unsigned may hold only crossing" in entry["reason"]
+    assert stored(served.node) == (0, 1)
+    raw = served.node.db.execute("SELECT coalesce(group_concat(envelope), '') FROM inbox").fetchone()[0]
+    assert "LOCAL-ONLY-unsigned-5c2b" not in raw
+
+
 async def test_envelope_content_failing_its_schema(served: Served, peer_b: FakePeer) -> None:
     odd = hand_signed(peer_b, {"title": "T", "summary": "S", "colour": "red"})
     good = peer_b.envelope()
