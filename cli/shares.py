@@ -1,4 +1,4 @@
-"""`praevnet shares ...`: four-eyes release of shares waiting for a second user."""
+"""`praevnet shares ...`: four-eyes release of shares waiting for a second user, and the shares' history."""
 
 from __future__ import annotations
 
@@ -8,19 +8,24 @@ from typing import Any
 import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, user_option
-from node.sharing.shares import pending_shares, release_share
+from node.sharing.release import list_shares, pending_shares, release_share
 
 
 @click.group("shares")
 def shares_group() -> None:
-    """Shares waiting for release (when release.four_eyes = true in the node's config)."""
+    """Shares waiting for release (when release.four_eyes = true in the node's config), and their history."""
 
 
 @shares_group.command("pending")
 @home_option
 @json_option
 def pending(home: Path | None, as_json: bool) -> None:
-    """List shares waiting for a second user with the approver role."""
+    """List shares waiting for a second user with the approver role.
+
+    Each names the version it asks to release, who made that version, and the SHA-256 of the signed
+    envelope its release sends (the same as `records preview` shows). Listing signs (seals) that
+    version if it was not yet, so these bytes are fixed; `shares release` must name both.
+    """
     with opened(home) as node:
         items = pending_shares(node)
 
@@ -31,7 +36,41 @@ def pending(home: Path | None, as_json: bool) -> None:
             peer = item["peer_name"] or item["peer_id"]
             click.echo(
                 f"{item['id']:>5}  {item['kind']:10} {item['record_id']} v{item['version']} {item['tlp']:17}"
-                f" to {peer} ({item['scope']}), requested by {item['author']} {item['created']}"
+                f" to {peer} ({item['scope']}), requested by {item['author']} {item['created']},"
+                f" v{item['version']} made by {item['made_by']}"
+            )
+            click.echo(
+                f"       {item['sha256']}  release: praevnet shares release {item['id']}"
+                f" --version {item['version']} --sha256 {item['sha256']}"
+            )
+
+    emit(items, as_json, human)
+
+
+@shares_group.command("list")
+@home_option
+@json_option
+@click.option("--requested-by", "requested_by", metavar="NAME", default=None, help="Only shares this user requested.")
+def list_(home: Path | None, as_json: bool, requested_by: str | None) -> None:
+    """List every share of this node's records, oldest first, with its state and version.
+
+    A share is pending, released, withdrawn, or voided: an edit made a newer version while it waited
+    for release, so the version it asked for never left. Share the record again to send the new one.
+    """
+    with opened(home) as node:
+        items = list_shares(node, requested_by=requested_by)
+
+    def human(data: list[dict[str, Any]]) -> None:
+        if not data:
+            click.echo("no shares")
+        for item in data:
+            peer = item["peer_name"] or item["peer_id"]
+            state = item["state"]
+            if state == "voided":
+                state = f"voided by the edit to v{item['voided_by_version']} ({item['withdrawn_by']})"
+            click.echo(
+                f"{item['id']:>5}  {item['kind']:10} {item['record_id']} v{item['version']} to {peer}"
+                f" ({item['scope']}), requested by {item['author']}: {state}"
             )
 
     emit(items, as_json, human)
@@ -42,15 +81,33 @@ def pending(home: Path | None, as_json: bool) -> None:
 @json_option
 @user_option
 @click.argument("share_id", type=int)
-def release(home: Path | None, as_json: bool, user: str | None, share_id: int) -> None:
-    """Release pending share SHARE_ID: its record's current version goes out to that peer.
+@click.option(
+    "--version",
+    "version",
+    type=int,
+    required=True,
+    metavar="N",
+    help="The version of the record the share asks to release, as `shares pending` shows it.",
+)
+@click.option(
+    "--sha256",
+    "sha256",
+    required=True,
+    metavar="DIGEST",
+    help="The SHA-256 of the signed envelope the share sends (sha256:...), as `shares pending` shows it.",
+)
+def release(home: Path | None, as_json: bool, user: str | None, share_id: int, version: int, sha256: str) -> None:
+    """Release pending share SHARE_ID: exactly the version and bytes you name go out to that peer.
 
-    Needs the approver role, and a different user than the one who requested the share.
+    Give --version and --sha256 as `praevnet shares pending` lists them (check the bytes with
+    `records preview`). The release is refused, and nothing is sent, if either is not what the
+    share sends: an edit since then voids the share. Needs the approver role, and a different user
+    than the one who requested the share and the one who made that version.
     """
     with opened(home) as node:
-        outcome = release_share(node, share_id, by=acting_user(node, user))
+        outcome = release_share(node, share_id, version=version, sha256=sha256, by=acting_user(node, user))
 
     def human(d: dict[str, Any]) -> None:
-        click.echo(f"released share {d['id']}: {d['record_id']} v{d['version']} to {d['peer_id']}")
+        click.echo(f"released share {d['id']}: {d['record_id']} v{d['version']} ({d['sha256']}) to {d['peer_id']}")
 
     emit(outcome, as_json, human)

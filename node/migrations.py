@@ -433,3 +433,19 @@ def drop_inbox_ref(db: Database) -> None:
     """The inbox no longer looks envelopes up by ref: an envelope's prev is compared with the ref of the
     origin's envelope seq - 1, found by the primary key. The index on random hashes cost every insert."""
     db.execute("DROP INDEX IF EXISTS inbox_ref")
+
+
+@migrations(name="0014_share_versions")
+def share_versions(db: Database) -> None:
+    """The version a share asks to release (four-eyes binds a release to it), and the edit that voided a request.
+
+    A share waiting for release names its version; an edit to a newer version voids it (state
+    `withdrawn`, `voided_by_version` set). Shares not withdrawn take their record's current version,
+    the one they would have released.
+    """
+    db.execute("ALTER TABLE shares ADD COLUMN version INTEGER")  # pending: the version to release; else last released
+    db.execute("ALTER TABLE shares ADD COLUMN voided_by_version INTEGER")  # the edit (new version) that voided it
+    db.execute(
+        """UPDATE shares SET version = (SELECT version FROM records WHERE records.id = shares.record_id)
+           WHERE state != 'withdrawn'"""
+    )

@@ -19,6 +19,7 @@ from node.errors import NodeError, NotFound
 from node.home import Node
 from node.sharing import policy
 from node.sharing import shares as sharing
+from node.sharing.release import list_shares, void_older_requests
 from node.store import dumps, now, now_text, rows, write
 from node.users import Actor
 from protocol.errors import ProtocolError
@@ -92,7 +93,10 @@ def edit_record(
     by: Actor,
     confirm_pii: bool = False,
 ) -> int:
-    """Make a new version (same id, next version number); a shared record's peers get it. Returns the version."""
+    """Make a new version (same id, next version number); a shared record's peers get it. Returns the version.
+
+    Shares still waiting to release an older version are voided (node.sharing.release).
+    """
     by.require("author")
     if content is None and tlp is None and not local:
         raise NodeError("nothing to change: give a FILE with the new content, --tlp or --local")
@@ -120,6 +124,7 @@ def edit_record(
             sharing.check_pii(node, conn, record, sharing.version_row(conn, record_id, version), by, confirm_pii)
         audit.append(conn, user=by.name, action=f"{kind}.edit", record_id=record_id, version=version, detail=label)
         if shared:
+            void_older_requests(conn, record_id, version, by)
             sharing.distribute(node, conn, record, by)
     return int(version)
 
@@ -202,10 +207,5 @@ def get_record(node: Node, record_id: str) -> dict[str, Any]:
         }
         for v in rows(node.db, "SELECT * FROM versions WHERE record_id = ? ORDER BY version", (record_id,))
     ]
-    summary["shares"] = rows(
-        node.db,
-        """SELECT id, peer_id, scope, state, author, created, released_by, released, withdrawn_by, withdrawn
-           FROM shares WHERE record_id = ? ORDER BY id""",
-        (record_id,),
-    )
+    summary["shares"] = list_shares(node, record_id=record_id)
     return summary

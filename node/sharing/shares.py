@@ -1,10 +1,11 @@
 """Sharing records: sealing versions into signed envelopes, shares and their release, withdrawal, retraction.
 
 A *share* is an officer's decision that a peer receives a record; with four-eyes release it stays
-pending until a different user with the approver role releases it. A released share *grants* the
-peer the sealed (signed) current version, and later versions as the record is edited. Withdrawing
-a share, or retracting the record, sends a signed retraction to every peer that was granted any
-version. Every step is checked by node.sharing.policy and written to the audit log.
+pending until a different user with the approver role releases exactly the version it names
+(node.sharing.release). A released share *grants* the peer the sealed (signed) current version,
+and later versions as the record is edited. Withdrawing a share, or retracting the record, sends a
+signed retraction to every peer that was granted any version. Every step is checked by
+node.sharing.policy and written to the audit log.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from node import audit, wake
-from node.errors import NodeError, NotFound, PolicyError
+from node.errors import NodeError, NotFound
 from node.home import Node
 from node.networks import crossing
 from node.networks.registry import resolve_network
 from node.sharing import policy
-from node.store import first_row, now, now_text, rows, write
+from node.store import first_row, now, now_text, write
 from node.users import Actor
 from protocol.canonical import canonical_bytes
 from protocol.envelope import build_envelope, envelope_ref
@@ -202,8 +203,9 @@ def add_shares(
         if active is not None:
             continue
         conn.execute(
-            """INSERT INTO shares (record_id, peer_id, scope, state, author, created, released_by, released, network)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO shares (record_id, peer_id, scope, state, author, created, released_by, released, network,
+                                   version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 record["id"],
                 peer_id,
@@ -214,6 +216,7 @@ def add_shares(
                 by.name if state == "released" else None,
                 stamp if state == "released" else None,
                 network_id,
+                version["version"],
             ),
         )
         added.append(peer_id)
@@ -263,54 +266,19 @@ def share_record(
     return {"id": record_id, "recipients": recipients, "scope": scope, "state": state}
 
 
-def pending_shares(node: Node) -> list[dict[str, Any]]:
-    """Shares waiting for four-eyes release, oldest first."""
-    return rows(
-        node.db,
-        """SELECT s.id, s.record_id, r.kind, r.version, v.tlp, s.peer_id, p.name AS peer_name, s.scope,
-                  s.author, s.created
-           FROM shares s JOIN records r ON r.id = s.record_id
-           JOIN versions v ON v.record_id = r.id AND v.version = r.version
-           LEFT JOIN peers p ON p.node_id = s.peer_id
-           WHERE s.state = 'pending' ORDER BY s.id""",
-    )
-
-
-def release_share(node: Node, share_id: int, *, by: Actor) -> dict[str, Any]:
-    """Release a pending share: a different user with the approver role lets the current version go out."""
-    by.require("release")
-    with write(node.db) as conn:
-        share = first_row(conn, "SELECT * FROM shares WHERE id = ?", (share_id,))
-        if share is None:
-            raise NotFound(f"no share with id {share_id}")
-        if share["state"] != "pending":
-            raise NodeError(f"share {share_id} is {share['state']}, not pending")
-        if share["author"] == by.name:
-            raise PolicyError(f"{by.name} requested share {share_id}; a different approver must release it")
-        if conn.execute("SELECT 1 FROM peers WHERE node_id = ?", (share["peer_id"],)).fetchone() is None:
-            raise NodeError(f"{share['peer_id']} is no longer a trusted peer; withdraw the share instead")
-        record = record_row(conn, share["record_id"])
-        version = version_row(conn, record["id"], record["version"])
-        policy.check_scope(version["tlp"], share["scope"])
-        conn.execute(
-            "UPDATE shares SET state = 'released', released_by = ?, released = ? WHERE id = ?",
-            (by.name, now_text(), share_id),
-        )
-        grant(conn, seal(node, conn, record, version, share["network"]), share["peer_id"], record["kind"])
-        audit.append(
-            conn,
-            user=by.name,
-            action="share.release",
-            record_id=record["id"],
-            version=record["version"],
-            recipients=[share["peer_id"]],
-            detail=f"share {share_id} requested by {share['author']}",
-        )
-    return {"id": share_id, "record_id": record["id"], "version": record["version"], "peer_id": share["peer_id"]}
+def was_granted(conn: sqlite3.Connection, record_id: str, peer_id: str) -> bool:
+    """Whether the peer was granted any version of the record (retractions aside)."""
+    found = conn.execute(
+        """SELECT 1 FROM grants WHERE peer_id = ?
+           AND seq IN (SELECT seq FROM envelopes WHERE id = ? AND kind != 'retraction') LIMIT 1""",
+        (peer_id, record_id),
+    ).fetchone()
+    return found is not None
 
 
 def distribute(node: Node, conn: sqlite3.Connection, record: dict[str, Any], by: Actor) -> None:
-    """After an edit: send the new version to every released share, or put them back to pending (four-eyes)."""
+    """After an edit: send the new version to every released share, or put them back to pending for it
+    (four-eyes). Requests for older versions are voided first (node.sharing.release.void_older_requests)."""
     version = version_row(conn, record["id"], record["version"])
     shares = conn.execute(
         "SELECT id, peer_id, scope, network FROM shares WHERE record_id = ? AND state = 'released'", (record["id"],)
@@ -320,11 +288,13 @@ def distribute(node: Node, conn: sqlite3.Connection, record: dict[str, Any], by:
         refusal = refusal or crossing.withheld(node, network, peer_id, version["tlp"])
         if node.config.release.four_eyes:
             conn.execute(
-                "UPDATE shares SET state = 'pending', author = ?, released_by = NULL, released = NULL WHERE id = ?",
-                (by.name, share_id),
+                """UPDATE shares SET state = 'pending', author = ?, version = ?, released_by = NULL, released = NULL
+                   WHERE id = ?""",
+                (by.name, version["version"], share_id),
             )
         elif refusal is None:
             grant(conn, seal(node, conn, record, version, network), peer_id, record["kind"])
+            conn.execute("UPDATE shares SET version = ? WHERE id = ?", (version["version"], share_id))
         else:
             audit.append(
                 conn,
@@ -356,11 +326,7 @@ def _withdraw(
             (by.name, stamp, record["id"], peer_id),
         )
         params = (peer_id, record["id"])
-        granted = conn.execute(
-            """SELECT count(*) FROM grants WHERE peer_id = ?
-               AND seq IN (SELECT seq FROM envelopes WHERE id = ? AND kind != 'retraction')""",
-            params,
-        ).fetchone()[0]
+        granted = was_granted(conn, record["id"], peer_id)
         conn.execute(
             """DELETE FROM deliveries WHERE peer_id = ? AND state = 'pending'
                AND seq IN (SELECT seq FROM envelopes WHERE id = ? AND kind != 'retraction')""",

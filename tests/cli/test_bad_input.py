@@ -124,7 +124,7 @@ NO_NODE_COMMANDS = [
     ["records", "unshare", "abc", "--from", "pnaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
     ["records", "retract", "abc"],
     ["shares", "pending"],
-    ["shares", "release", "1"],
+    ["shares", "release", "1", "--version", "1", "--sha256", "sha256:x"],
     ["inbox", "history", "abc"],
     ["inbox", "forward", "abc"],
 ]
@@ -346,7 +346,11 @@ NEW_COMMAND_REFUSALS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("unshare-unknown", ["records", "unshare", UNKNOWN, "--from", "PEER"], ("no record or alert with id", UNKNOWN)),
     ("unshare-not-shared", ["records", "unshare", "RECORD", "--from", "PEER"], ("RECORD", "is not shared with PEER")),
     ("retract-unknown", ["records", "retract", UNKNOWN], ("no record or alert with id", UNKNOWN)),
-    ("release-unknown", ["shares", "release", "999"], ("no share with id 999",)),
+    (
+        "release-unknown",
+        ["shares", "release", "999", "--version", "1", "--sha256", "sha256:x"],
+        ("no share with id 999",),
+    ),
     ("history-unknown", ["inbox", "history", "nope"], ("no received record with id 'nope'",)),
     ("forward-unknown", ["inbox", "forward", "nope"], ("no received record with id 'nope'",)),
     ("forward-unknown-origin", ["inbox", "forward", "nope", "--origin", "PEER"], ("no received record", "from")),

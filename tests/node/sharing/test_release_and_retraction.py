@@ -17,7 +17,8 @@ from node.exchange.received import history, list_inbox
 from node.home import Node
 from node.sharing.expiry import purge_expired
 from node.sharing.records import add_record, edit_record, get_record, list_records, send_alert
-from node.sharing.shares import pending_shares, release_share, retract, share_record, unshare
+from node.sharing.release import list_shares, pending_shares, release_share
+from node.sharing.shares import retract, share_record, unshare
 from node.transport.resolver import key_resolver
 from node.users import ADMIN, Actor, add_user
 from protocol.envelope import verify_envelope
@@ -49,6 +50,11 @@ def users(a: Node) -> tuple[Actor, Actor, Actor]:
     return Actor("olga", "officer"), Actor("anton", "approver"), Actor("berta", "approver")
 
 
+def release(a: Node, pending: dict[str, Any], by: Actor) -> dict[str, Any]:
+    """Release a share as `pending_shares` listed it: its version and the SHA-256 of what it sends."""
+    return release_share(a, pending["id"], version=pending["version"], sha256=pending["sha256"], by=by)
+
+
 def grants(a: Node) -> int:
     return int(a.db.execute("SELECT count(*) FROM grants").fetchone()[0])
 
@@ -63,9 +69,9 @@ async def test_four_eyes_keeps_a_share_pending_until_another_approver_releases_i
     assert grants(a) == 0
     [pending] = pending_shares(a)
     with pytest.raises(NodeError, match="may not release shares"):
-        release_share(a, pending["id"], by=olga)
+        release(a, pending, by=olga)
     assert grants(a) == 0
-    release_share(a, pending["id"], by=anton)
+    release(a, pending, by=anton)
     await fed.deliver(a)
     assert [e["id"] for w in fed.bytes_from(a) for e in w.envelopes()] == [record_id]
     actions = [(e["user"], e["action"]) for e in audit.list_entries(a, record_id=record_id)]
@@ -81,10 +87,10 @@ async def test_the_author_cannot_release_their_own_share(fed: Federation) -> Non
     share_record(a, record_id, [b.node_id], all_peers=False, by=anton)
     [pending] = pending_shares(a)
     with pytest.raises(PolicyError, match="a different approver must release it"):
-        release_share(a, pending["id"], by=anton)
+        release(a, pending, by=anton)
     assert grants(a) == 0
     assert pending_shares(a)
-    release_share(a, pending["id"], by=berta)
+    release(a, pending, by=berta)
     assert grants(a) == 1
 
 
@@ -93,11 +99,11 @@ async def test_under_four_eyes_an_edit_waits_for_release_again(fed: Federation) 
     olga, anton, _ = users(a)
     record_id = add_record(a, "experience", RECORD, by=olga)
     share_record(a, record_id, [b.node_id], all_peers=False, by=olga)
-    release_share(a, pending_shares(a)[0]["id"], by=anton)
+    release(a, pending_shares(a)[0], by=anton)
     edit_record(a, record_id, {**RECORD, "summary": "Neue Fassung"}, by=olga)
     await fed.deliver(a)
     assert [e["version"] for w in fed.bytes_from(a) for e in w.envelopes()] == [1]
-    release_share(a, pending_shares(a)[0]["id"], by=anton)
+    release(a, pending_shares(a)[0], by=anton)
     await fed.deliver(a)
     assert [e["version"] for w in fed.bytes_from(a) for e in w.envelopes()] == [1, 2]
 
@@ -137,6 +143,7 @@ async def test_receivers_keep_the_newest_version_and_show_the_history(tmp_path: 
         record_id = add_record(a, "experience", RECORD, by=ADMIN)
         share_record(a, record_id, [b.node_id], all_peers=False, by=ADMIN)
         edit_record(a, record_id, {**RECORD, "title": "Zweite Fassung"}, by=ADMIN)
+        assert [(s["state"], s["version"]) for s in list_shares(a)] == [("released", 2)]  # the version it last sent
         await fed.deliver(a)
         [entry] = list_inbox(b)
         assert (entry["version"], entry["content"]["title"], entry["verified"]) == (2, "Zweite Fassung", True)
