@@ -2,7 +2,8 @@
 
 Every envelope is verified completely before anything is written: origin signature, content hash,
 content schema, and that its origin is the peer that sent it, or else that it may be relayed: a
-network-scoped envelope only by a hub of its network (node.networks.relays), any other only if TLP:CLEAR.
+network-scoped envelope only by a hub of its network (node.networks.relays), any other only if TLP:CLEAR;
+and one that names a network of ours, sent by its origin, only if that origin is a member of it.
 A hub queues each network-scoped envelope it accepts for the network's other members. A batch is
 stored in one transaction (node.exchange.inbox_store) together with the transaction id that carried it, so
 a repeat returns the same answer and an envelope is stored once, whole, or not at all.
@@ -21,6 +22,7 @@ from typing import Any
 from node.exchange.inbox_store import store_batch
 from node.home import Node
 from node.networks.crossing import crossing_problem, crossing_resolver, crossing_targets
+from node.networks.registry import membership_problem
 from node.networks.relays import enqueue, hub_networks, relay_problem, relay_targets
 from node.store import dumps, flush_erased, now, now_text, rows, write
 from node.trust.peer_keys import KeyBook
@@ -34,8 +36,8 @@ Checked = VerifiedEnvelope | str
 
 
 def _admit(node: Node, book: KeyBook, sender: str, checked: Sequence[Checked]) -> list[Checked]:
-    """The node's own checks after the signatures: key state, who may relay what, what may cross from a
-    peered network (node.networks.crossing), content present."""
+    """The node's own checks after the signatures: key state, who may send or relay what (`_scope_problem`),
+    content present."""
     moment = now()
     ours = {row["id"] for row in rows(node.db, "SELECT id FROM networks")}
     admitted: list[Checked] = []
@@ -43,28 +45,31 @@ def _admit(node: Node, book: KeyBook, sender: str, checked: Sequence[Checked]) -
         if isinstance(verified, str):
             admitted.append(verified)
             continue
-        problem = book.problem(verified.origin, verified.key_id, verified.created, moment)
-        if problem is not None:
-            admitted.append(problem)
-        elif verified.network is not None and verified.network not in ours:
-            refusal = crossing_problem(node, sender, verified)
-            if refusal is None and not verified.has_content:
-                refusal = "envelope has no content"
-            admitted.append(refusal if refusal is not None else verified)
-        elif verified.origin != sender and verified.network is not None:
-            refusal = relay_problem(node, sender, verified)
-            if refusal is None and not verified.has_content:
-                refusal = "envelope has no content"
-            admitted.append(refusal if refusal is not None else verified)
-        elif verified.origin != sender and not may_forward(verified.tlp, shared_in=None, forward_in=None):
-            admitted.append(
-                f"origin {verified.origin} is not the sending peer {sender}, and {verified.tlp} may not be forwarded"
-            )
-        elif not verified.has_content:
-            admitted.append("envelope has no content")
-        else:
-            admitted.append(verified)
+        refusal = book.problem(verified.origin, verified.key_id, verified.created, moment)
+        if refusal is None:
+            refusal = _scope_problem(node, sender, verified, ours)
+        if refusal is None and not verified.has_content:
+            refusal = "envelope has no content"
+        admitted.append(refusal if refusal is not None else verified)
     return admitted
+
+
+def _scope_problem(node: Node, sender: str, verified: VerifiedEnvelope, ours: set[str]) -> str | None:
+    """Why `sender` may not give us this envelope, or None: one carrying a network we are not in only
+    across a peering (node.networks.crossing); one of another origin only if a network of ours lets the
+    sender relay it (node.networks.relays) or, without a network, if its label may be forwarded; and one
+    carrying a network of ours only if its origin is a current member of that network."""
+    if verified.network is not None and verified.network not in ours:
+        return crossing_problem(node, sender, verified)
+    if verified.origin != sender and verified.network is not None:
+        return relay_problem(node, sender, verified)
+    if verified.origin != sender and not may_forward(verified.tlp, shared_in=None, forward_in=None):
+        return f"origin {verified.origin} is not the sending peer {sender}, and {verified.tlp} may not be forwarded"
+    if verified.network is not None:
+        problem = membership_problem(node, verified.origin, verified.network)
+        if problem is not None:
+            return f"origin {verified.origin} is not a member of network {verified.network} ({problem})"
+    return None
 
 
 def _relay_plan(node: Node, sender: str, checked: Sequence[Checked]) -> dict[str, list[str]]:

@@ -3,8 +3,11 @@ statements per batch rather than several per envelope.
 
 Per origin, each envelope is stored once: a repeat of what is held is a duplicate, a different
 envelope with a seq already held is a fork (refused, counted and audited), a version the origin
-retracted is refused, and a missing predecessor marks the origin for catch-up. Every stored
-envelope gets its audit entry, in batch order.
+retracted is refused, and a missing predecessor marks the origin for catch-up. A record keeps its
+kind, and each of its versions one type, label and content: an envelope that would change them is a
+conflict, refused and counted like a fork (a version sealed again with the same type, label and
+content, e.g. for a network share, is stored). Every stored envelope gets its audit entry, in batch
+order.
 """
 
 from __future__ import annotations
@@ -48,6 +51,17 @@ def _expires(item: VerifiedEnvelope) -> str | None:
     return format_timestamp(item.expires) if item.expires is not None else None
 
 
+Version = tuple[str, str, str]
+"""What must stay the same across envelopes of one version of a record: its type, label and content hash."""
+
+
+def _version(held: Version | VerifiedEnvelope) -> Version:
+    """The version a stored row (a tuple already) or an envelope of this batch (parsed only when needed) holds."""
+    if isinstance(held, VerifiedEnvelope):
+        return (held.kind, held.tlp, str(held.envelope["hashes"]["sha256"]))
+    return held
+
+
 def _retract(conn: sqlite3.Connection, item: VerifiedEnvelope, stamp: str) -> None:
     conn.execute(
         """INSERT INTO retractions (origin, id, version, received) VALUES (?, ?, ?, ?)
@@ -83,6 +97,17 @@ class _Batch:
                 conn, ids, "SELECT id, version FROM retractions WHERE origin = ? AND id IN ({marks})"
             )
         }
+        held_versions = _held(
+            conn,
+            ids,
+            """SELECT id, version, kind, tlp, json_extract(envelope, '$.hashes.sha256') FROM inbox
+               WHERE origin = ? AND kind != 'retraction' AND id IN ({marks})""",
+        )
+        self.kinds = {(origin, record_id): kind for origin, record_id, _, kind, _, _ in held_versions}
+        self.versions: dict[tuple[str, str, int], Version | VerifiedEnvelope] = {
+            (origin, record_id, version): (kind, tlp, digest)
+            for origin, record_id, version, kind, tlp, digest in held_versions
+        }
         self.inserts: list[tuple[Any, ...]] = []
         self.entries: list[dict[str, Any]] = []
         self.gaps: set[str] = set()
@@ -99,9 +124,7 @@ class _Batch:
         if held is not None:
             if held == item.ref:
                 return "duplicate"
-            log.warning("refused a fork from %s: two different envelopes with seq %d", item.origin, item.seq)
-            self.conn.execute("UPDATE peers SET forks = forks + 1 WHERE node_id = ?", (item.origin,))
-            self._audit(item, "fork.refused", f"origin {item.origin} seq {item.seq} already held as {held}")
+            self._count(item, "fork", f"seq {item.seq} already held as {held}")
             return f"fork: origin already sent a different envelope with seq {item.seq}"
         if item.prev is not None and self.refs_by_seq.get((item.origin, item.seq - 1)) != item.prev:
             self.gaps.add(item.origin)  # the predecessor is missing (or is not the one this envelope follows)
@@ -109,6 +132,12 @@ class _Batch:
             retracted = self.retracted.get((item.origin, item.id))
             if retracted is not None and retracted >= item.version:
                 return f"version {item.version} of {item.id} was retracted by its origin"
+            conflict = self._conflict(item)
+            if conflict is not None:
+                self._count(item, "conflict", conflict)
+                return f"conflict: {conflict}"
+            self.kinds[(item.origin, item.id)] = item.kind
+            self.versions.setdefault((item.origin, item.id, item.version), item)
         self.inserts.append(
             (
                 item.origin,
@@ -134,6 +163,23 @@ class _Batch:
         else:
             self._audit(item, "received", f"{item.kind} from {item.origin}")
         return None
+
+    def _conflict(self, item: VerifiedEnvelope) -> str | None:
+        """Why a record or alert contradicts what the origin sent before under its id, or None."""
+        kind = self.kinds.get((item.origin, item.id))
+        if kind is not None and kind != item.kind:
+            return f"{item.id} is held as {kind}, this envelope would make it {item.kind}"
+        held = self.versions.get((item.origin, item.id, item.version))
+        if held is not None and _version(held) != _version(item):
+            return f"origin already sent a different envelope of {item.id} version {item.version}"
+        return None
+
+    def _count(self, item: VerifiedEnvelope, what: str, detail: str) -> None:
+        """A fork or conflict: the origin signed two envelopes that contradict each other. Logged, counted
+        in the peer's `forks` (shown by `praevnet peers status`) and audited as `<what>.refused`."""
+        log.warning("refused a %s from %s: %s", what, item.origin, detail)
+        self.conn.execute("UPDATE peers SET forks = forks + 1 WHERE node_id = ?", (item.origin,))
+        self._audit(item, f"{what}.refused", f"origin {item.origin} {detail}")
 
     def _audit(self, item: VerifiedEnvelope, action: str, detail: str) -> None:
         self.entries.append(

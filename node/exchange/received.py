@@ -44,14 +44,18 @@ def _entry(row: dict[str, Any], book: KeyBook) -> dict[str, Any]:
 def list_inbox(node: Node, kind: str | None = None, *, include_lapsed: bool = False) -> list[dict[str, Any]]:
     """The newest version of each record and alert peers sent, newest first, re-verified now.
 
+    A version the origin sealed more than once (e.g. for a network share; its type, label and content
+    are the same, node.exchange.inbox_store) is shown once, as first received.
+
     Retracted (erased) entries and lapsed alerts are left out unless `include_lapsed` is given.
     """
     book = KeyBook.load(node.db.conn)
     found = rows(
         node.db,
         """SELECT i.*, p.name AS origin_name FROM inbox i LEFT JOIN peers p ON p.node_id = i.origin
-           WHERE i.kind != 'retraction' AND i.version = (
-               SELECT max(j.version) FROM inbox j WHERE j.origin = i.origin AND j.id = i.id AND j.kind != 'retraction')
+           WHERE i.kind != 'retraction' AND i.rowid = (
+               SELECT j.rowid FROM inbox j WHERE j.origin = i.origin AND j.id = i.id AND j.kind != 'retraction'
+               ORDER BY j.version DESC, j.rowid LIMIT 1)
            ORDER BY i.received DESC, i.rowid DESC""",
     )
     moment = now()

@@ -85,6 +85,16 @@ def _bad(exc: ProtocolError) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=str(exc))
 
 
+def _check_query(request: web.Request, allowed: set[str]) -> None:
+    """Each query parameter must be one of `allowed` and appear at most once (SPEC 8.3)."""
+    unknown = sorted(set(request.query) - allowed)
+    if unknown:
+        raise ProtocolError(f"unknown query parameter {unknown[0]!r}")
+    repeated = sorted(name for name in set(request.query) if len(request.query.getall(name)) > 1)
+    if repeated:
+        raise ProtocolError(f"query parameter {repeated[0]!r} is given more than once")
+
+
 async def well_known(request: web.Request) -> web.Response:
     """GET /.well-known/praevnet: this node's self-signed descriptor."""
     response = json_response(request.app[NODE].descriptor())
@@ -108,10 +118,8 @@ async def outbox(request: web.Request) -> web.Response:
     """GET /fed/v1/outbox?since=CURSOR&limit=N: what this node shares with the requesting peer."""
     node = request.app[NODE]
     peer, _ = await authenticate(node, request)
-    unknown = sorted(set(request.query) - {"since", "limit"})
     try:
-        if unknown:
-            raise ProtocolError(f"unknown query parameter {unknown[0]!r}")
+        _check_query(request, {"since", "limit"})
         since = parse_cursor(request.query.get("since"))
         limit = parse_limit(request.query.get("limit"))
     except ProtocolError as exc:
