@@ -33,6 +33,8 @@ class DeliveryConfig:
     min_backoff: float = 5.0
     max_backoff: float = 14400.0
     verify_workers: int = -1  # processes that verify pulled pages: -1 one per CPU core, 0 none (verify inline)
+    pull_max_pages: int = 1000  # outbox pages one pull from one peer fetches at most; the next pull goes on
+    pull_timeout: float = 600.0  # seconds one pull from one peer may take; what it stored by then is kept
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,10 @@ def parse_config(text: str) -> NodeConfig:
     delivery = _section(raw, "delivery", DeliveryConfig)
     if not -1 <= delivery.verify_workers <= 64:
         raise NodeError("config: delivery.verify_workers must be -1 (one per CPU core), 0 (none) or up to 64")
+    if not 1 <= delivery.pull_max_pages <= 1_000_000:
+        raise NodeError("config: delivery.pull_max_pages must be between 1 and 1000000")
+    if not 0 < delivery.pull_timeout <= 86400:
+        raise NodeError("config: delivery.pull_timeout must be more than 0 and at most 86400 seconds")
     return NodeConfig(
         name=node["name"].strip(),
         url=url,

@@ -90,6 +90,17 @@ def parse_outbox_page(body: object) -> tuple[list[Any], int, bool]:
     return envelopes, cursor, more
 
 
+def check_page_advances(since: int, envelopes: Sequence[Any], following: int, more: bool) -> None:
+    """Refuse an outbox page asked for with `since` that would not move a pull forward: `next` before
+    `since`, or `next` equal to it while the page holds envelopes or says `more` (asked for again, such a
+    page would be answered the same, forever). An empty last page (`more` false) may leave it where it was."""
+    if following < since:
+        raise SchemaError("next", f"moved backwards: {following} is before since {since}")
+    if following == since and (envelopes or more):
+        why = "more is true" if more else "the page holds envelopes"
+        raise SchemaError("next", f"does not advance past since {since} although {why}")
+
+
 def outbox_page_body(envelopes: Sequence[bytes], cursor: int, more: bool, remaining: int) -> bytes:
     """The canonical bytes of the outbox page `{"envelopes", "more", "next", "remaining"}`, joined from
     envelopes that are each already in canonical form (as stored), without parsing them again."""

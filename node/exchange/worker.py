@@ -3,7 +3,8 @@
 One transaction in flight per peer; a slow peer never holds up the others. The loop looks at the
 durable queue as soon as a commit queued something, in this process or another (node.wake), and
 every `poll_interval` seconds in any case. Pulls run at start, every `pull_interval` seconds, and within a second after
-a gap in a peer's chain; expired alerts are purged at start and every ten minutes. The lists of
+a gap in a peer's chain, one pull per peer at a time, each in a task of its own (so a peer whose pull hangs
+until its `pull_timeout` holds up no other); expired alerts are purged at start and every ten minutes. The lists of
 every network this node belongs to are refreshed at start and every `pull_interval` seconds.
 """
 
@@ -12,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from node.exchange.delivery import claim_batches, due_peers, send_batch
-from node.exchange.pull import catch_up_requested, pull_all
+from node.exchange.pull import catch_up_requested, pull_one, pullable_peers
 from node.home import Node
 from node.networks.sync import refresh_all
 from node.sharing.expiry import purge_expired
@@ -35,6 +37,7 @@ class Worker:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.pulling: dict[str, asyncio.Task[None]] = {}
         self.tasks: list[asyncio.Task[None]] = []
         self.woken = asyncio.Event()
         self.listener: Listener | None = None
@@ -54,10 +57,11 @@ class Worker:
         ]
 
     async def stop(self) -> None:
-        """Cancel the loops and in-flight sends, then close the session."""
-        for task in [*self.tasks, *self.inflight.values()]:
+        """Cancel the loops, in-flight sends and running pulls, then close the session."""
+        running = [*self.tasks, *self.inflight.values(), *self.pulling.values()]
+        for task in running:
             task.cancel()
-        for task in [*self.tasks, *self.inflight.values()]:
+        for task in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.listener is not None:
@@ -144,7 +148,9 @@ class Worker:
             await asyncio.sleep(self.node.config.delivery.pull_interval)
 
     async def _pull_loop(self) -> None:
-        """Pull from everyone at start and every pull_interval; pull at once from a peer with a gap."""
+        """Pull from everyone at start and every pull_interval; pull at once from a peer with a gap.
+
+        A peer whose pull is still running is not pulled again until it ends."""
         last_full = float("-inf")
         loop = asyncio.get_running_loop()
         while True:
@@ -154,11 +160,21 @@ class Worker:
                 if due_all or only:
                     if due_all:
                         last_full = loop.time()
-                    for report in await pull_all(self.node, self.session, only=only):
-                        if "error" in report:
-                            log.warning("pull from %s failed: %s", report["name"], report["error"])
-                        elif report.get("accepted"):
-                            log.info("pulled %d envelope(s) from %s", report["accepted"], report["name"])
+                    for peer in pullable_peers(self.node, only):
+                        if peer["node_id"] not in self.pulling:
+                            self.pulling[peer["node_id"]] = asyncio.create_task(self._pull(peer))
             except Exception:
                 log.exception("pull loop")
             await asyncio.sleep(CATCH_UP_CHECK)
+
+    async def _pull(self, peer: dict[str, Any]) -> None:
+        try:
+            report = await pull_one(self.node, self.session, peer)
+            if "error" in report:
+                log.warning("pull from %s failed: %s", report["name"], report["error"])
+            elif report.get("accepted"):
+                log.info("pulled %d envelope(s) from %s", report["accepted"], report["name"])
+        except Exception:
+            log.exception("pull from %s", peer["name"])
+        finally:
+            self.pulling.pop(peer["node_id"], None)

@@ -10,6 +10,7 @@ from protocol.errors import SchemaError
 from protocol.wire import (
     MAX_ENVELOPES,
     MAX_OUTBOX_LIMIT,
+    check_page_advances,
     check_txn_id,
     parse_cursor,
     parse_limit,
@@ -158,3 +159,37 @@ def test_parse_outbox_page_refuses(body: Any, field: str) -> None:
     with pytest.raises(SchemaError) as info:
         parse_outbox_page(body)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("since", "envelopes", "following", "more"),
+    [
+        (0, [], 0, False),  # nothing there
+        (5, [], 5, False),  # nothing new
+        (5, [{}], 6, False),
+        (5, [{}, {}], 9, True),
+        (5, [], 8, True),  # all it passed over was withheld; more follows
+        (5, [], 8, False),
+    ],
+)
+def test_a_page_that_advances_or_ends_is_pulled(since: int, envelopes: list[Any], following: int, more: bool) -> None:
+    check_page_advances(since, envelopes, following, more)
+
+
+@pytest.mark.parametrize(
+    ("since", "envelopes", "following", "more", "problem"),
+    [
+        (5, [], 4, False, "moved backwards: 4 is before since 5"),
+        (5, [{}], 2, True, "moved backwards: 2 is before since 5"),
+        (5, [], 5, True, "does not advance past since 5 although more is true"),
+        (0, [], 0, True, "does not advance past since 0 although more is true"),
+        (5, [{}], 5, False, "does not advance past since 5 although the page holds envelopes"),
+        (5, [{}], 5, True, "does not advance past since 5 although more is true"),
+    ],
+)
+def test_a_page_that_neither_advances_nor_ends_is_refused(
+    since: int, envelopes: list[Any], following: int, more: bool, problem: str
+) -> None:
+    with pytest.raises(SchemaError) as info:
+        check_page_advances(since, envelopes, following, more)
+    assert (info.value.field, info.value.reason) == ("next", problem)

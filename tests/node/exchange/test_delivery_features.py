@@ -942,12 +942,21 @@ async def test_a_page_with_a_malformed_remaining_is_refused_and_nothing_is_store
     node, fake = outbox
     fake.override = {"remaining": remaining}
     before = dump(node)
+    peer_before = peer_row(node, fake.peer.node_id)
     calls: list[tuple[str, int, int]] = []
     async with new_session(node) as session:
         with pytest.raises(PeerError, match="malformed outbox page"):
             await pull_from(node, session, get_peer(node, fake.peer.node_id), lambda *args: calls.append(args))
     assert calls == []
-    assert [row for row in dump(node) if "nonces" not in row] == [row for row in before if "nonces" not in row]
+    peer_after = peer_row(node, fake.peer.node_id)
+    assert "malformed outbox page" in peer_after.pop("last_error")  # the failed pull is shown; nothing else changes
+    assert peer_before.pop("last_error") is None
+    assert peer_after == peer_before
+
+    def kept(rows: list[str]) -> list[str]:
+        return [row for row in rows if "nonces" not in row and not row.startswith('INSERT INTO "peers"')]
+
+    assert kept(dump(node)) == kept(before)
 
 
 # --- alerts first ---------------------------------------------------------------------------------------
