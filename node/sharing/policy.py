@@ -58,7 +58,11 @@ def check_marks(kind: Kind, marks: Iterable[str]) -> list[str]:
 def outgoing_content(
     kind: Kind, content: Mapping[str, Any], marks: Sequence[str] = (), *, threshold: int = 5
 ) -> dict[str, Any]:
-    """What of a record's content may be signed: without local fields and marks, counts as bands."""
+    """What of a record's content may be signed: without local fields and marks, counts as bands.
+
+    An object all of whose members are marked local leaves out entirely (not as `{}`), and an alert's
+    exact case count leaves only as its band, unless the officer marked the band local too.
+    """
     shared: dict[str, Any] = {}
     nested_marks: dict[str, set[str]] = {}
     for mark in marks:
@@ -73,7 +77,7 @@ def outgoing_content(
             if not value:
                 continue
         shared[name] = value
-    if kind == "alert" and "case_count" in content and "case_band" not in shared:
+    if kind == "alert" and "case_count" in content and "case_band" not in shared and "case_band" not in marks:
         shared["case_band"] = case_band(int(content["case_count"]), threshold)
     return shared
 
