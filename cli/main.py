@@ -72,7 +72,10 @@ def main() -> None:
     "--url", required=True, help="Base URL under which peers reach this node, e.g. https://praevnet.augsburg.de"
 )
 def init(home: Path | None, name: str, url: str) -> None:
-    """Create a new node: key (mode 0600), config and database. Never overwrites an existing node."""
+    """Create a new node: key, config and database (mode 0600) in a home only its account may enter (0700).
+
+    Never overwrites an existing node.
+    """
     path = resolve_home(home)
     init_home(path, name=name, url=url)
     node = Node.open(path)

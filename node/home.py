@@ -1,8 +1,16 @@
 """A node's home directory: config, private key and database, and the Node that ties them together.
 
-Layout: praevnet.toml (config), node.key (the first Ed25519 seed, mode 0600), keys/ed25519-N.key
-(keys after rotations), praevnet.db (SQLite).
+Layout: praevnet.toml (config), node.key (the first Ed25519 seed), keys/ed25519-N.key (keys after
+rotations), praevnet.db (SQLite, with its -wal and -shm files), networks/<id>.key (network keys).
 `init_home` creates them and refuses to overwrite an existing node; `Node.open` loads them.
+
+The home holds the private keys, password hashes, internal notes and AMBER/RED records received from
+peers, so it is private to the account that runs the node, whatever the umask: the home and the
+directories in it are created 0700, every file 0600, and `Node.open` refuses (before touching
+anything) a home or a file of the node that anyone else may read, write or enter. Group access is
+refused too, not only access by others: a group that can read the database reads past the node's
+users, roles and audit trail, and the key files already refused any group bit. Municipal IT that
+shares a group for the service account runs `praevnet` as that account (`sudo -u praevnet ...`).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from sqlite_utils import Database
 
 from node.config import NodeConfig, load_config, parse_config
 from node.errors import NodeError
-from node.store import now, now_text, open_db
+from node.store import now, now_text, open_db, write_private
 from protocol.descriptor import build_descriptor, normalize_base_url
 from protocol.errors import ProtocolError
 from protocol.keys import NodeKey, fingerprint, node_id_for, safety_number
@@ -27,6 +35,8 @@ CONFIG_FILE = "praevnet.toml"
 KEY_FILE = "node.key"
 DB_FILE = "praevnet.db"
 KEYS_DIR = "keys"
+PRIVATE_DIRS = (KEYS_DIR, "networks")  # networks/ holds the network keys (node.networks.registry)
+PRIVATE_DIR_MODE = 0o700
 DESCRIPTOR_LIFETIME = timedelta(days=7)
 
 
@@ -36,7 +46,7 @@ def default_home() -> Path:
 
 
 def init_home(home: Path, *, name: str, url: str) -> None:
-    """Create a new node in `home`: key (0600), config and database. Refuses if a node is there."""
+    """Create a new node in `home` (made 0700): key, config and database (0600). Refuses if a node is there."""
     name = name.strip()
     if not name or len(name) > 200:
         raise NodeError("the node name must be 1 to 200 characters")
@@ -47,11 +57,12 @@ def init_home(home: Path, *, name: str, url: str) -> None:
     for existing in (CONFIG_FILE, KEY_FILE, DB_FILE):
         if (home / existing).exists():
             raise NodeError(f"{home} already holds a node ({existing} exists); refusing to overwrite it")
-    home.mkdir(parents=True, exist_ok=True)
     config = NodeConfig(name=name, url=url)
     parse_config(config.to_toml())
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(PRIVATE_DIR_MODE)  # also a directory that was there already (made by useradd, say)
     write_key(home / KEY_FILE, NodeKey.generate())
-    (home / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
+    write_private(home / CONFIG_FILE, config.to_toml().encode("utf-8"))
     open_db(home / DB_FILE).close()
 
 
@@ -73,13 +84,36 @@ def key_path(home: Path, version: int) -> Path:
 
 
 def write_key(path: Path, key: NodeKey) -> None:
-    """Write a private key seed with mode 0600, durably, never over an existing file."""
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.seed)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Write a private key seed with mode 0600, durably, never over an existing file; a new directory gets 0700."""
+    try:
+        path.parent.mkdir(mode=PRIVATE_DIR_MODE)
+    except FileExistsError:
+        pass
+    else:
+        path.parent.chmod(PRIVATE_DIR_MODE)  # whatever the umask
+    write_private(path, key.seed)
+
+
+def _refuse_shared(home: Path) -> None:
+    """NodeError naming the first of the home and the node's files that group or others may use, and the fix."""
+    db = home / DB_FILE
+    paths = [home, home / CONFIG_FILE, home / KEY_FILE, db, home / f"{DB_FILE}-wal", home / f"{DB_FILE}-shm"]
+    for name in PRIVATE_DIRS:
+        if (home / name).is_dir():
+            paths += [home / name, *sorted((home / name).iterdir())]
+    for path in paths:
+        try:
+            status = path.stat()
+        except FileNotFoundError:  # not made yet, or a -wal that went away as its last connection closed
+            continue
+        mode = stat.S_IMODE(status.st_mode)
+        if mode & 0o077:
+            how = " and ".join(word for word, bits in (("readable", 0o044), ("writable", 0o022)) if mode & bits)
+            fix = "700" if stat.S_ISDIR(status.st_mode) else "600"
+            raise NodeError(
+                f"{path} is {how or 'accessible'} by others (mode {mode:o}), but a node's home and files must be "
+                f"private to the account that runs it; run `chmod {fix} {path}` (or `chmod -R go= {home}`)"
+            )
 
 
 @dataclass
@@ -94,10 +128,15 @@ class Node:
 
     @classmethod
     def open(cls, home: Path) -> Node:
-        """Open the node in `home`; raise NodeError if there is none."""
+        """Open the node in `home`; raise NodeError if there is none.
+
+        Refuses, before reading or creating anything, a home that group or others may read, write or
+        enter, and any file or directory of the node they may (see the module docstring).
+        """
         config_path = home / CONFIG_FILE
         if not config_path.exists():
             raise NodeError(f"no praevnet node in {home}; run `praevnet init --home {home} ...` first")
+        _refuse_shared(home)
         config = load_config(config_path)
         first = _load_key(home / KEY_FILE)
         db = open_db(home / DB_FILE)

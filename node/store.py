@@ -4,14 +4,19 @@ WAL mode with synchronous=FULL, so that a commit has reached the disk before we 
 200, and secure_delete, so that erased content does not linger in free pages. Writes that must not
 interleave with another process (the CLI and `serve` share the file) run in `BEGIN IMMEDIATE`
 transactions through `write()`.
+
+The database is private to the node's account: `open_db` creates a new database file with mode 0600
+whatever the umask, and SQLite gives the -wal and -shm files it creates beside it the database
+file's mode. `write_private` creates the node's other files (config, keys) the same way.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +27,26 @@ from node import wake
 from node.clock import clock
 from node.migrations import migrations
 
+PRIVATE_FILE_MODE = 0o600
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create the file `path` with mode 0600 whatever the umask and write `data` durably.
+
+    Never over an existing file: FileExistsError if there is one.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # the umask may have taken the owner's bits too
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
 
 def open_db(path: Path | str) -> Database:
-    """Open (and create or migrate) the database at `path`."""
+    """Open (and create or migrate) the database at `path`; a new database file gets mode 0600, as its -wal and -shm."""
+    with suppress(FileExistsError):
+        write_private(Path(path), b"")  # an empty file is an empty database to SQLite
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
     db = Database(conn)
     conn.execute("PRAGMA journal_mode=WAL")
