@@ -7,6 +7,7 @@ names the offending field, so the CLI and the server can say exactly what to fix
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -24,6 +25,10 @@ LOCAL_FIELDS = frozenset({"internal_notes", "case_count"})
 """Fields that are stored and shown on their own node only and never put into an envelope."""
 
 DEFAULT_SMALL_NUMBER_THRESHOLD = 5
+MIN_SMALL_NUMBER_THRESHOLD = 3
+"""The smallest threshold k: every band then stands for at least three counts, as official statistics
+suppress cells below 3, and no band names an exact count."""
+MAX_SMALL_NUMBER_THRESHOLD = 10000
 CASE_BANDS = ("<5", "5-9", "10-19", "20+")
 
 
@@ -45,7 +50,9 @@ def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[
 
 
 _LONG = 20000
-_BAND = r"^(<[1-9][0-9]{0,4}|[1-9][0-9]{0,4}-[1-9][0-9]{0,4}|[1-9][0-9]{0,4}\+)(?!\n)$"
+_BAND_FORM = r"<[1-9][0-9]{0,4}|[1-9][0-9]{0,4}-[1-9][0-9]{0,4}|[1-9][0-9]{0,4}\+"
+_BAND = rf"^({_BAND_FORM})(?!\n)$"
+# The pattern checks a band's form; which bands exist (never an exact count) is checked by is_case_band.
 # Patterns end in (?!\n)$: Python's $ also matches before a final newline, ECMA-262's does not.
 _TIMESTAMP = {"type": "string", "maxLength": 40}
 
@@ -182,10 +189,11 @@ def _first_error(kind: Kind, content: object) -> ValidationError | None:
     return errors[0] if errors else None
 
 
-def validate_content(kind: Kind, content: object, *, allow_local: bool, now: datetime | None = None) -> None:
-    """Validate record or alert content; raise SchemaError naming the first offending field.
+def validate_content(kind: Kind, content: object, *, allow_local: bool, now: datetime | None = None) -> dict[str, Any]:
+    """Validate record or alert content, returned as a dict; raise SchemaError naming the first offending field.
 
     `allow_local` admits local fields (officer input); content from an envelope must not have them.
+    An alert's `case_band` must be one of the four bands of some admissible threshold (`is_case_band`).
     With `now` given, an alert must not have expired yet.
     """
     if not isinstance(content, Mapping):
@@ -197,7 +205,10 @@ def validate_content(kind: Kind, content: object, *, allow_local: bool, now: dat
         for name in sorted(LOCAL_FIELDS & set(content)):
             raise SchemaError(name, "is a local field and must never be sent")
     if kind == "alert":
+        if "case_band" in content and not is_case_band(content["case_band"]):
+            raise SchemaError("case_band", f"{content['case_band']!r} is not a case band: {_BAND_RULE}")
         _check_alert_times(content, now)
+    return dict(content)
 
 
 def _check_alert_times(content: Mapping[str, Any], now: datetime | None) -> None:
@@ -214,11 +225,50 @@ def _check_alert_times(content: Mapping[str, Any], now: datetime | None) -> None
         raise SchemaError("expires", "lies in the past; an alert must expire in the future")
 
 
+def check_threshold(threshold: object) -> int:
+    """Return the small-number threshold k if it is an integer from 3 to 10000, else raise ProtocolError."""
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int)
+        or not MIN_SMALL_NUMBER_THRESHOLD <= threshold <= MAX_SMALL_NUMBER_THRESHOLD
+    ):
+        raise ProtocolError(
+            f"the small-number threshold must be between {MIN_SMALL_NUMBER_THRESHOLD} and {MAX_SMALL_NUMBER_THRESHOLD}"
+        )
+    return threshold
+
+
+_BAND_RULE = (
+    f"a band is <k, k-(2k-1), 2k-(4k-1) or 4k+ for a threshold k from {MIN_SMALL_NUMBER_THRESHOLD} "
+    f"to {MAX_SMALL_NUMBER_THRESHOLD} (e.g. <5, 5-9, 10-19, 20+), and never an exact count"
+)
+
+
+def is_case_band(band: object) -> bool:
+    """Whether `band` is one of the four bands of some admissible threshold k.
+
+    A receiver does not know the origin's k, so it accepts exactly the bands some admissible k yields:
+    `<k`, `A-B` with B = 2A-1 (A = k, or A = 2k), and `4k+`. Each stands for at least
+    MIN_SMALL_NUMBER_THRESHOLD counts, so none names an exact small count such as `2-2`.
+    """
+    if not isinstance(band, str) or not re.fullmatch(_BAND_FORM, band):
+        return False
+    if band.startswith("<"):
+        candidates = [int(band[1:])]
+    elif band.endswith("+"):
+        number = int(band[:-1])
+        candidates = [number // 4] if number % 4 == 0 else []
+    else:
+        low, high = (int(part) for part in band.split("-"))
+        candidates = [low, low // 2] if high == 2 * low - 1 else []
+    return any(
+        MIN_SMALL_NUMBER_THRESHOLD <= k <= MAX_SMALL_NUMBER_THRESHOLD and band in case_bands(k) for k in candidates
+    )
+
+
 def case_bands(threshold: int = DEFAULT_SMALL_NUMBER_THRESHOLD) -> tuple[str, str, str, str]:
     """The bands in which case counts are shared: below k, k to 2k-1, 2k to 4k-1, and 4k or more."""
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= 10000:
-        raise ProtocolError("the small-number threshold must be between 1 and 10000")
-    k = threshold
+    k = check_threshold(threshold)
     return (f"<{k}", f"{k}-{2 * k - 1}", f"{2 * k}-{4 * k - 1}", f"{4 * k}+")
 
 

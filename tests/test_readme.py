@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from node.config import parse_config
+from node.home import Node
 from node.inputs import read_content_file
-from protocol.records import validate_content
+from node.sharing.records import add_record, get_record
+from node.users import ADMIN
+from protocol.records import Kind, validate_content
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,3 +47,12 @@ def test_example_inputs_validate() -> None:
     validate_content("experience", record, allow_local=True)
     alert = read_content_file(ROOT / "deploy" / "examples" / "alert.json")
     validate_content("alert", alert, allow_local=True)
+
+
+def test_example_inputs_are_accepted_by_a_node(make_node: Callable[..., Node]) -> None:
+    # an officer gives case_count, never case_band (finding 11): the example must work with `alerts send`
+    node = make_node()
+    examples: tuple[tuple[Kind, str], ...] = (("experience", "record.json"), ("alert", "alert.json"))
+    for kind, name in examples:
+        record_id = add_record(node, kind, read_content_file(ROOT / "deploy" / "examples" / name), by=ADMIN)
+        assert get_record(node, record_id)["kind"] == kind

@@ -60,7 +60,7 @@ def example_alert() -> dict[str, Any]:
         "severity": "Moderate",
         "certainty": "Observed",
         "trend": "rising",
-        "case_band": "10-19",
+        "case_count": 14,  # stays in Bonn; the peers receive its band, "10-19"
         "instruction": "Seniorentreffs informieren; Polizei legt nie Wertsachen in Verwahrung.",
         "source": "Pressemitteilung der Polizei",
         "internal_notes": "Quelle: Gespräch mit KHK im Kommissariat Prävention, nicht zitieren.",

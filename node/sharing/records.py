@@ -23,25 +23,23 @@ from node.sharing.release import list_shares, void_older_requests
 from node.store import dumps, now, now_text, rows, write
 from node.users import Actor
 from protocol.errors import ProtocolError
-from protocol.records import Kind, case_band, validate_content
+from protocol.records import Kind, validate_content
 from protocol.timestamps import format_timestamp, parse_timestamp
 from protocol.tlp import DEFAULT
 
 
 def _validate(node: Node, kind: Kind, content: object) -> dict[str, Any]:
+    """Check an officer's content; an alert's case band is the node's to compute, never the officer's."""
+    if kind == "alert" and isinstance(content, Mapping) and "case_band" in content:
+        raise NodeError(
+            "invalid alert: case_band is computed by this node from case_count and its small-number threshold "
+            f"(k = {node.config.alerts.small_number_threshold}); give case_count instead: "
+            "the exact count stays on this node, peers receive only its band"
+        )
     try:
-        validate_content(kind, content, allow_local=True, now=now())
+        return validate_content(kind, content, allow_local=True, now=now())
     except ProtocolError as exc:
         raise NodeError(f"invalid {kind}: {exc}") from None
-    assert isinstance(content, Mapping)
-    checked = dict(content)
-    if kind == "alert" and "case_count" in checked and "case_band" in checked:
-        expected = case_band(checked["case_count"], node.config.alerts.small_number_threshold)
-        if checked["case_band"] != expected:
-            raise NodeError(
-                f"invalid alert: case_band {checked['case_band']!r} contradicts case_count (band {expected})"
-            )
-    return checked
 
 
 def _expires(kind: Kind, content: Mapping[str, Any]) -> str | None:

@@ -268,6 +268,15 @@ def test_alerts_send_refuses_effective_after_expires(home: Path, tmp_path: Path,
     assert_refused(result, "expires", "later than effective")
 
 
+@pytest.mark.parametrize("extra", [{"case_band": "2-2"}, {"case_band": "2-2", "case_count": 2}])
+def test_finding_11_alerts_send_refuses_an_officer_written_case_band(
+    home: Path, tmp_path: Path, peer: FakePeer, extra: dict[str, Any]
+) -> None:
+    with unchanged(home):
+        result = invoke("alerts", "send", alert_file(tmp_path, **extra), "--to", peer.node_id, "--home", str(home))
+    assert_refused(result, "case_band is computed by this node", "give case_count instead")
+
+
 def test_alerts_send_needs_recipients(home: Path, tmp_path: Path, peer: FakePeer) -> None:
     with unchanged(home):
         result = invoke("alerts", "send", alert_file(tmp_path), "--home", str(home))

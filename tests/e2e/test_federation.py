@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from protocol.records import case_band
 from tests.e2e.helpers import ServedNode, cli_json, run_cli, run_parallel, wait_for
 
 ServeNodes = Callable[..., list[ServedNode]]
@@ -51,7 +52,7 @@ def alert_input(marker: str, headline: str) -> dict[str, Any]:
         "severity": "Moderate",
         "certainty": "Observed",
         "trend": "rising",
-        "case_band": "5-9",
+        "case_count": 7,
         "internal_notes": f"{marker} Quelle: vertrauliches Gespräch, nicht zitieren.",
     }
 
@@ -63,8 +64,11 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 def without_local(content: dict[str, Any]) -> dict[str, Any]:
-    """The content as it may leave the node."""
-    return {key: value for key, value in content.items() if key != "internal_notes"}
+    """The content as it may leave the node: without local notes, and an exact case count only as its band."""
+    shared = {key: value for key, value in content.items() if key not in ("internal_notes", "case_count")}
+    if "case_count" in content:
+        shared["case_band"] = case_band(content["case_count"])
+    return shared
 
 
 def add_record(node: ServedNode, path: Path) -> str:

@@ -19,6 +19,7 @@ from protocol.records import (
     EXPERIENCE_SCHEMA,
     KINDS,
     LOCAL_FIELDS,
+    MIN_SMALL_NUMBER_THRESHOLD,
     RECORD_KINDS,
     RETRACTION_SCHEMA,
     SCHEMAS,
@@ -26,6 +27,8 @@ from protocol.records import (
     case_band,
     case_bands,
     check_kind,
+    check_threshold,
+    is_case_band,
     shared_content,
     validate_content,
 )
@@ -221,9 +224,55 @@ def test_wrong_list_item_is_refused_with_its_index(path: str, items: list[Any], 
 # --- case bands -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("band", ["<5", "5-9", "10-19", "20+", "<1", "1-1", "<99999", "99999+", "12345-67890"])
+@pytest.mark.parametrize(
+    "band",
+    ["<5", "5-9", "10-19", "20+", "<3", "3-5", "6-11", "12+", "<10000", "10000-19999", "20000-39999", "40000+"],
+)
 def test_case_band_pattern_accepts(band: str) -> None:
     validate_content("alert", {**FULL_ALERT, "case_band": band}, allow_local=False)
+    assert is_case_band(band)
+
+
+@pytest.mark.parametrize(
+    "band",
+    [
+        "2-2",  # finding 11: an exact small count in the form of a band
+        "1-1",
+        "5-5",
+        "9-9",
+        "5-8",
+        "5-10",
+        "10-20",
+        "3-4",
+        "<1",
+        "<2",
+        "<10001",
+        "<99999",
+        "4+",  # k = 1
+        "8+",  # k = 2
+        "13+",
+        "21+",
+        "40004+",
+        "99999+",
+        "2-3",  # k = 1 or k = 2
+        "3-3",
+        "6-10",
+        "20001-40001",
+        "12345-67890",
+    ],
+)
+def test_finding_11_a_well_formed_text_that_is_no_band_of_any_threshold_is_refused(band: str) -> None:
+    for allow_local in (False, True):
+        with pytest.raises(SchemaError, match="is not a case band") as info:
+            validate_content("alert", {**FULL_ALERT, "case_band": band}, allow_local=allow_local)
+        assert info.value.field == "case_band"
+        assert repr(band) in str(info.value)
+    assert not is_case_band(band)
+
+
+@pytest.mark.parametrize("value", [None, 5, ["<5"], "<5\n", " <5", "<05"])
+def test_is_case_band_refuses_other_values(value: Any) -> None:
+    assert not is_case_band(value)
 
 
 @pytest.mark.parametrize(
@@ -279,8 +328,6 @@ def test_default_case_bands() -> None:
 @pytest.mark.parametrize(
     ("k", "bands"),
     [
-        (1, ("<1", "1-1", "2-3", "4+")),
-        (2, ("<2", "2-3", "4-7", "8+")),
         (3, ("<3", "3-5", "6-11", "12+")),
         (5, ("<5", "5-9", "10-19", "20+")),
         (10, ("<10", "10-19", "20-39", "40+")),
@@ -293,12 +340,15 @@ def test_case_bands_for_k(k: int, bands: tuple[str, str, str, str]) -> None:
         validate_content("alert", {**FULL_ALERT, "case_band": band}, allow_local=False)
 
 
-@pytest.mark.parametrize("k", [0, -1, -5, 10001, 10**9, True, False, 5.0, "5", None])
+@pytest.mark.parametrize("k", [0, 1, 2, -1, -5, 10001, 10**9, True, False, 5.0, "5", None])
 def test_case_bands_refuse_invalid_k(k: Any) -> None:
-    with pytest.raises(ProtocolError, match="small-number threshold must be between 1 and 10000"):
+    # k = 1 and k = 2 would yield bands naming exact counts ("1-1", "<1") or pairs of them (finding 11)
+    with pytest.raises(ProtocolError, match="small-number threshold must be between 3 and 10000"):
         case_bands(k)
-    with pytest.raises(ProtocolError, match="small-number threshold must be between 1 and 10000"):
+    with pytest.raises(ProtocolError, match="small-number threshold must be between 3 and 10000"):
         case_band(3, k)
+    with pytest.raises(ProtocolError, match="small-number threshold must be between 3 and 10000"):
+        check_threshold(k)
 
 
 @pytest.mark.parametrize(
@@ -326,11 +376,6 @@ def test_case_bands_refuse_invalid_k(k: Any) -> None:
         (10, 20, "20-39"),
         (10, 39, "20-39"),
         (10, 40, "40+"),
-        (1, 0, "<1"),
-        (1, 1, "1-1"),
-        (1, 2, "2-3"),
-        (1, 3, "2-3"),
-        (1, 4, "4+"),
     ],
 )
 def test_case_band_boundaries(k: int, count: int, band: str) -> None:
@@ -350,7 +395,7 @@ def _band_range(band: str) -> tuple[int, int | None]:
 
 
 @settings(max_examples=300)
-@given(st.integers(min_value=1, max_value=10000), st.integers(min_value=0, max_value=10**9))
+@given(st.integers(min_value=3, max_value=10000), st.integers(min_value=0, max_value=10**9))
 def test_case_band_contains_the_count(k: int, count: int) -> None:
     band = case_band(count, k)
     assert band in case_bands(k)
@@ -360,7 +405,7 @@ def test_case_band_contains_the_count(k: int, count: int) -> None:
 
 
 @settings(max_examples=100)
-@given(st.integers(min_value=1, max_value=10000))
+@given(st.integers(min_value=3, max_value=10000))
 def test_case_bands_partition_the_counts(k: int) -> None:
     # The four bands are contiguous and cover 0.. without gaps or overlaps; the smallest exact
     # number a band reveals is k.
@@ -371,7 +416,9 @@ def test_case_bands_partition_the_counts(k: int) -> None:
         assert low == high + 1
     assert ranges[-1][1] is None
     assert ranges[1][0] == k
-    for band in case_bands(k):
+    for (low, high), band in zip(ranges, case_bands(k), strict=True):
+        assert high is None or high - low + 1 >= MIN_SMALL_NUMBER_THRESHOLD  # no band names an exact count
+        assert is_case_band(band)
         validate_content("alert", {**FULL_ALERT, "case_band": band}, allow_local=False)
 
 
