@@ -12,6 +12,7 @@ import tomli_w
 from node.errors import NodeError
 from protocol.descriptor import normalize_base_url
 from protocol.errors import ProtocolError
+from protocol.records import check_threshold
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,10 @@ def parse_config(text: str) -> NodeConfig:
         raise NodeError(f"config: node.url: {exc}") from None
     server = _section(raw, "server", ServerConfig)
     alerts = _section(raw, "alerts", AlertsConfig)
-    if not 1 <= alerts.small_number_threshold <= 10000:
-        raise NodeError("config: alerts.small_number_threshold must be between 1 and 10000")
+    try:
+        check_threshold(alerts.small_number_threshold)
+    except ProtocolError as exc:
+        raise NodeError(f"config: alerts.small_number_threshold: {exc}") from None
     if not 0 <= alerts.retention_days <= 3650:
         raise NodeError("config: alerts.retention_days must be between 0 and 3650")
     if not 0 < server.port < 65536:
