@@ -592,3 +592,49 @@ def test_envelope_must_be_made_of_plain_dicts_and_lists() -> None:
     envelope["hashes"] = MappingProxyType(envelope["hashes"])
     with pytest.raises(EnvelopeError, match=r"\$\.hashes: mappingproxy is not a JSON value"):
         verify_envelope(envelope, TRUSTED)
+
+
+# --- issue 11: guards a mutation run found untested --------------------------------------------------
+
+V2 = NodeKey.from_seed(bytes(range(2, 34)), version=2)
+
+
+def with_signatures(envelope: dict[str, Any], *keys: NodeKey) -> dict[str, Any]:
+    """`envelope` signed by each of `keys` under its own key id, as an origin signs with its current keys."""
+    envelope = dict(envelope)
+    envelope["signatures"] = {key.key_id: b64url(key.sign(signed_bytes(envelope))) for key in keys}
+    return envelope
+
+
+def test_issue11_a_signature_by_an_unknown_key_listed_first_does_not_hide_the_known_one() -> None:
+    envelope = with_signatures(make(), V2)
+    envelope["signatures"]["ed25519:1"] = b64url(b"\x00" * 64)  # sorts before ed25519:2; unknown here
+    only_v2 = resolver({(ORIGIN, "ed25519:2"): V2.public})
+    assert verify_envelope(envelope, only_v2).key_id == "ed25519:2"
+
+
+def test_issue11_the_first_verifying_key_in_key_id_order_is_reported() -> None:
+    envelope = with_signatures(make(), V2, KEY)
+    both = resolver({(ORIGIN, "ed25519:1"): KEY.public, (ORIGIN, "ed25519:2"): V2.public})
+    assert verify_envelope(envelope, both).key_id == "ed25519:1"
+    assert verify_envelope(envelope, resolver({(ORIGIN, "ed25519:2"): V2.public})).key_id == "ed25519:2"
+
+
+@pytest.mark.parametrize("network", ["", "nw", "NWABC", 5, None])
+def test_a_malformed_network_is_refused_even_when_signed(network: Any) -> None:
+    envelope = make()
+    envelope["network"] = network
+    with pytest.raises(EnvelopeError, match="network: malformed network id"):
+        verify_envelope(resign(envelope), TRUSTED)
+
+
+def test_the_largest_seq_verifies() -> None:
+    largest = 2**53 - 1  # SPEC: integers stay within the interoperable range
+    envelope = make(seq=largest, prev=envelope_ref(make()))
+    assert verify_envelope(envelope, TRUSTED).seq == largest
+
+
+def test_a_verified_envelope_cannot_be_changed_afterwards() -> None:
+    verified = verify_envelope(make(), TRUSTED)
+    with pytest.raises(AttributeError, match="cannot assign"):
+        verified.tlp = "TLP:CLEAR"  # type: ignore[misc]
