@@ -94,7 +94,8 @@ def status(home: Path | None, as_json: bool) -> None:
             )
             click.echo(f"  last success {p['last_success'] or 'never'}; next retry {p['next_retry'] or 'now'}")
             if p["last_error"]:
-                click.echo(f"  last error ({p['failures']} in a row): {short(p['last_error'], 100)}")
+                streak = f" ({p['failures']} sends failed in a row)" if p["failures"] else ""
+                click.echo(f"  last error{streak}: {short(p['last_error'], 100)}")
             click.echo(
                 f"  cursors: ours in their outbox {p['our_cursor_in_their_outbox']}, theirs in ours "
                 f"{p['their_cursor_in_our_outbox']} of {p['our_outbox_end_for_them']}"

@@ -246,7 +246,7 @@ def test_peers_status_with_peers(home: Path, bonn: Path, tmp_path: Path) -> None
     assert waiting["failures"] == 3
     assert waiting["next_retry"] is not None
     human = ok("peers", "status", "--home", str(home)).stdout
-    assert "last error (3 in a row): 2026-01-01T00:00:00Z cannot reach" in human
+    assert "last error (3 sends failed in a row): 2026-01-01T00:00:00Z cannot reach" in human
     assert f"next retry {waiting['next_retry']}" in human
 
 
