@@ -3,7 +3,8 @@
 Every envelope is verified completely before anything is written: origin signature, content hash,
 content schema, and that its origin is the peer that sent it, or else that it may be relayed: a
 network-scoped envelope only by a hub of its network (node.networks.relays), any other only if TLP:CLEAR;
-and one that names a network of ours, sent by its origin, only if that origin is a member of it.
+and one that names a network of ours, sent by its origin, only if that origin is a member of it. An
+envelope without content, or an alert that expired before it arrived, is refused: nothing of it is stored.
 A hub queues each network-scoped envelope it accepts for the network's other members. A batch is
 stored in one transaction (node.exchange.inbox_store) together with the transaction id that carried it, so
 a repeat returns the same answer and an envelope is stored once, whole, or not at all.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from node.exchange.inbox_store import store_batch
@@ -28,6 +30,7 @@ from node.store import dumps, flush_erased, now, now_text, rows, write
 from node.trust.peer_keys import KeyBook
 from protocol.batch import verify_each
 from protocol.envelope import VerifiedEnvelope
+from protocol.timestamps import format_timestamp
 from protocol.tlp import may_forward
 from protocol.wire import result
 
@@ -37,7 +40,7 @@ Checked = VerifiedEnvelope | str
 
 def _admit(node: Node, book: KeyBook, sender: str, checked: Sequence[Checked]) -> list[Checked]:
     """The node's own checks after the signatures: key state, who may send or relay what (`_scope_problem`),
-    content present."""
+    content present and not an alert already expired."""
     moment = now()
     ours = {row["id"] for row in rows(node.db, "SELECT id FROM networks")}
     admitted: list[Checked] = []
@@ -48,10 +51,20 @@ def _admit(node: Node, book: KeyBook, sender: str, checked: Sequence[Checked]) -
         refusal = book.problem(verified.origin, verified.key_id, verified.created, moment)
         if refusal is None:
             refusal = _scope_problem(node, sender, verified, ours)
-        if refusal is None and not verified.has_content:
-            refusal = "envelope has no content"
+        if refusal is None:
+            refusal = _content_problem(verified, moment)
         admitted.append(refusal if refusal is not None else verified)
     return admitted
+
+
+def _content_problem(verified: VerifiedEnvelope, moment: datetime) -> str | None:
+    """Why the envelope brings nothing to store, or None: it has no content, or is an alert that expired
+    before it arrived (it would never be shown; nothing of it is stored)."""
+    if not verified.has_content:
+        return "envelope has no content"
+    if verified.kind == "alert" and verified.expires is not None and verified.expires <= moment:
+        return f"alert expired at {format_timestamp(verified.expires)}, before it arrived"
+    return None
 
 
 def _scope_problem(node: Node, sender: str, verified: VerifiedEnvelope, ours: set[str]) -> str | None:

@@ -25,7 +25,7 @@ from node.networks import peering as network_peering
 from node.networks import relays
 from node.sharing import policy
 from node.store import now, now_text, write
-from node.transport.auth import MAX_BODY, AuthError, check_signature, read_body, sign_answer
+from node.transport.auth import MAX_BODY, AuthError, check_headers, check_signature, read_body, sign_answer
 from node.transport.resolver import key_resolver
 from node.trust.invites import answer_pair
 from node.trust.peer_keys import apply_descriptor, assess, stored_keys
@@ -44,6 +44,7 @@ ERROR_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
+    415: "unsupported_media_type",
 }
 
 
@@ -193,7 +194,10 @@ async def descriptor_update(request: web.Request) -> web.Response:
 
 
 async def pair(request: web.Request) -> web.Response:
-    """POST /fed/v1/pair: a node holding one of our invitations pairs with us; the answer is our descriptor."""
+    """POST /fed/v1/pair: a node holding one of our invitations pairs with us; the answer is our descriptor.
+
+    Its headers are checked first as for every other /fed/ request (node.transport.auth.check_headers)."""
+    check_headers(request)
     return json_response(await answer_pair(request.app[NODE], request))
 
 

@@ -1,10 +1,11 @@
-"""Checking a federation request's signature, freshness and size, and signing our answers.
+"""Checking a federation request's body, signature and freshness, and signing our answers.
 
-A request is accepted only with a fresh RFC 9421 signature by a key the caller resolves (the gate in
-node.exchange.gate resolves only keys of trusted peers), covering method, authority, target URI and
-the body's digest, and with a nonce not seen before within the signature's lifetime. The URI is
-rebuilt from this node's configured base URL, so the check holds behind a reverse proxy. Every
-failure becomes a 401 that says why.
+A request's body must be JSON (Content-Type application/json) of at most 1 MiB, which is checked
+before any of it is stored or held whole (415, 413). A request is accepted only with a fresh RFC
+9421 signature by a key the caller resolves (the gate in node.exchange.gate resolves only keys of
+trusted peers), covering method, authority, target URI and the body's digest, and with a nonce not
+seen before within the signature's lifetime. The URI is rebuilt from this node's configured base
+URL, so the check holds behind a reverse proxy. Every signature failure becomes a 401 that says why.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from protocol.httpsig import (
 )
 
 MAX_BODY = 1024 * 1024
+JSON = "application/json"
 NONCE_SLACK = 10.0
 
 
@@ -63,13 +65,43 @@ def target_url(node: Node, request: web.Request) -> str:
     return node.config.url + request.raw_path
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The raw body of a signed /fed/ request: 413 above 1 MiB, 401 if it carries no signature."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+def _within_limit(size: int) -> None:
+    if size > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=size)
+
+
+def check_headers(request: web.Request) -> None:
+    """What the headers alone say about a /fed/ request, checked before any of its body is read: 413 if
+    its declared Content-Length is over 1 MiB, 401 if it carries no signature, 415 if it has a body whose
+    Content-Type is not application/json (parameters such as charset aside)."""
+    if request.content_length is not None:
+        _within_limit(request.content_length)
     if "Signature" not in request.headers or "Signature-Input" not in request.headers:
         raise AuthError("request is not signed: Signature and Signature-Input headers are required")
-    return await request.read()
+    if request.body_exists and request.content_type != JSON:
+        declared = request.headers.get("Content-Type")
+        named = f"Content-Type {declared!r}" if declared is not None else "no Content-Type"
+        raise web.HTTPUnsupportedMediaType(text=f"the request body must be {JSON}, but the request has {named}")
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body of a signed /fed/ request, after `check_headers`: 413 above 1 MiB, 401 if it carries no
+    signature, 415 unless it is JSON.
+
+    A body without Content-Length (chunked) is read piece by piece and refused with 413 as soon as it
+    passes 1 MiB, never held whole, whatever the application's own limit. A body that a middleware
+    already read (aiohttp keeps it) is taken as read, and still refused above 1 MiB.
+    """
+    check_headers(request)
+    if not request.can_read_body:
+        body = await request.read()  # empty, or read before (request.read() returns it again)
+        _within_limit(len(body))
+        return body
+    received = bytearray()
+    async for chunk in request.content.iter_any():
+        received.extend(chunk)
+        _within_limit(len(received))
+    return bytes(received)
 
 
 def check_signature(
