@@ -10,9 +10,10 @@ so that deleting the last entries is noticed too.
 SQL triggers refuse UPDATE and DELETE on the log and any INSERT that does not follow the head.
 They stop mistakes, not someone with write access to the file: `verify` recomputes the whole chain
 and names every entry that was changed, deleted or inserted even if the triggers were dropped.
-What it cannot notice is a forged entry appended at the end together with a matching head, or the
-whole log rewritten from the start; against that, the data-protection officer keeps exports (each
-carries the head hash) and compares later ones with them.
+What it cannot notice is the end cut off (or a forged entry appended) together with a matching head,
+or the whole log rewritten from the start; against that, the node signs checkpoints of its head
+(node.checkpoints), the data-protection officer keeps them outside the node, and `holds` checks
+that the log still holds the entry a checkpoint vouches for.
 """
 
 from __future__ import annotations
@@ -293,6 +294,29 @@ def verify(node: Node) -> list[str]:
         elif head_seq == 0 and top["hash"] != "":
             problems.append("the head was changed (the log is empty, but the head holds a hash)")
     return problems
+
+
+def holds(node: Node, seq: int, hash_: str) -> str | None:
+    """None if the log still holds entry `seq` with hash `hash_` (what a checkpoint vouches for), else
+    what is missing or different. Whether the chain up to that entry is intact is `verify`'s part."""
+    if seq == 0:
+        return None
+    with _snapshot(node) as conn:
+        found = conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+        last = conn.execute("SELECT max(seq) FROM audit WHERE typeof(seq) = 'integer'").fetchone()[0]
+        top = _head(conn)
+    if found is not None:
+        if found[0] == hash_:
+            return None
+        return (
+            f"entry {seq} differs (its hash is {found[0]!r}, the checkpoint's {hash_!r}):"
+            f" it or an entry before it was changed or replaced"
+        )
+    if last is not None and last > seq:
+        return f"entry {seq} is missing"
+    head_says = f"the head says {top['seq']!r}" if top is not None else "the head is missing"
+    ends = "the log is empty" if last is None else f"the log ends at entry {last}"
+    return f"{_missing(1 if last is None else last + 1, seq)} ({ends}, {head_says})"
 
 
 def _csv_cell(name: str, value: Any) -> Any:

@@ -54,6 +54,15 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """When the running node signs a checkpoint of its audit log (node.checkpoints), and how many it keeps."""
+
+    checkpoint_interval: float = 86400.0  # seconds after the last checkpoint, if the log has grown since
+    checkpoint_entries: int = 1000  # entries since the last checkpoint that call for the next one at once
+    checkpoints_kept: int = 400  # the newest ones kept in the database; copies belong outside the node
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Everything in praevnet.toml."""
 
@@ -63,6 +72,7 @@ class NodeConfig:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     release: ReleaseConfig = field(default_factory=ReleaseConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     def to_toml(self) -> str:
         """Serialize for writing praevnet.toml."""
@@ -95,7 +105,7 @@ def parse_config(text: str) -> NodeConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise NodeError(f"config: {exc}") from None
-    unknown = sorted(set(raw) - {"node", "server", "delivery", "release", "alerts"})
+    unknown = sorted(set(raw) - {"node", "server", "delivery", "release", "alerts", "audit"})
     if unknown:
         raise NodeError(f"config: unknown section [{unknown[0]}]")
     node = raw.get("node")
@@ -125,6 +135,13 @@ def parse_config(text: str) -> NodeConfig:
         raise NodeError("config: delivery.pull_max_pages must be between 1 and 1000000")
     if not 0 < delivery.pull_timeout <= 86400:
         raise NodeError("config: delivery.pull_timeout must be more than 0 and at most 86400 seconds")
+    audit = _section(raw, "audit", AuditConfig)
+    if not 60 <= audit.checkpoint_interval <= 31 * 86400:
+        raise NodeError("config: audit.checkpoint_interval must be between 60 and 2678400 seconds (31 days)")
+    if not 1 <= audit.checkpoint_entries <= 1_000_000_000:
+        raise NodeError("config: audit.checkpoint_entries must be between 1 and 1000000000")
+    if not 1 <= audit.checkpoints_kept <= 100_000:
+        raise NodeError("config: audit.checkpoints_kept must be between 1 and 100000")
     return NodeConfig(
         name=node["name"].strip(),
         url=url,
@@ -132,6 +149,7 @@ def parse_config(text: str) -> NodeConfig:
         delivery=delivery,
         release=_section(raw, "release", ReleaseConfig),
         alerts=alerts,
+        audit=audit,
     )
 
 

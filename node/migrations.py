@@ -449,3 +449,18 @@ def share_versions(db: Database) -> None:
         """UPDATE shares SET version = (SELECT version FROM records WHERE records.id = shares.record_id)
            WHERE state != 'withdrawn'"""
     )
+
+
+@migrations(name="0015_audit_checkpoints")
+def audit_checkpoints(db: Database) -> None:
+    """The newest signed checkpoints of the audit log's head (node.checkpoints); copies belong outside the node."""
+    db.execute(
+        """
+        CREATE TABLE audit_checkpoints (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER NOT NULL,           -- the audit entry it vouches for (the head when it was made)
+            made TEXT NOT NULL,             -- its time (UTC, second precision, with Z)
+            checkpoint TEXT NOT NULL        -- the signed checkpoint, canonical JSON (protocol.checkpoint)
+        )
+        """
+    )

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from typing import Any
 
+from node.checkpoints import checkpoint_loop
 from node.exchange.delivery import claim_batches, due_peers, send_batch
 from node.exchange.pull import catch_up_requested, pull_one, pullable_peers
 from node.home import Node
@@ -54,6 +55,7 @@ class Worker:
             asyncio.create_task(self._purge_loop()),
             asyncio.create_task(self._keys_loop()),
             asyncio.create_task(self._networks_loop()),
+            asyncio.create_task(checkpoint_loop(self.node)),  # signed audit checkpoints when due
         ]
 
     async def stop(self) -> None:
