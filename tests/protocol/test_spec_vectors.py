@@ -23,7 +23,7 @@ import pytest
 from http_message_signatures import HTTPMessageSigner, algorithms
 
 from protocol.canonical import canonical_bytes, parse
-from protocol.descriptor import build_descriptor, verify_descriptor
+from protocol.descriptor import build_descriptor, follows_from, verify_descriptor
 from protocol.encoding import b64url_decode, sha256_b64url
 from protocol.envelope import (
     build_envelope,
@@ -74,6 +74,7 @@ URL_B = "https://praevnet.nachbarstadt.example"
 REQUEST_NONCE = "vector-nonce-0123456789"
 SEED_NETWORK = bytes(range(96, 128))
 SEED_C = bytes(range(128, 160))
+SEED_ATTACKER = bytes(range(192, 224))
 CERT_NOT_BEFORE = datetime(2026, 1, 15, 0, 0, tzinfo=UTC)
 CERT_EXPIRES = datetime(2027, 1, 15, 0, 0, tzinfo=UTC)
 LIST_EXPIRES = datetime(2026, 1, 22, 9, 30, tzinfo=UTC)
@@ -205,6 +206,22 @@ def derive() -> dict[str, tuple[str, str]]:
     text("descriptor.signed", canonical_bytes({k: v for k, v in descriptor.items() if k != "signatures"}))
     text("descriptor.signature", descriptor["signatures"]["ed25519:1"])
     out["descriptor.json"] = ("json", _pretty(descriptor))
+
+    # What a receiver holding A's key must refuse (sections 6.5, 8.5 and 4): A's descriptor as an
+    # attacker writes it, signed only by the attacker's key; and envelope 1 with data in `unsigned`.
+    attacker = NodeKey.from_seed(SEED_ATTACKER, 2)
+    forged = build_descriptor(
+        [attacker],
+        node_id=node_a,
+        name="Präventionsrat Musterstadt",
+        url=URL_A,
+        valid_until=VALID_UNTIL,
+        old_keys={"ed25519:1": {"key": a.public_b64, "expired": "2026-01-15T09:30:00Z"}},
+        revoked={"ed25519:1": {"since": "2026-01-15T09:30:00Z"}},
+        revocation_version=2**53 - 1,
+    )
+    out["refused.forged_revocation.json"] = ("json", _pretty(forged))
+    out["refused.unsigned_data.json"] = ("json", _pretty(first | {"unsigned": {"internal_notes": "geheim"}}))
 
     # A signed inbox request from A to B, and B's signed answer.
     body = canonical_bytes({"envelopes": [first]})
@@ -428,6 +445,24 @@ def test_descriptor_vector_verifies() -> None:
     assert verify_descriptor(descriptor, now=CREATED) == descriptor
     a = NodeKey.from_seed(SEED_A)
     verify(a.public, b64url_decode(_v("descriptor.signature")), _v("descriptor.signed").encode())
+
+
+def test_refused_vectors_are_well_formed_yet_refused() -> None:
+    """The forged revocation verifies on its own (6.2) but no key A's peers hold signed it (6.5);
+    the envelope's signature verifies but its `unsigned` member holds data (4.2)."""
+    a = NodeKey.from_seed(SEED_A)
+    forged = verify_descriptor(parse(_v("refused.forged_revocation.json")), now=CREATED)
+    assert forged["revocation_version"] == 2**53 - 1
+    assert not follows_from(forged, {"ed25519:1": a.public})
+    leaky = parse(_v("refused.unsigned_data.json"))
+    origin = node_id_for(a.public)
+
+    def resolve(node_id: str, key_id: str) -> bytes | None:
+        return a.public if (node_id, key_id) == (origin, a.key_id) else None
+
+    assert verify_envelope({k: v for k, v in leaky.items() if k != "unsigned"}, resolve).has_content
+    with pytest.raises(ProtocolError, match="unsigned may hold only crossing"):
+        verify_envelope(leaky, resolve)
 
 
 def test_request_vector_signature_base_and_signature() -> None:
