@@ -101,8 +101,9 @@ def release(home: Path | None, as_json: bool, user: str | None, share_id: int, v
 
     Give --version and --sha256 as `praevnet shares pending` lists them (check the bytes with
     `records preview`). The release is refused, and nothing is sent, if either is not what the
-    share sends: an edit since then voids the share. Needs the approver role, and a different user
-    than the one who requested the share and the one who made that version.
+    share sends: an edit since then voids the share. Needs a named user with the approver role
+    (--user NAME; the node's built-in administrator never releases), and a different user than the
+    one who requested the share and the one who made that version, both named users too.
     """
     with opened(home) as node:
         outcome = release_share(node, share_id, version=version, sha256=sha256, by=acting_user(node, user))

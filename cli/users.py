@@ -10,7 +10,7 @@ import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, user_option
 from node.errors import NodeError
-from node.users import ROLES, add_user, disable_user, issue_token, list_users
+from node.users import ROLES, add_user, disable_user, issue_token, list_users, reset_token
 
 
 @click.group("users")
@@ -75,18 +75,46 @@ def list_(home: Path | None, as_json: bool) -> None:
 @users_group.command("token")
 @home_option
 @user_option
-@click.argument("name")
-def token(home: Path | None, user: str | None, name: str) -> None:
-    """Issue a new personal token for NAME (for scripts, via PRAEVNET_TOKEN); replaces any earlier one.
+@click.argument("name", required=False)
+def token(home: Path | None, user: str | None, name: str | None) -> None:
+    """Get a new personal token (for scripts, via PRAEVNET_TOKEN) for yourself; replaces any earlier one.
 
-    The token is printed once on standard output and cannot be shown again.
+    Run it as yourself: `praevnet users token --user NAME` asks NAME's password (or takes NAME's
+    current token from PRAEVNET_TOKEN); NAME, if given, must be that same user. The token is printed
+    once on standard output and cannot be shown again. As with personal access tokens elsewhere, only
+    its owner creates one: nobody else, not even an administrator, can get your token. An administrator
+    can only reset (revoke) it with `praevnet users reset-token NAME`; you then get a new one here.
     """
+    if user is None:
+        raise NodeError(
+            "a token is shown only to its own user: run `praevnet users token --user NAME` as that user "
+            "(it asks for their password)"
+        )
     with opened(home) as node:
         actor = acting_user(node, user)
-        new_token = issue_token(node, name, by=actor)
+        new_token = issue_token(node, user if name is None else name, by=actor)
     click.echo(new_token)
     click.echo(
-        f"This is {name}'s new token; it is shown only once and replaces any earlier one. Keep it secret.", err=True
+        f"This is {user}'s new token; it is shown only once and replaces any earlier one. Keep it secret.", err=True
+    )
+
+
+@users_group.command("reset-token")
+@home_option
+@user_option
+@click.argument("name")
+def reset_token_(home: Path | None, user: str | None, name: str) -> None:
+    """Reset the personal token of NAME (admin): the old one stops working at once; no new one is shown.
+
+    Use it when a token may have leaked or its user leaves a script behind. The reset is written to
+    the audit log. NAME gets a new token only by authenticating with their own password:
+    `praevnet users token --user NAME`. So no administrator ever holds another user's token.
+    """
+    with opened(home) as node:
+        reset_token(node, name, by=acting_user(node, user))
+    click.echo(
+        f"reset the token of {name}: it no longer works; {name} gets a new one with "
+        f"`praevnet users token --user {name}`"
     )
 
 

@@ -5,8 +5,13 @@ there), so the CLI acts as the built-in administrator `ADMIN` unless a local use
 user must prove who they are with their password or a personal token. Automatic work (delivery,
 receiving) is attributed to the built-in `NODE`.
 
+The built-in actors are nobody in particular, so they never release a share (`require("release")`
+refuses them), and with four-eyes release they may not request one either (`require_person`): that
+takes a named, authenticated user.
+
 Passwords are stored as scrypt hashes (`scrypt$N$r$p$<salt b64>$<hash b64>`), tokens as their
-SHA-256 only; a token is shown once, when it is issued. All comparisons are constant-time.
+SHA-256 only; a token is shown once, when it is issued, and only to its own user. An administrator
+may reset (revoke) a user's token but never sees a new one. All comparisons are constant-time.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ CAPABILITIES: dict[str, tuple[frozenset[str], str, str]] = {
     "release": (frozenset({"approver", "admin"}), "release shares", "approver"),
     "manage_users": (frozenset({"admin"}), "manage users", "admin"),
 }
+PERSONAL = frozenset({"release"})  # capabilities no built-in actor has, whatever its role
 
 NAME_RE = re.compile(r"[a-z][a-z0-9._-]{1,31}")
 MIN_PASSWORD = 12
@@ -59,18 +65,29 @@ class Actor:
     builtin: bool = False
 
     def may(self, capability: str) -> bool:
-        """Whether this actor's role grants `capability` ("author", "release" or "manage_users")."""
+        """Whether this actor may do `capability` ("author", "release" or "manage_users"): its role grants it,
+        and a built-in actor never releases."""
         try:
             roles = CAPABILITIES[capability][0]
         except KeyError:
             raise ValueError(f"unknown capability {capability!r}") from None
-        return self.role in roles
+        return self.role in roles and not (self.builtin and capability in PERSONAL)
 
     def require(self, capability: str) -> None:
         """Raise NodeError naming this actor, its role and what it lacks, unless it may do `capability`."""
+        if self.builtin and capability in PERSONAL:
+            self.require_person(CAPABILITIES[capability][1])
         if not self.may(capability):
             _, what, needed = CAPABILITIES[capability]
             raise NodeError(f"user {self.name!r} ({self.role}) may not {what}; that needs the {needed} role")
+
+    def require_person(self, what: str) -> None:
+        """Raise NodeError if this is a built-in actor: `what` takes a named user who proved who they are."""
+        if self.builtin:
+            raise NodeError(
+                f"the node's built-in {self.name} may not {what}: with four-eyes release that is a decision of a "
+                "named person; act as a named user with --user NAME (asks for that user's password)"
+            )
 
 
 ADMIN = Actor("admin", "admin", builtin=True)
@@ -206,11 +223,15 @@ def disable_user(node: Node, name: str, *, by: Actor) -> None:
 def issue_token(node: Node, name: str, *, by: Actor) -> str:
     """Issue a new personal token for `name`, replacing any earlier one, and return it (shown once).
 
-    Only the token's SHA-256 is stored. `by` must be that user or allowed to manage users.
+    Only `name` themself may (`by` is that user, logged in with their password or current token), so
+    nobody else ever sees the token; an administrator may only reset it (`reset_token`). Only the
+    token's SHA-256 is stored.
     """
-    if not (by.may("manage_users") or (not by.builtin and by.name == name)):
+    if by.builtin or by.name != name:
         raise NodeError(
-            f"user {by.name!r} ({by.role}) may not issue a token for {name!r}; only that user or an admin may"
+            f"{by.name!r} may not get a token for {name!r}; a token is shown only to its own user: "
+            f"`praevnet users token --user {name}` asks {name}'s password (an admin may reset it with "
+            f"`praevnet users reset-token {name}`)"
         )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write(node.db) as conn:
@@ -222,6 +243,20 @@ def issue_token(node: Node, name: str, *, by: Actor) -> str:
         conn.execute("UPDATE users SET token_hash = ? WHERE name = ?", (token_hash(token), name))
         audit.append(conn, user=by.name, action="user.token", detail=name)
     return token
+
+
+def reset_token(node: Node, name: str, *, by: Actor) -> None:
+    """Revoke `name`'s personal token at once (audited as `user.token.reset`); no new one is made.
+
+    `by` must manage users. The user gets a new token by logging in with their password (`issue_token`),
+    so the administrator who resets it never sees one.
+    """
+    by.require("manage_users")
+    with write(node.db) as conn:
+        if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is None:
+            raise NotFound(f"no user {name!r}; see `praevnet users list`")
+        conn.execute("UPDATE users SET token_hash = NULL WHERE name = ?", (name,))
+        audit.append(conn, user=by.name, action="user.token.reset", detail=name)
 
 
 def _actor(row: dict[str, Any]) -> Actor:

@@ -4,9 +4,11 @@ With `release.four_eyes`, a share waits (state `pending`) for a user with the ap
 pending share names the version it asks to release. Listing the pending shares seals those versions
 (node.sharing.shares.seal), so their signed bytes are fixed; a release names the version and the
 SHA-256 of that envelope and is refused unless both are what the share sends. Neither the user
-who requested the share nor the one who made the version may release it. An edit voids every
-request for an older version (`share.void` in the audit log; the share shows as `voided`), so a
-version nobody reviewed never leaves under an approval given for another.
+who requested the share nor the one who made the version may release it, and both must be named
+users: the node's built-in actors (node.users.ADMIN, NODE) never request, release or author a
+released share. An edit voids every request for an older version (`share.void` in the audit log;
+the share shows as `voided`), so a version nobody reviewed never leaves under an approval given
+for another.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from node.home import Node
 from node.sharing import policy
 from node.sharing.shares import grant, record_row, seal, version_row, was_granted
 from node.store import first_row, now_text, rows, write
-from node.users import Actor
+from node.users import BUILTIN_NAMES, Actor
 
 
 def _sealed(
@@ -78,9 +80,9 @@ def list_shares(node: Node, *, record_id: str | None = None, requested_by: str |
 def release_share(node: Node, share_id: int, *, version: int, sha256: str, by: Actor) -> dict[str, Any]:
     """Release a pending share: a different user with the approver role lets the version it asks for go out.
 
-    `version` and `sha256` must name what the share sends, as `pending_shares` lists them. Neither
-    the user who requested the share nor the one who made that version may release it. A refusal
-    changes nothing.
+    `version` and `sha256` must name what the share sends, as `pending_shares` lists them. `by` is a
+    named user (never a built-in actor), and neither the user who requested the share nor the one who
+    made that version, both named users too. A refusal changes nothing.
     """
     by.require("release")
     with write(node.db) as conn:
@@ -94,6 +96,11 @@ def release_share(node: Node, share_id: int, *, version: int, sha256: str, by: A
             )
         if share["state"] != "pending":
             raise NodeError(f"share {share_id} is {share['state']}, not pending")
+        if share["author"] in BUILTIN_NAMES:
+            raise PolicyError(
+                f"share {share_id} was requested by the node's built-in {share['author']}, not a named user; "
+                "withdraw it (`praevnet records unshare`) and let a named user share the record again"
+            )
         if share["author"] == by.name:
             raise PolicyError(f"{by.name} requested share {share_id}; a different approver must release it")
         if share["version"] != version:
@@ -105,6 +112,11 @@ def release_share(node: Node, share_id: int, *, version: int, sha256: str, by: A
             raise NodeError(f"{share['peer_id']} is no longer a trusted peer; withdraw the share instead")
         record = record_row(conn, share["record_id"])
         pinned = version_row(conn, record["id"], version)
+        if pinned["author"] in BUILTIN_NAMES:
+            raise PolicyError(
+                f"version {version} of {record['id']} was made by the node's built-in {pinned['author']}, "
+                "not a named user; a named user must edit the record before it can be released"
+            )
         if pinned["author"] == by.name:
             raise PolicyError(
                 f"{by.name} made version {version} of {record['id']}; a different approver must release it"
@@ -141,7 +153,8 @@ def release_share(node: Node, share_id: int, *, version: int, sha256: str, by: A
 
 def void_older_requests(conn: sqlite3.Connection, record_id: str, version: int, by: Actor) -> None:
     """Void every share waiting to release a version older than `version` (audited as `share.void`). A peer
-    that holds an earlier version keeps a share: a new one, waiting for the release of `version`, requested by `by`."""
+    that holds an earlier version keeps a share: a new one, waiting for the release of `version`, requested by `by`
+    (so `by` must be a named user)."""
     stamp = now_text()
     stale = conn.execute(
         """SELECT id, peer_id, scope, network, author, version FROM shares
@@ -164,6 +177,7 @@ def void_older_requests(conn: sqlite3.Connection, record_id: str, version: int, 
             detail=f"share {share_id} of version {old}, requested by {requester}, voided by the edit to {version}",
         )
         if was_granted(conn, record_id, peer_id):
+            by.require_person("request shares")  # `by` asks for the release of `version` (the transaction rolls back)
             conn.execute(
                 """INSERT INTO shares (record_id, peer_id, scope, state, author, created, network, version)
                    VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)""",

@@ -179,8 +179,11 @@ def add_shares(
     `network` names the network of a network-scoped share (its name or id): its envelopes are sealed
     for that network (see `seal`), and the network is named in the audit log; a TLP:CLEAR record
     also goes to the operators of the networks it peers with (node.networks.crossing).
-    Returns the state of the shares and the recipients: `peers`, then those operators.
+    Returns the state of the shares and the recipients: `peers`, then those operators. With four-eyes
+    release the shares wait as requests, which only a named user may make (never a built-in actor).
     """
+    if node.config.release.four_eyes:
+        by.require_person("request shares")
     network_id = resolve_network(node, network)["id"] if scope == "network" and network is not None else None
     version = version_row(conn, record["id"], record["version"])
     policy.check_scope(version["tlp"], scope)
@@ -278,11 +281,14 @@ def was_granted(conn: sqlite3.Connection, record_id: str, peer_id: str) -> bool:
 
 def distribute(node: Node, conn: sqlite3.Connection, record: dict[str, Any], by: Actor) -> None:
     """After an edit: send the new version to every released share, or put them back to pending for it
-    (four-eyes). Requests for older versions are voided first (node.sharing.release.void_older_requests)."""
+    (four-eyes: `by` requests their release, so it must be a named user). Requests for older versions
+    are voided first (node.sharing.release.void_older_requests)."""
     version = version_row(conn, record["id"], record["version"])
     shares = conn.execute(
         "SELECT id, peer_id, scope, network FROM shares WHERE record_id = ? AND state = 'released'", (record["id"],)
     ).fetchall()
+    if shares and node.config.release.four_eyes:
+        by.require_person("request shares")
     for share_id, peer_id, scope, network in shares:
         refusal = None if scope_allowed(version["tlp"], scope) else f"{version['tlp']} may not go to a {scope} share"
         refusal = refusal or crossing.withheld(node, network, peer_id, version["tlp"])

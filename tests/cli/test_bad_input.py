@@ -356,9 +356,9 @@ NEW_COMMAND_REFUSALS: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("unshare-not-shared", ["records", "unshare", "RECORD", "--from", "PEER"], ("RECORD", "is not shared with PEER")),
     ("retract-unknown", ["records", "retract", UNKNOWN], ("no record or alert with id", UNKNOWN)),
     (
-        "release-unknown",
+        "release-as-builtin-admin",  # refused before the share is looked up (#11, finding 5)
         ["shares", "release", "999", "--version", "1", "--sha256", "sha256:x"],
-        ("no share with id 999",),
+        ("the node's built-in admin may not release shares", "--user NAME"),
     ),
     ("history-unknown", ["inbox", "history", "nope"], ("no received record with id 'nope'",)),
     ("forward-unknown", ["inbox", "forward", "nope"], ("no received record with id 'nope'",)),

@@ -20,13 +20,14 @@ from click.testing import CliRunner, Result
 from cli.main import main
 from node import audit
 from node.home import Node
-from node.users import ADMIN, add_user, issue_token
+from node.users import ADMIN, add_user, issue_token, login_password
 from protocol.canonical import canonical_bytes
 from tests.cli.conftest import served_in_thread, snapshot
 from tests.conftest import RECORD, FakePeer
 from tests.ports import Port, unreachable_url
 
-USERS = {"olga": "officer", "anton": "approver", "berta": "approver"}
+USERS = {"olga": "officer", "anton": "approver", "berta": "approver", "bernd": "approver"}
+PASSWORD = "correct horse battery"
 
 
 class FourEyes:
@@ -41,8 +42,8 @@ class FourEyes:
         try:
             self.tokens = {}
             for name, role in USERS.items():
-                add_user(node, name, role, "correct horse battery", by=ADMIN)
-                self.tokens[name] = issue_token(node, name, by=ADMIN)
+                add_user(node, name, role, PASSWORD, by=ADMIN)
+                self.tokens[name] = issue_token(node, name, by=login_password(node, name, PASSWORD))
             self.peer = FakePeer("Stadt Bonn", unreachable_url()).trusted_by(node)
         finally:
             node.close()
@@ -171,3 +172,31 @@ def test_release_with_the_listed_version_and_digest_sends_exactly_those_bytes(fo
     assert (sent["id"], sent["version"]) == (four_eyes.record_id, 1)
     assert audit.digest_of(canonical_bytes(sent)) == item["sha256"]
     assert four_eyes.pending() == []
+
+
+def test_four_eyes_through_the_builtin_administrator_fails_end_to_end(
+    four_eyes: FourEyes, tmp_path: Path, outbox: Any
+) -> None:
+    """The attack of finding 5: act as the built-in administrator (no --user), share a record, print an approver's
+    token and release the share as that approver. Every step is refused, and nothing reaches the peer."""
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({**RECORD, "summary": "Am Vier-Augen-Prinzip vorbei"}), encoding="utf-8")
+    mine = four_eyes.json(None, "records", "add", str(path))["id"]  # the built-in admin may still write
+    [item] = four_eyes.pending()  # olga's request
+    release_args = ("shares", "release", str(item["id"]), "--version", "1", "--sha256", item["sha256"])
+    before = snapshot(four_eyes.home)
+    refused(four_eyes.run(None, "records", "share", mine, "--to", four_eyes.peer.node_id), "may not request shares")
+    refused(four_eyes.run(None, "users", "token", "bernd"), "a token is shown only to its own user")
+    refused(four_eyes.run(None, *release_args), "built-in admin may not release shares", "--user NAME")
+    refused(four_eyes.run("anton", "shares", "release", "999", *release_args[3:]), "no share with id 999")
+    assert snapshot(four_eyes.home) == before
+    assert four_eyes.pending() == [item]
+
+    reset = four_eyes.run(None, "users", "reset-token", "bernd")  # allowed, audited; shows no token
+    assert reset.exit_code == 0, reset.output
+    assert "pvt_" not in reset.output
+    refused(four_eyes.run("bernd", *release_args), "unknown user or wrong token")  # the token bernd had is dead
+    assert outbox() == []
+
+    four_eyes.json("anton", *release_args)  # a named approver releases olga's request: that one leaves
+    assert [(sent["id"], sent["version"]) for sent in outbox()] == [(four_eyes.record_id, 1)]

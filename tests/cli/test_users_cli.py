@@ -16,7 +16,7 @@ from cli.common import acting_user
 from cli.main import main
 from node.errors import NodeError
 from node.home import Node
-from node.users import ADMIN, Actor
+from node.users import ADMIN, Actor, issue_token, login_password
 from tests.cli.conftest import ok, ok_json, snapshot
 
 PASSWORD = "correct horse battery"
@@ -49,10 +49,12 @@ def add(home: Path, name: str, role: str, *extra: str, token: str | None = None)
 
 
 def issue(home: Path, name: str) -> str:
-    """A new token for NAME, issued by the built-in administrator."""
-    result = run("users", "token", name, "--home", str(home))
-    assert result.exit_code == 0, result.output
-    return result.stdout.strip()
+    """A new token for NAME, got by NAME with their password (as `users token --user NAME` at a terminal)."""
+    node = Node.open(home)
+    try:
+        return issue_token(node, name, by=login_password(node, name, PASSWORD))
+    finally:
+        node.close()
 
 
 def test_add_and_list(home: Path) -> None:
@@ -105,18 +107,16 @@ def test_add_refusals_are_one_line_and_change_nothing(home: Path) -> None:
 
 def test_token_works_with_user_and_an_officer_cannot_add_users(home: Path) -> None:
     assert add(home, "olga", "officer").exit_code == 0
-    result = run("users", "token", "olga", "--home", str(home))
-    assert result.exit_code == 0, result.output
-    token = result.stdout.strip()
+    token = issue(home, "olga")
     assert token.startswith("pvt_")
-    assert "\n" not in token
-    assert "only once" in result.stderr
     assert ok_json("users", "list", "--home", str(home))[0]["has_token"] is True
 
     # olga renews her own token with it; the old one stops working
-    renewed = run("users", "token", "olga", "--user", "olga", "--home", str(home), token=token)
+    renewed = run("users", "token", "--user", "olga", "--home", str(home), token=token)
     assert renewed.exit_code == 0, renewed.output
     new_token = renewed.stdout.strip()
+    assert "\n" not in new_token
+    assert "only once" in renewed.stderr
     assert new_token.startswith("pvt_")
     assert new_token != token
     failed(run("users", "token", "olga", "--user", "olga", "--home", str(home), token=token), "wrong token")
@@ -187,7 +187,7 @@ def test_disabled_user_token_fails(home: Path) -> None:
     ok("users", "disable", "olga", "--home", str(home))
     failed(run("users", "token", "olga", "--user", "olga", "--home", str(home), token=token), "wrong token")
     failed(run("users", "disable", "olga", "--home", str(home)), "already disabled")
-    failed(run("users", "token", "nobody", "--home", str(home)), "no user 'nobody'")
+    failed(run("users", "reset-token", "nobody", "--home", str(home)), "no user 'nobody'")
 
 
 def test_list_json_never_shows_hashes(home: Path) -> None:
@@ -243,3 +243,37 @@ def test_acting_user_prefers_the_token(home: Path, monkeypatch: pytest.MonkeyPat
         assert acting_user(node, "olga") == Actor("olga", "officer")
     finally:
         node.close()
+
+
+def test_four_eyes_through_the_builtin_administrator_cannot_print_a_users_token(home: Path) -> None:
+    assert add(home, "bernd", "approver").exit_code == 0
+    assert add(home, "ada", "admin").exit_code == 0
+    bernd, ada = issue(home, "bernd"), issue(home, "ada")
+    before = snapshot(home)
+    for result, needles in [
+        (run("users", "token", "bernd", "--home", str(home)), ("shown only to its own user", "--user NAME")),
+        (run("users", "token", "--home", str(home)), ("shown only to its own user",)),
+        (run("users", "token", "bernd", "--user", "ada", "--home", str(home), token=ada), ("'ada' may not",)),
+    ]:
+        failed(result, *needles)
+        assert result.stdout == ""
+    assert snapshot(home) == before
+    renewed = run("users", "token", "bernd", "--user", "bernd", "--home", str(home), token=bernd)  # bernd himself
+    assert renewed.exit_code == 0, renewed.output
+    assert renewed.stdout.startswith("pvt_")
+
+
+def test_four_eyes_through_the_builtin_administrator_a_reset_is_audited_and_shows_no_token(home: Path) -> None:
+    assert add(home, "bernd", "approver").exit_code == 0
+    old = issue(home, "bernd")
+    result = ok("users", "reset-token", "bernd", "--home", str(home))
+    assert "pvt_" not in result.output
+    assert "praevnet users token --user bernd" in result.stdout
+    assert ok_json("users", "list", "--home", str(home))[0]["has_token"] is False
+    [entry] = [e for e in ok_json("audit", "list", "--home", str(home)) if e["action"] == "user.token.reset"]
+    assert (entry["user"], entry["detail"]) == ("admin", "bernd")
+    failed(run("users", "token", "--user", "bernd", "--home", str(home), token=old), "wrong token")
+    help_text = " ".join(ok("users", "reset-token", "--help").output.split())
+    assert "no new one is shown" in help_text
+    assert "audit log" in help_text
+    assert "not even an administrator" in " ".join(ok("users", "token", "--help").output.split())

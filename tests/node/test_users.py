@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from node import audit
 from node.errors import NodeError, NotFound
 from node.home import Node
 from node.users import (
@@ -21,6 +22,7 @@ from node.users import (
     list_users,
     login_password,
     login_token,
+    reset_token,
 )
 
 PASSWORD = "correct horse battery"
@@ -86,8 +88,10 @@ def test_builtin_actors() -> None:
     assert Actor("node", "admin", builtin=True) == NODE
     for actor in (ADMIN, NODE):
         assert actor.may("author")
-        assert actor.may("release")
+        assert not actor.may("release")  # releasing is a named person's decision (#11, finding 5)
         assert actor.may("manage_users")
+        with pytest.raises(NodeError, match=rf"^the node's built-in {actor.name} may not release shares"):
+            actor.require("release")
 
 
 # --- add_user ---------------------------------------------------------------------------------
@@ -209,8 +213,13 @@ def test_disable_refusals(node: Node) -> None:
 # --- tokens -----------------------------------------------------------------------------------
 
 
+def own_token(node: Node, name: str) -> str:
+    """A new token for `name`, issued by that user after a password login."""
+    return issue_token(node, name, by=login_password(node, name, PASSWORD))
+
+
 def test_token_login(node: Node) -> None:
-    token = issue_token(node, "olga", by=ADMIN)
+    token = own_token(node, "olga")
     assert token.startswith("pvt_")
     assert len(token) > 40
     assert login_token(node, "olga", token) == Actor("olga", "officer")
@@ -218,7 +227,7 @@ def test_token_login(node: Node) -> None:
 
 
 def test_only_the_tokens_hash_is_stored(node: Node) -> None:
-    token = issue_token(node, "olga", by=ADMIN)
+    token = own_token(node, "olga")
     dump = "\n".join(node.db.conn.iterdump())
     assert token not in dump
     assert token.removeprefix("pvt_") not in dump
@@ -227,8 +236,8 @@ def test_only_the_tokens_hash_is_stored(node: Node) -> None:
 
 
 def test_wrong_token_other_users_token_and_unknown_user_are_refused(node: Node) -> None:
-    olga = issue_token(node, "olga", by=ADMIN)
-    anton = issue_token(node, "anton", by=ADMIN)
+    olga = own_token(node, "olga")
+    anton = own_token(node, "anton")
     for name, token in [("olga", olga + "x"), ("olga", anton), ("anton", olga), ("nobody", olga), ("ada", olga)]:
         with pytest.raises(NodeError, match=r"^unknown user or wrong token$"):
             login_token(node, name, token)
@@ -237,7 +246,7 @@ def test_wrong_token_other_users_token_and_unknown_user_are_refused(node: Node) 
 
 
 def test_reissuing_a_token_invalidates_the_old_one(node: Node) -> None:
-    old = issue_token(node, "olga", by=ADMIN)
+    old = own_token(node, "olga")
     olga = login_token(node, "olga", old)
     new = issue_token(node, "olga", by=olga)  # a user may renew their own token
     assert new != old
@@ -246,24 +255,73 @@ def test_reissuing_a_token_invalidates_the_old_one(node: Node) -> None:
     assert login_token(node, "olga", new).name == "olga"
 
 
-def test_who_may_issue_tokens(node: Node) -> None:
-    olga = Actor("olga", "officer")
+@pytest.mark.parametrize(
+    ("name", "by"),
+    [
+        ("anton", Actor("olga", "officer")),
+        ("ada", Actor("anton", "approver")),
+        ("olga", Actor("ada", "admin")),  # an administrator neither
+        ("olga", ADMIN),
+        ("olga", NODE),
+        ("admin", ADMIN),
+        ("nobody", ADMIN),
+    ],
+)
+def test_four_eyes_through_the_builtin_administrator_a_token_is_shown_only_to_its_user(
+    node: Node, name: str, by: Actor
+) -> None:
     before = users_rows(node)
-    with pytest.raises(NodeError, match="may not issue a token for 'anton'"):
-        issue_token(node, "anton", by=olga)
-    with pytest.raises(NodeError, match="may not issue a token"):
-        issue_token(node, "ada", by=Actor("anton", "approver"))
-    with pytest.raises(NotFound):
-        issue_token(node, "nobody", by=ADMIN)
+    with pytest.raises(NodeError, match=rf"may not get a token for '{name}'; a token is shown only to its own user"):
+        issue_token(node, name, by=by)
     assert users_rows(node) == before
-    issue_token(node, "olga", by=olga)
-    issue_token(node, "anton", by=login_password(node, "ada", PASSWORD))
+    assert [entry for entry in audit.list_entries(node) if entry["action"].startswith("user.token")] == []
+
+
+def test_who_may_issue_tokens(node: Node) -> None:
+    issue_token(node, "olga", by=Actor("olga", "officer"))
+    issue_token(node, "ada", by=login_password(node, "ada", PASSWORD))
+
+
+def test_four_eyes_through_the_builtin_administrator_a_reset_is_audited_and_kills_the_token(node: Node) -> None:
+    old = own_token(node, "anton")
+    reset_token(node, "anton", by=ADMIN)
+    with pytest.raises(NodeError, match=r"^unknown user or wrong token$"):
+        login_token(node, "anton", old)
+    assert [user["has_token"] for user in list_users(node) if user["name"] == "anton"] == [False]
+    [entry] = [entry for entry in audit.list_entries(node) if entry["action"] == "user.token.reset"]
+    assert (entry["user"], entry["detail"]) == ("admin", "anton")
+    new = own_token(node, "anton")  # anton gets a new one with his password; nobody else saw it
+    assert login_token(node, "anton", new).name == "anton"
+    reset_token(node, "anton", by=login_password(node, "ada", PASSWORD))  # a local admin may reset too
+    with pytest.raises(NodeError, match="wrong token"):
+        login_token(node, "anton", new)
+
+
+@pytest.mark.parametrize(
+    ("name", "by", "needle"),
+    [
+        ("anton", Actor("olga", "officer"), "may not manage users"),
+        ("olga", Actor("anton", "approver"), "may not manage users"),
+        ("nobody", ADMIN, "no user 'nobody'"),
+        ("admin", ADMIN, "no user 'admin'"),
+    ],
+)
+def test_reset_token_refusals_change_nothing(node: Node, name: str, by: Actor, needle: str) -> None:
+    own_token(node, "olga")
+    own_token(node, "anton")
+    before = users_rows(node)
+    audited = audit.list_entries(node)
+    with pytest.raises(NodeError, match=needle):
+        reset_token(node, name, by=by)
+    assert users_rows(node) == before
+    assert audit.list_entries(node) == audited
 
 
 def test_disabling_kills_the_token(node: Node) -> None:
-    token = issue_token(node, "olga", by=ADMIN)
+    token = own_token(node, "olga")
+    olga = login_token(node, "olga", token)
     disable_user(node, "olga", by=ADMIN)
     with pytest.raises(NodeError):
         login_token(node, "olga", token)
     with pytest.raises(NodeError, match="disabled"):
-        issue_token(node, "olga", by=ADMIN)
+        issue_token(node, "olga", by=olga)
