@@ -46,7 +46,7 @@ def test_markable_fields_are_the_optional_ones_and_never_local_or_required_ones(
     assert {"problem", "implementation", "implementation.costs", "contact.mailbox"} <= set(experience)
     assert not {"title", "summary", "internal_notes"} & set(experience)
     alert = policy.markable_fields("alert")
-    assert {"area.ars", "case_band"} <= set(alert)
+    assert {"area.ars", "case_band", "instruction", "source"} <= set(alert)  # also those after case_count
     assert not {"area", "area.name", "headline", "expires", "case_count"} & set(alert)
 
 
@@ -86,7 +86,7 @@ def test_outgoing_content_drops_local_fields_and_marked_fields_at_every_level() 
 
 
 def test_issue11_an_object_emptied_by_local_marks_leaves_out_entirely() -> None:
-    content = {**RECORD, "implementation": {"costs": "12.000 Euro", "staff": "zwei Stellen"}}
+    content = {"implementation": {"costs": "12.000 Euro", "staff": "zwei Stellen"}, **RECORD}
     marks = ["implementation.costs", "implementation.staff"]
     shared = policy.outgoing_content("experience", content, marks)
     assert "implementation" not in shared  # not even as {}: that a marked field exists is local too
@@ -105,6 +105,11 @@ def test_an_exact_case_count_leaves_only_as_its_band(count: int, threshold: int,
     alert = {"headline": "Trickdiebstahl", "area": {"name": "Innenstadt"}, "case_count": count}
     shared = policy.outgoing_content("alert", alert, threshold=threshold)
     assert shared == {"headline": "Trickdiebstahl", "area": {"name": "Innenstadt"}, "case_band": band}
+
+
+def test_without_a_threshold_the_default_one_applies() -> None:
+    alert = {"headline": "Trickdiebstahl", "area": {"name": "Innenstadt"}, "case_count": 5}
+    assert policy.outgoing_content("alert", alert)["case_band"] == "5-9"
 
 
 def test_issue11_a_case_band_marked_local_does_not_leave_derived_from_the_count() -> None:
