@@ -61,7 +61,8 @@ def outgoing_content(
     """What of a record's content may be signed: without local fields and marks, counts as bands.
 
     An object all of whose members are marked local leaves out entirely (not as `{}`), and an alert's
-    exact case count leaves only as its band, unless the officer marked the band local too.
+    exact case count leaves only as its band, computed here from the count (a band stored with the
+    content, as older versions kept one, never wins), unless the officer marked the band local too.
     """
     shared: dict[str, Any] = {}
     nested_marks: dict[str, set[str]] = {}
@@ -77,8 +78,8 @@ def outgoing_content(
             if not value:
                 continue
         shared[name] = value
-    if kind == "alert" and "case_count" in content and "case_band" not in shared and "case_band" not in marks:
-        shared["case_band"] = case_band(int(content["case_count"]), threshold)
+    if kind == "alert" and "case_count" in content and "case_band" not in marks:
+        shared["case_band"] = case_band(int(content["case_count"]), threshold)  # never a stored band
     return shared
 
 
