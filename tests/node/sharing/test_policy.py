@@ -279,7 +279,7 @@ def plant_local_field(node: Node, seq: int) -> None:
 def test_a_stored_envelope_with_a_local_field_is_never_sent(node: Node, b: FakePeer) -> None:
     seq = shared(node, b)
     plant_local_field(node, seq)
-    refusal = "carries local field internal_notes; not sending it"
+    refusal = f"envelope {json.loads(signed(node, seq))['id']} carries local field internal_notes; not sending it"
     with pytest.raises(PolicyError, match=refusal):
         policy.releasable(node, b.node_id, [seq])
     with pytest.raises(PolicyError, match=refusal):
