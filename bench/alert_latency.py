@@ -78,7 +78,7 @@ def alert_content(index: int) -> dict[str, Any]:
         "severity": "Moderate",
         "certainty": "Observed",
         "trend": "rising",
-        "case_band": "10-19",
+        "case_count": 14,
         "instruction": "Seniorentreffs informieren: Die Polizei holt nie Wertsachen ab.",
     }
 
