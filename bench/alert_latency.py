@@ -78,7 +78,6 @@ def alert_content(index: int) -> dict[str, Any]:
         "severity": "Moderate",
         "certainty": "Observed",
         "trend": "rising",
-        "case_count": 14,
         "instruction": "Seniorentreffs informieren: Die Polizei holt nie Wertsachen ab.",
     }
 
