@@ -104,6 +104,7 @@ async def test_issue11_a_descriptor_fetched_for_a_peer_counts_only_if_it_is_that
     b.db.execute("UPDATE peers SET url = ? WHERE node_id = ?", (a.config.url, a.node_id))
     assert await refresh_peer_keys(b, c.node_id) is True  # C's own descriptor is followed
     assert set(get_peer(b, c.node_id)["keys"]) == {"ed25519:2"}
+    assert await refresh_peer_keys(b, c.node_id) is False  # followed already: nothing changes
 
 
 ONE_MIB = 1024 * 1024  # SPEC: a request body is at most 1 MiB
