@@ -638,3 +638,9 @@ def test_a_verified_envelope_cannot_be_changed_afterwards() -> None:
     verified = verify_envelope(make(), TRUSTED)
     with pytest.raises(AttributeError, match="cannot assign"):
         verified.tlp = "TLP:CLEAR"  # type: ignore[misc]
+
+
+def test_a_verified_alert_carries_its_expiry_and_a_record_none() -> None:
+    alert = verify_envelope(make(content=ALERT, kind="alert"), TRUSTED)
+    assert alert.expires == datetime(2026, 12, 31, tzinfo=UTC)
+    assert verify_envelope(make(), TRUSTED).expires is None
