@@ -644,3 +644,9 @@ def test_a_verified_alert_carries_its_expiry_and_a_record_none() -> None:
     alert = verify_envelope(make(content=ALERT, kind="alert"), TRUSTED)
     assert alert.expires == datetime(2026, 12, 31, tzinfo=UTC)
     assert verify_envelope(make(), TRUSTED).expires is None
+
+
+def test_a_verified_envelope_names_its_network() -> None:
+    network = "nw" + "a" * 32
+    assert verify_envelope(make(network=network), TRUSTED).network == network
+    assert verify_envelope(make(), TRUSTED).network is None
