@@ -24,6 +24,7 @@ from cli.peers import peers_group
 from cli.records import alerts_group, records_group
 from cli.shares import shares_group
 from cli.socket_activation import address_of, passed_socket
+from cli.ui import check_apart, ui_address, with_ui
 from cli.users import users_group
 from node.errors import NodeError
 from node.exchange.pull import sync as sync_now
@@ -91,10 +92,14 @@ def init(home: Path | None, name: str, url: str) -> None:
 @home_option
 @click.option("--host", default=None, help="Address to listen on (default from config: 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default 8470).")
-def serve(home: Path | None, host: str | None, port: int | None) -> None:
+@click.option("--ui-listen", default=None, metavar="HOST:PORT", help="Web interface address (default [ui] listen).")
+@click.option("--no-ui", is_flag=True, help="Do not start the web interface (e.g. on a hub with no officers).")
+def serve(home: Path | None, host: str | None, port: int | None, ui_listen: str | None, no_ui: bool) -> None:
     """Run the node: serve the federation endpoints, deliver queued shares and pull from peers.
 
-    Started by a systemd socket unit (praevnet.socket), it listens on the socket systemd passes it.
+    The officers' web interface starts beside it on its own address ([ui] listen, default
+    127.0.0.1:8471), never on the federation port. Started by a systemd socket unit
+    (praevnet.socket), it listens on the socket systemd passes it.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = passed_socket()
@@ -104,11 +109,16 @@ def serve(home: Path | None, host: str | None, port: int | None) -> None:
     if sock is None:
         host = host or node.config.server.host
         port = port or node.config.server.port
+    app = create_app(node)
+    if not no_ui and node.config.ui.enabled:
+        address = ui_address(node, ui_listen)
+        check_apart(address, (host, port if sock is None else sock.getsockname()[1]))
+        app.cleanup_ctx.append(with_ui(node, address, click.echo))
     where = f"{host}:{port}" if sock is None else f"{address_of(sock)} (socket passed by the service manager)"
     click.echo(f"praevnet: {node.config.name} ({node.node_id}) serving {node.config.url} on {where}")
     sys.stdout.flush()
     try:
-        web.run_app(create_app(node), host=host, port=port, sock=sock, print=None, access_log=None)
+        web.run_app(app, host=host, port=port, sock=sock, print=None, access_log=None)
     finally:
         node.close()
 
@@ -124,14 +134,14 @@ def show_id(home: Path | None, as_json: bool, descriptor: bool) -> None:
     `praevnet peers add FILE --fingerprint FP` when it cannot reach this node (valid seven days).
     """
     with opened(home) as node:
-        identity = node.identity()
+        identity = {**node.identity(), "ui_url": node.config.ui_url}
         signed = node.descriptor() if descriptor else None
     if signed is not None:
         emit_json(signed)
         return
 
     def human(data: dict[str, str]) -> None:
-        for key in ("name", "node_id", "url", "key_id", "fingerprint", "safety_number"):
+        for key in ("name", "node_id", "url", "ui_url", "key_id", "fingerprint", "safety_number"):
             click.echo(f"{key + ':':15} {data[key]}")
 
     emit(identity, as_json, human)

@@ -63,6 +63,18 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class UiConfig:
+    """The officers' web interface: its own address (never the federation port) and its sessions."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:8471"  # host:port; loopback by default, the office network behind a proxy
+    url: str = ""  # the address officers open, if a proxy serves it (https:// makes session cookies Secure)
+    idle_timeout: float = 1800.0  # seconds without a request after which a session ends
+    login_attempts: int = 5  # failed logins per user and per client address within login_window
+    login_window: float = 900.0  # seconds
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Everything in praevnet.toml."""
 
@@ -73,6 +85,12 @@ class NodeConfig:
     release: ReleaseConfig = field(default_factory=ReleaseConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+
+    @property
+    def ui_url(self) -> str:
+        """Where officers open the web interface: `[ui] url` if set, else the listen address."""
+        return self.ui.url or f"http://{self.ui.listen}/"
 
     def to_toml(self) -> str:
         """Serialize for writing praevnet.toml."""
@@ -105,7 +123,7 @@ def parse_config(text: str) -> NodeConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise NodeError(f"config: {exc}") from None
-    unknown = sorted(set(raw) - {"node", "server", "delivery", "release", "alerts", "audit"})
+    unknown = sorted(set(raw) - {"node", "server", "delivery", "release", "alerts", "audit", "ui"})
     if unknown:
         raise NodeError(f"config: unknown section [{unknown[0]}]")
     node = raw.get("node")
@@ -142,6 +160,7 @@ def parse_config(text: str) -> NodeConfig:
         raise NodeError("config: audit.checkpoint_entries must be between 1 and 1000000000")
     if not 1 <= audit.checkpoints_kept <= 100_000:
         raise NodeError("config: audit.checkpoints_kept must be between 1 and 100000")
+    ui = _check_ui(_section(raw, "ui", UiConfig))
     return NodeConfig(
         name=node["name"].strip(),
         url=url,
@@ -150,7 +169,33 @@ def parse_config(text: str) -> NodeConfig:
         release=_section(raw, "release", ReleaseConfig),
         alerts=alerts,
         audit=audit,
+        ui=ui,
     )
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) as a host and a port; raise NodeError naming what is wrong."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise NodeError(f"config: ui.listen must be host:port, e.g. 127.0.0.1:8471, not {text!r}")
+    return host, int(port)
+
+
+def _check_ui(ui: UiConfig) -> UiConfig:
+    split_listen(ui.listen)
+    if ui.url:
+        try:
+            normalize_base_url(ui.url)
+        except ProtocolError as exc:
+            raise NodeError(f"config: ui.url: {exc}") from None
+    if not 60 <= ui.idle_timeout <= 86400:
+        raise NodeError("config: ui.idle_timeout must be between 60 and 86400 seconds")
+    if not 1 <= ui.login_attempts <= 1000:
+        raise NodeError("config: ui.login_attempts must be between 1 and 1000")
+    if not 1 <= ui.login_window <= 86400:
+        raise NodeError("config: ui.login_window must be between 1 and 86400 seconds")
+    return ui
 
 
 def load_config(path: Path) -> NodeConfig:

@@ -168,6 +168,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "created": row["created"],
         "disabled": bool(row["disabled"]),
         "has_token": row["token_hash"] is not None,
+        "language": row.get("language"),
     }
 
 
@@ -257,6 +258,30 @@ def reset_token(node: Node, name: str, *, by: Actor) -> None:
             raise NotFound(f"no user {name!r}; see `praevnet users list`")
         conn.execute("UPDATE users SET token_hash = NULL WHERE name = ?", (name,))
         audit.append(conn, user=by.name, action="user.token.reset", detail=name)
+
+
+def set_password(node: Node, name: str, password: str, *, by: Actor) -> None:
+    """Give `name` a new password; only the user themselves or someone who may manage users may."""
+    if by.name != name or by.builtin:
+        by.require("manage_users")
+    _check_password(password)
+    stored = hash_password(password)
+    with write(node.db) as conn:
+        if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is None:
+            raise NotFound(f"no user {name!r}; see `praevnet users list`")
+        conn.execute("UPDATE users SET password = ? WHERE name = ?", (stored, name))
+        audit.append(conn, user=by.name, action="user.password", detail=name)
+
+
+LANGUAGES = ("de", "en")
+
+
+def set_language(node: Node, name: str, language: str) -> None:
+    """Remember the interface language `name` chose ("de" or "en")."""
+    if language not in LANGUAGES:
+        raise NodeError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
+    with write(node.db) as conn:
+        conn.execute("UPDATE users SET language = ? WHERE name = ?", (language, name))
 
 
 def _actor(row: dict[str, Any]) -> Actor:

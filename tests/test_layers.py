@@ -31,7 +31,7 @@ def lint(tree: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A copy of the packages and pyproject.toml, to break on purpose."""
-    for package in ("protocol", "node", "cli"):
+    for package in ("protocol", "node", "cli", "web"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
@@ -66,6 +66,8 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
         ("node/store.py", "import node.trust.peers", "node.store is not allowed to import node.trust"),
         ("node/errors.py", "import node.home", "node.errors is not allowed to import node.home"),
         ("node/home.py", "import cli.main", "node is not allowed to import cli"),
+        ("node/sharing/records.py", "import web.app", "node is not allowed to import web"),
+        ("web/pages/overview.py", "import cli.main", "web is not allowed to import cli"),
         ("protocol/envelope.py", "import node.store", "protocol is not allowed to import node"),
         ("protocol/canonical.py", "import sqlite3", "protocol is not allowed to import sqlite3"),
         ("protocol/wire.py", "import aiohttp", "protocol is not allowed to import aiohttp"),
