@@ -19,6 +19,7 @@ from node.home import Node
 from web import formats, i18n
 from web.auth import LIMITER, STORAGE, authentication, login_routes
 from web.context import NODE, page_context
+from web.errors import error_pages
 from web.pages import routes as page_routes
 from web.security import LoginLimiter, csrf_protection, security_headers
 from web.sessions import MemoryStorage
@@ -53,7 +54,7 @@ def create_ui_app(node: Node) -> web.Application:
     storage = MemoryStorage(idle_timeout=ui.idle_timeout, secure=ui.url.startswith("https://"))
     app = web.Application(
         client_max_size=MAX_FORM,
-        middlewares=[security_headers, session_middleware(storage), csrf_protection, authentication],
+        middlewares=[security_headers, session_middleware(storage), error_pages, csrf_protection, authentication],
     )
     app[NODE] = node
     app[STORAGE] = storage

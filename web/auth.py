@@ -17,7 +17,7 @@ from node import users
 from node.errors import NodeError
 from web import i18n
 from web.context import ACTOR, actor_of, node_of
-from web.security import Handler, LoginLimiter
+from web.security import Handler, LoginLimiter, client_address
 from web.sessions import MemoryStorage
 
 _ = i18n.gettext
@@ -59,7 +59,7 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
             session.invalidate()
         if request.method in ("GET", "HEAD"):
             raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs)}")
-        raise web.HTTPUnauthorized(text="not logged in")
+        raise web.HTTPUnauthorized(text=i18n.gettext("not logged in"))
     return await handler(request)
 
 
@@ -77,7 +77,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     name = str(form.get("name", "")).strip().lower()[:64]
     password = str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "")))
-    address = request.remote or "unknown"
+    address = client_address(request)
     limiter = request.app[LIMITER]
     context: dict[str, object] = {"next": target, "name": name}
     if limiter.blocked(name, address):

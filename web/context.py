@@ -38,7 +38,7 @@ def actor_of(request: web.Request) -> Actor:
     """The logged-in user as an Actor (the authentication middleware has put it there)."""
     actor = request.get(ACTOR)
     if not isinstance(actor, Actor):
-        raise web.HTTPUnauthorized(text="not logged in")
+        raise web.HTTPUnauthorized(text=i18n.gettext("not logged in"))
     return actor
 
 
@@ -76,6 +76,7 @@ async def page_context(request: web.Request) -> dict[str, Any]:
         "role_names": role_names(),
         "request_path": request.path_qs,
         "current_route": request.match_info.route.name if request.match_info.route else None,
+        "has_route": lambda name: name in request.app.router,
         "url": lambda name, **parts: str(request.app.router[name].url_for(**parts)),
         "static": lambda path: str(request.app.router["static"].url_for(filename=path)),
     }

@@ -7,14 +7,17 @@ and images come from the node itself (KERN's icons are data: URIs inside its CSS
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_session import Session, get_session
 
 from node.clock import clock
+from web import i18n
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -66,15 +69,30 @@ async def csrf_protection(request: web.Request, handler: Handler) -> web.StreamR
     if request.method in SAFE_METHODS:
         return await handler(request)
     origin = request.headers.get("Origin")
-    if origin is not None and origin not in {f"{request.scheme}://{request.host}", "null"}:
-        raise CsrfRefused(text="form refused: it was sent from another site")
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        raise CsrfRefused(text=i18n.gettext("form refused: it was sent from another site"))
     session = await get_session(request)
     expected = session.get(CSRF_FIELD)
     form = await request.post()
     given = form.get(CSRF_FIELD)
     if not isinstance(expected, str) or not isinstance(given, str) or not hmac.compare_digest(expected, given):
-        raise CsrfRefused(text="form refused: its security token is missing or out of date; reload the page")
+        raise CsrfRefused(
+            text=i18n.gettext("form refused: its security token is missing or out of date; reload the page")
+        )
     return await handler(request)
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer's, or the proxy's X-Forwarded-For when the peer is a proxy on loopback."""
+    remote = request.remote or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For")
+    try:
+        from_loopback = ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        from_loopback = False
+    if forwarded and from_loopback:
+        return forwarded.split(",")[-1].strip()[:64] or remote
+    return remote
 
 
 class LoginLimiter:

@@ -140,3 +140,21 @@ async def test_logging_in_changes_nothing_in_the_audit_log(ui: Ui) -> None:
     await ui.login("olga")
     await ui.login("olga", "falsches-passwort-123")
     assert len(audit.list_entries(ui.node)) == before
+
+
+async def test_behind_a_proxy_on_loopback_the_limit_counts_the_forwarded_address(ui: Ui) -> None:
+    async def attempt(address: str, name: str, password: str) -> int:
+        page = await ui.client.get("/login")
+        token = csrf_of(await page.text())
+        response = await ui.client.post(
+            "/login",
+            data={"csrf_token": token, "name": name, "password": password, "next": "/"},
+            headers={"X-Forwarded-For": f"192.0.2.9, {address}"},
+        )
+        return response.status
+
+    for n in range(ui.node.config.ui.login_attempts):
+        assert await attempt("10.1.1.1", f"guess{n}", "falsches-passwort-123") == 401
+    assert await attempt("10.1.1.1", "otto", PASSWORD) == 429
+    # another office PC behind the same proxy is not locked out by the first one's failures
+    assert await attempt("10.2.2.2", "otto", PASSWORD) == 200
