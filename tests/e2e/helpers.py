@@ -273,6 +273,8 @@ class ServedNode:
 
     `held` is the port of the node's URL; the process listens there, or on `behind` when a
     RecordingProxy (`proxy`) sits on the URL's port in front of it, or nothing does (unreachable).
+    The officers' web interface listens on the held port `ui` if one is given, else it is off
+    (`--no-ui`), so that nodes never compete for the default [ui] listen port.
     """
 
     name: str
@@ -284,6 +286,7 @@ class ServedNode:
     starts: int = 0
     logs: list[Path] = field(default_factory=list)
     identity: dict[str, Any] = field(default_factory=dict)
+    ui: Port | None = None
 
     @property
     def port(self) -> int:
@@ -313,6 +316,19 @@ class ServedNode:
         return f"http://127.0.0.1:{self.listen_port}"
 
     @property
+    def ui_url(self) -> str:
+        """Where the node's web interface answers (its `ui` port)."""
+        assert self.ui is not None, f"{self.name} serves no web interface"
+        return self.ui.url
+
+    def serve_args(self) -> list[str]:
+        """The arguments of `praevnet serve` for this node: its home, and where its web interface listens."""
+        if self.ui is None:
+            return ["serve", "--home", str(self.home), "--no-ui"]
+        self.ui.handover()  # bound here but not listening: `serve` binds beside it (SO_REUSEADDR) and listens
+        return ["serve", "--home", str(self.home), "--ui-listen", f"127.0.0.1:{self.ui.number}"]
+
+    @property
     def node_id(self) -> str:
         """The node id, as `praevnet id --json` reported it."""
         return str(self.identity["node_id"])
@@ -334,7 +350,7 @@ class ServedNode:
         self.logs.append(log)
         fd = self.listening.handover().fileno()
         with log.open("wb") as sink:
-            self.process = start_activated(fd, ["serve", "--home", str(self.home)], sink)
+            self.process = start_activated(fd, self.serve_args(), sink)
 
     def log_text(self) -> str:
         """Everything the serve processes of this node wrote so far."""
@@ -373,6 +389,8 @@ class ServedNode:
                 process.kill()
                 process.wait(timeout=seconds)
         self.listening.reclaim()  # down: its port refuses connections, and stays ours
+        if self.ui is not None:
+            self.ui.reclaim()
         return process.returncode
 
     def kill(self) -> int | None:
@@ -384,6 +402,8 @@ class ServedNode:
             process.send_signal(signal.SIGKILL)
         code = process.wait(timeout=10)
         self.listening.reclaim()  # down: its port refuses connections, and stays ours
+        if self.ui is not None:
+            self.ui.reclaim()
         return code
 
     def configure(self, section: str, **values: Any) -> None:
