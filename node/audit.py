@@ -24,6 +24,8 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Literal
 
 from node.errors import NodeError
@@ -32,6 +34,7 @@ from node.store import dumps, now_text
 from protocol.canonical import MAX_SAFE_INTEGER, canonical_bytes, encode_scanned
 from protocol.encoding import sha256_b64url
 from protocol.errors import ProtocolError
+from protocol.timestamps import format_timestamp
 
 FIELDS = ("seq", "time", "user", "action", "record_id", "version", "recipients", "digest", "detail", "prev", "hash")
 """The columns of an entry, in the order list, export and the CSV header use."""
@@ -198,17 +201,90 @@ def head(node: Node) -> dict[str, Any] | None:
     return _head(node.db.conn)
 
 
-def list_entries(node: Node, *, limit: int | None = None, record_id: str | None = None) -> list[dict[str, Any]]:
-    """Entries oldest first; with `limit` only the newest `limit`; with `record_id` only those about that record."""
+@dataclass(frozen=True)
+class EntryFilter:
+    """Which entries to list or export: only those meeting every condition given (None: any).
+
+    `user` and `record_id` match exactly, `action` as a prefix ("peer." for every peer action);
+    `since` (inclusive) and `until` (exclusive) bound the entry's time; `before_seq` pages back
+    through the log (entries with a smaller seq only).
+    """
+
+    user: str | None = None
+    action: str | None = None
+    record_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_seq: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("user", "action", "record_id"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise NodeError(f"audit filter: {name} must be text, not {value!r}")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+                raise NodeError(f"audit filter: {name} must be a time with a time zone, not {value!r}")
+        seq = self.before_seq
+        if seq is not None and (type(seq) is not int or not 1 <= seq <= MAX_SAFE_INTEGER):
+            raise NodeError(f"audit filter: before_seq must be a whole number from 1 to 2^53-1, not {seq!r}")
+
+    def described(self) -> dict[str, Any]:
+        """The conditions given, as an export names them (times in UTC)."""
+        found: dict[str, Any] = {}
+        for name in ("user", "action", "record_id", "since", "until", "before_seq"):
+            value = getattr(self, name)
+            if value is not None:
+                found[name] = format_timestamp(value) if isinstance(value, datetime) else value
+        return found
+
+    def where(self) -> tuple[str, tuple[Any, ...]]:
+        """The SQL condition (with its leading WHERE, or empty) and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (("user", self.user), ("record_id", self.record_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.action is not None:  # a prefix, compared as text: no LIKE wildcards to escape
+            clauses.append("substr(action, 1, length(?)) = ?")
+            params += [self.action, self.action]
+        if self.since is not None:
+            clauses.append("time >= ?")
+            params.append(format_timestamp(self.since))
+        if self.until is not None:
+            clauses.append("time < ?")
+            params.append(format_timestamp(self.until))
+        if self.before_seq is not None:
+            clauses.append("seq < ?")
+            params.append(self.before_seq)
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+def list_entries(
+    node: Node, *, limit: int | None = None, record_id: str | None = None, only: EntryFilter | None = None
+) -> list[dict[str, Any]]:
+    """Entries oldest first; with `limit` only the newest `limit`; with `record_id` only those about that
+    record; with `only` only those it lets through (the newest `limit` of them, with a limit)."""
     if limit is not None and limit < 0:
         raise NodeError("the limit must not be negative")
-    where, params = ("WHERE record_id = ?", (record_id,)) if record_id is not None else ("", ())
+    if record_id is not None:
+        only = EntryFilter(record_id=record_id) if only is None else _both(only, record_id)
+    where, params = (only or EntryFilter()).where()
     order = "ORDER BY seq" if limit is None else "ORDER BY seq DESC LIMIT ?"
     with _snapshot(node) as conn:
         found = _select(conn, f"{where} {order}", params if limit is None else (*params, limit))
     if limit is not None:
         found.reverse()
     return [_present(row) for row in found]
+
+
+def _both(only: EntryFilter, record_id: str) -> EntryFilter:
+    """`only` narrowed to `record_id` as well; NodeError if it names another record (nothing could match)."""
+    if only.record_id not in (None, record_id):
+        raise NodeError(f"two different records asked for: {only.record_id!r} and {record_id!r}")
+    return replace(only, record_id=record_id)
 
 
 def _recomputed(row: dict[str, Any]) -> str | None:
@@ -326,31 +402,35 @@ def _csv_cell(name: str, value: Any) -> Any:
     return value
 
 
-def export(node: Node, fmt: Literal["csv", "json"]) -> str:
-    """Every entry with its hashes, as CSV (header row first) or JSON (with the node and the head).
+def export(node: Node, fmt: Literal["csv", "json"], *, only: EntryFilter | None = None) -> str:
+    """Every entry (or those `only` lets through) with its hashes, as CSV (header row first) or JSON
+    (with the node, the head and, if filtered, the filter).
 
     CSV gives recipients as a JSON array and puts an apostrophe before free text (user, action,
     record id, detail) that starts like a spreadsheet formula; JSON carries every value unchanged.
     """
+    if fmt not in ("csv", "json"):
+        raise NodeError(f"unknown export format {fmt!r}; use csv or json")
+    where, params = (only or EntryFilter()).where()
     with _snapshot(node) as conn:
-        entries = [_present(row) for row in _select(conn, "ORDER BY seq")]
+        entries = [_present(row) for row in _select(conn, f"{where} ORDER BY seq", params)]
         top = _head(conn)
     if fmt == "json":
-        document = {
+        document: dict[str, Any] = {
             "node_id": node.node_id,
             "node_name": node.config.name,
             "exported": now_text(),
             "head": top,
-            "entries": entries,
         }
+        if only is not None:
+            document["filter"] = only.described()
+        document["entries"] = entries
         return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=FIELDS)
-        writer.writeheader()
-        for entry in entries:
-            recipients = entry["recipients"]
-            cells = {**entry, "recipients": dumps(recipients) if isinstance(recipients, list) else recipients}
-            writer.writerow({name: _csv_cell(name, cells[name]) for name in FIELDS})
-        return out.getvalue()
-    raise NodeError(f"unknown export format {fmt!r}; use csv or json")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=FIELDS)
+    writer.writeheader()
+    for entry in entries:
+        recipients = entry["recipients"]
+        cells = {**entry, "recipients": dumps(recipients) if isinstance(recipients, list) else recipients}
+        writer.writerow({name: _csv_cell(name, cells[name]) for name in FIELDS})
+    return out.getvalue()
