@@ -1,0 +1,158 @@
+"""Reviewing a share before it leaves, and sharing exactly what was reviewed.
+
+`review` shows the current version of a record as one audience would receive it: the content as it
+is signed (local fields and marks left out, counts as bands), the fields that stay local, the
+personal-data findings, and, once nothing blocks it, the sealed bytes and their SHA-256 (as
+node.sharing.preview seals them: from then on that version's envelope for this audience is fixed).
+While the check finds possible personal data that nobody confirmed, nothing is sealed: the officer
+edits the record or confirms (`confirm_pii`, recorded as pii_confirmed_by and in the audit log).
+
+`share_reviewed` shares like node.sharing.shares.share_record, but only the version and envelope a
+review showed: it is refused, and nothing is shared, if the record changed since or that envelope
+was never sealed, so nothing leaves that was not on screen.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from node import audit
+from node.errors import NodeError, PolicyError
+from node.home import Node
+from node.networks.registry import resolve_network
+from node.sharing import policy
+from node.sharing.shares import add_shares, check_pii, outgoing, record_row, seal, version_row
+from node.store import write
+from node.users import Actor
+
+
+class StalePreview(PolicyError):
+    """A share named a version or envelope other than the one it would send now: the preview is out of date."""
+
+
+def kept_local(stored: Mapping[str, Any], shared: Mapping[str, Any]) -> list[str]:
+    """The fields of `stored` content (and members of its objects) that are absent from the `shared` content,
+    as dotted paths in the order of `stored`: what stays on this node."""
+    paths: list[str] = []
+    for name, value in stored.items():
+        if name not in shared:
+            paths.append(name)
+        elif isinstance(value, Mapping) and isinstance(shared[name], Mapping):
+            paths.extend(f"{name}.{inner}" for inner in value if inner not in shared[name])
+    return paths
+
+
+def _envelope_text(conn: sqlite3.Connection, seq: int) -> str:
+    return str(conn.execute("SELECT envelope FROM envelopes WHERE seq = ?", (seq,)).fetchone()[0])
+
+
+def review(
+    node: Node,
+    record_id: str,
+    to: Sequence[str] = (),
+    all_peers: bool = False,
+    *,
+    network: str | None = None,
+    by: Actor,
+    confirm_pii: bool = False,
+) -> dict[str, Any]:
+    """What the current version of a record would send to the named peers, all peers or a network.
+
+    Returns the version, label, scope, recipients (peer ids), the content as signed, `kept_local`
+    (paths), the PII `findings` (node.sharing.pii.Finding), `pii_confirmed_by`, and `sealed`: None while
+    unconfirmed findings block the share, else the envelope's `bytes`, `sha256` and `size`.
+    """
+    by.require("author")
+    peers, scope = policy.audience(node, to, all_peers, network)
+    network_id = resolve_network(node, network)["id"] if network is not None else None
+    sealed: dict[str, Any] | None = None
+    with write(node.db) as conn:
+        record = record_row(conn, record_id)
+        version = version_row(conn, record_id, record["version"])
+        policy.check_scope(version["tlp"], scope)
+        content = outgoing(node, record, version)
+        blocked = False
+        try:
+            check_pii(node, conn, record, version, by, confirm_pii)
+        except NodeError:
+            if confirm_pii:
+                raise
+            blocked = True  # the findings wait for the officer: nothing is sealed before they edit or confirm
+        if not blocked:
+            text = _envelope_text(conn, seal(node, conn, record, version, network_id))
+            content = json.loads(text)["content"]
+            sealed = {"bytes": text, "sha256": audit.digest_of(text.encode()), "size": len(text.encode())}
+        confirmed_by = conn.execute(
+            "SELECT pii_confirmed_by FROM versions WHERE record_id = ? AND version = ?", (record_id, version["version"])
+        ).fetchone()[0]
+    return {
+        "id": record_id,
+        "kind": record["kind"],
+        "version": version["version"],
+        "tlp": version["tlp"],
+        "scope": scope,
+        "network": network_id,
+        "recipients": peers,
+        "content": content,
+        "kept_local": kept_local(json.loads(version["content"]), content),
+        "findings": policy.pii_findings(content),
+        "pii_confirmed_by": confirmed_by,
+        "sealed": sealed,
+    }
+
+
+def _sealed_digest(conn: sqlite3.Connection, record_id: str, version: int, network_id: str | None) -> str | None:
+    """The SHA-256 of the envelope already sealed for this version and audience (see `seal`), or None."""
+    if network_id is None:
+        found = conn.execute(
+            """SELECT e.envelope FROM versions v JOIN envelopes e ON e.seq = v.seq
+               WHERE v.record_id = ? AND v.version = ?""",
+            (record_id, version),
+        ).fetchone()
+    else:
+        found = conn.execute(
+            """SELECT e.envelope FROM network_seals s JOIN envelopes e ON e.seq = s.seq
+               WHERE s.record_id = ? AND s.version = ? AND s.network = ?""",
+            (record_id, version, network_id),
+        ).fetchone()
+    return None if found is None else audit.digest_of(str(found[0]).encode())
+
+
+def share_reviewed(
+    node: Node,
+    record_id: str,
+    to: Sequence[str],
+    all_peers: bool,
+    *,
+    network: str | None = None,
+    version: int,
+    sha256: str,
+    by: Actor,
+) -> dict[str, Any]:
+    """Share a record as `share_record` does, but only the `version` and envelope (`sha256`) a review showed.
+
+    Raises StalePreview, and shares nothing, if the record is at another version now, or the envelope
+    this audience would receive is not the one named (or was never sealed by a review). Returns
+    recipients, scope and state (pending with four-eyes release).
+    """
+    by.require("author")
+    peers, scope = policy.audience(node, to, all_peers, network)
+    network_id = resolve_network(node, network)["id"] if network is not None else None
+    with write(node.db) as conn:
+        record = record_row(conn, record_id)
+        if record["version"] != version:
+            raise StalePreview(
+                f"{record_id} changed since the preview: it is at version {record['version']}, the preview showed "
+                f"version {version}; nothing was shared, look at the preview again"
+            )
+        digest = _sealed_digest(conn, record_id, version, network_id)
+        if digest is None or digest != sha256:
+            raise StalePreview(
+                f"what {record_id} would send to this audience is not the previewed {sha256[:80]!r}; "
+                "nothing was shared, look at the preview again"
+            )
+        state, recipients = add_shares(node, conn, record, peers, scope, by=by, confirm_pii=False, network=network)
+    return {"id": record_id, "recipients": recipients, "scope": scope, "state": state, "sha256": digest}
