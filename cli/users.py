@@ -128,3 +128,31 @@ def disable(home: Path | None, user: str | None, name: str) -> None:
         actor = acting_user(node, user)
         disable_user(node, name, by=actor)
     click.echo(f"disabled user {name}")
+
+
+@users_group.command("passwd")
+@home_option
+@user_option
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the new password from standard input instead of asking twice."
+)
+def passwd(home: Path | None, user: str | None, name: str, password_stdin: bool) -> None:
+    """Give the user NAME a new password (at least 12 characters); asks for it twice.
+
+    An administrator sets anyone's (without --user, as the built-in administrator); anybody sets
+    their own with `--user NAME` (asks their current password). The change is written to the audit log.
+    """
+    from node.users import get_user, set_password
+
+    with opened(home) as node:
+        actor = acting_user(node, user)
+        if actor.builtin or actor.name != name:
+            actor.require("manage_users")
+        get_user(node, name)
+        if password_stdin:
+            password = _read_password_stdin()
+        else:
+            password = click.prompt(f"New password for {name}", hide_input=True, confirmation_prompt=True, err=True)
+        set_password(node, name, password, by=actor)
+    click.echo(f"set a new password for {name}")
