@@ -3,11 +3,16 @@
 It uses the same operations as the CLI and the same server as `praevnet serve`; only the three
 nodes share one process. Augsburg shares an experience record with Bonn, Bonn warns everyone with
 an alert, and the demo shows what arrived, verified, and that internal notes stayed at home.
+
+Given the web interface's app factory (`ui`, injected by cli/demo.py: node does not import web),
+each city also serves its officers' interface on a loopback port of its own, with the user
+DEMO_USER and a password made for this run, both printed with the interface's address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,10 +29,13 @@ from node.sharing.records import add_record, send_alert
 from node.sharing.shares import share_record
 from node.store import now
 from node.trust.pairing import add_peer
-from node.users import ADMIN
+from node.users import ADMIN, add_user
 from protocol.timestamps import format_timestamp
 
 CITIES = (("augsburg", "Stadt Augsburg"), ("bonn", "Stadt Bonn"), ("chemnitz", "Stadt Chemnitz"))
+DEMO_USER = "demo"
+DEMO_ROLE = "admin"  # may use every page of the interface: write, share, release, manage users
+UiFactory = Callable[[Node], web.Application]
 LOCAL_NOTE = "Interner Hinweis: Ansprechpartnerin im Jugendamt ist erkrankt, Rückruf erst im Dezember."
 
 EXAMPLE_RECORD: dict[str, Any] = {
@@ -69,11 +77,12 @@ def example_alert() -> dict[str, Any]:
 
 @dataclass
 class DemoCity:
-    """One running city node of the demo."""
+    """One running city node of the demo, and its web interface if it serves one."""
 
     slug: str
     node: Node
-    runner: web.AppRunner
+    runners: list[web.AppRunner]
+    ui_url: str | None = None
 
     @property
     def name(self) -> str:
@@ -81,17 +90,37 @@ class DemoCity:
         return self.node.config.name
 
 
-async def _start_city(base: Path, slug: str, name: str) -> DemoCity:
+def _loopback_socket() -> tuple[socket.socket, int]:
+    """A socket bound to a free port on 127.0.0.1, and the port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    return sock, int(sock.getsockname()[1])
+
+
+async def _serve(app: web.Application, sock: socket.socket, runners: list[web.AppRunner]) -> None:
+    """Serve `app` on the bound `sock`; its runner joins `runners`, to be cleaned up with them."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    runners.append(runner)
+    await web.SockSite(runner, sock).start()
+
+
+async def _start_city(
+    base: Path, slug: str, name: str, cities: list[DemoCity], ui: UiFactory | None, password: str
+) -> DemoCity:
+    sock, port = _loopback_socket()
     init_home(base / slug, name=name, url=f"http://127.0.0.1:{port}")
     node = Node.open(base / slug)
-    runner = web.AppRunner(create_app(node), access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    return DemoCity(slug=slug, node=node, runner=runner)
+    city = DemoCity(slug=slug, node=node, runners=[])
+    cities.append(city)  # from here on, run_demo closes it whatever happens
+    add_user(node, DEMO_USER, DEMO_ROLE, password, by=ADMIN)
+    await _serve(create_app(node), sock, city.runners)
+    if ui is not None:
+        ui_sock, ui_port = _loopback_socket()
+        await _serve(ui(node), ui_sock, city.runners)
+        city.ui_url = f"http://127.0.0.1:{ui_port}/"
+    return city
 
 
 def _found_in(base: Path, slugs: tuple[str, ...], text: str) -> bool:
@@ -110,13 +139,19 @@ async def _wait_for(check: Callable[[], bool], seconds: float = 20.0) -> bool:
     return True
 
 
-async def run_demo(base: Path, say: Callable[[str], None], hold: Callable[[], Any] | None = None) -> dict[str, Any]:
-    """Run the demo in directory `base`; `hold` is awaited while the nodes are up (e.g. until Ctrl-C)."""
+async def run_demo(
+    base: Path, say: Callable[[str], None], hold: Callable[[], Any] | None = None, ui: UiFactory | None = None
+) -> dict[str, Any]:
+    """Run the demo in directory `base`; `hold` is awaited while the nodes are up (e.g. until Ctrl-C).
+
+    With `ui` (the web interface's app factory), each city serves its interface too, and the demo
+    prints where, with the login of its user DEMO_USER.
+    """
     cities: list[DemoCity] = []
+    password = secrets.token_urlsafe(12)
     try:
         for slug, name in CITIES:
-            city = await _start_city(base, slug, name)
-            cities.append(city)
+            city = await _start_city(base, slug, name, cities, ui, password)
             say(f"[{city.name}] node {city.node.node_id} up at {city.node.config.url}")
             say(f"    fingerprint {city.node.fingerprint}")
         augsburg, bonn, chemnitz = cities
@@ -164,7 +199,14 @@ async def run_demo(base: Path, say: Callable[[str], None], hold: Callable[[], An
         say("Try the CLI on a running node, e.g.:")
         say(f"    praevnet inbox list --home {base / 'bonn'}")
         say(f"    praevnet peers list --home {base / 'augsburg'}")
+        if ui is not None:
+            say("")
+            say("Open a city's web interface in a browser:")
+            for city in cities:
+                say(f"    {city.name}: {city.ui_url}")
+            say(f"and log in as user '{DEMO_USER}' with password '{password}' (the same in every city).")
         if hold is not None:
+            say("")
             say("The nodes keep running; press Ctrl-C to stop.")
             for city in cities:
                 say(f"    {city.name}: {city.node.config.url}")
@@ -178,5 +220,6 @@ async def run_demo(base: Path, say: Callable[[str], None], hold: Callable[[], An
         }
     finally:
         for city in cities:
-            await city.runner.cleanup()
+            for runner in reversed(city.runners):
+                await runner.cleanup()
             city.node.close()
