@@ -2,7 +2,7 @@
 
 Field names are the contract between cities (see SPEC.md, "Content"). Input from an officer may
 carry local fields such as `internal_notes`; content inside an envelope never does. Validation
-names the offending field, so the CLI and the server can say exactly what to fix.
+names every offending field at once, so the CLI and the server can say exactly what to fix.
 """
 
 from __future__ import annotations
@@ -140,17 +140,35 @@ def check_kind(kind: object) -> Kind:
     return kind
 
 
-def _field_path(error: ValidationError) -> str:
+class ContentError(SchemaError):
+    """Every problem found in record or alert content, as `problems`: (field path, reason) in schema order.
+
+    `field` and `reason` name the first problem; the message lists them all on one line.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(*self.problems[0])
+        if len(self.problems) > 1:
+            self.args = (f"{len(self.problems)} problems: " + "; ".join(f"{f}: {r}" for f, r in self.problems),)
+
+
+DATE_HINT = "give a date and time with offset, e.g. 2026-12-31T18:00:00+01:00 (or 2026-12-31T17:00:00Z in UTC)"
+"""How an alert's `expires` and `effective` must be written, with an example."""
+_TIMESTAMP_FIELDS = ("expires", "effective")
+
+
+def _field_paths(error: ValidationError) -> list[str]:
+    """The field(s) an error is about: a missing or unknown member is named itself, not its parent."""
     path = ".".join(str(part) for part in error.instance_path)
     details = error.kind.as_dict()
-    name: str | None = None
     if error.kind.name == "required":
-        name = str(details["property"])
+        names = [str(details["property"])]
     elif error.kind.name == "additionalProperties":
-        name = str(sorted(details["unexpected"])[0])
-    if name is not None:
-        return f"{path}.{name}" if path else name
-    return path or "(content)"
+        names = sorted(str(name) for name in details["unexpected"])
+    else:
+        return [path or "(content)"]
+    return [f"{path}.{name}" if path else name for name in names]
 
 
 def _reason(error: ValidationError) -> str:
@@ -181,48 +199,75 @@ def _json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _first_error(kind: Kind, content: object) -> ValidationError | None:
+def _order(kind: Kind, path: str) -> tuple[int, int, str]:
+    """Sort key of a field path: the schema's order of fields (as in a template), unknown fields last."""
+    properties = SCHEMAS[kind]["properties"]
+    top, _, rest = path.partition(".")
+    names = list(properties)
+    first = names.index(top) if top in names else len(names)
+    inner = list(properties.get(top, {}).get("properties", {}))
+    member = rest.partition(".")[0]
+    second = inner.index(member) if member in inner else len(inner)
+    return first, second, path
+
+
+def _problems(kind: Kind, content: Mapping[str, Any], allow_local: bool, now: datetime | None) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     validator = _VALIDATORS[kind]
-    if validator.is_valid(content):
-        return None
-    errors = sorted(validator.iter_errors(content), key=lambda e: ([str(p) for p in e.instance_path], e.kind.name))
-    return errors[0] if errors else None
+    if not validator.is_valid(content):
+        for error in validator.iter_errors(content):
+            found.extend((path, _reason(error)) for path in _field_paths(error))
+    if not allow_local:
+        found.extend((name, "is a local field and must never be sent") for name in sorted(LOCAL_FIELDS & set(content)))
+    if kind == "alert":
+        wrong = {path.partition(".")[0] for path, _ in found}
+        band = content.get("case_band")
+        if "case_band" in content and "case_band" not in wrong and not is_case_band(band):
+            found.append(("case_band", f"{band!r} is not a case band: {_BAND_RULE}"))
+        found.extend(_alert_time_problems(content, wrong, now))
+    hinted = [_with_date_hint(path, reason) for path, reason in found]
+    return sorted(dict.fromkeys(hinted), key=lambda problem: (*_order(kind, problem[0]), problem[1]))
+
+
+def _with_date_hint(path: str, reason: str) -> tuple[str, str]:
+    """A problem with the form of an alert's time also says how to write one."""
+    if path in _TIMESTAMP_FIELDS and DATE_HINT not in reason and not reason.startswith(("must be later", "lies in")):
+        return path, f"{reason}; {DATE_HINT}"
+    return path, reason
 
 
 def validate_content(kind: Kind, content: object, *, allow_local: bool, now: datetime | None = None) -> dict[str, Any]:
-    """Validate record or alert content, returned as a dict; raise SchemaError naming the first offending field.
+    """Validate record or alert content, returned as a dict; raise ContentError naming every offending field.
 
     `allow_local` admits local fields (officer input); content from an envelope must not have them.
     An alert's `case_band` must be one of the four bands of some admissible threshold (`is_case_band`).
     With `now` given, an alert must not have expired yet.
     """
     if not isinstance(content, Mapping):
-        raise SchemaError("(content)", "must be a JSON object")
-    error = _first_error(kind, content)
-    if error is not None:
-        raise SchemaError(_field_path(error), _reason(error))
-    if not allow_local:
-        for name in sorted(LOCAL_FIELDS & set(content)):
-            raise SchemaError(name, "is a local field and must never be sent")
-    if kind == "alert":
-        if "case_band" in content and not is_case_band(content["case_band"]):
-            raise SchemaError("case_band", f"{content['case_band']!r} is not a case band: {_BAND_RULE}")
-        _check_alert_times(content, now)
+        raise ContentError([("(content)", "must be a JSON object")])
+    problems = _problems(kind, content, allow_local, now)
+    if problems:
+        raise ContentError(problems)
     return dict(content)
 
 
-def _check_alert_times(content: Mapping[str, Any], now: datetime | None) -> None:
+def _alert_time_problems(content: Mapping[str, Any], wrong: set[str], now: datetime | None) -> list[tuple[str, str]]:
+    """Problems with an alert's times whose form the schema accepted: each a date-time with offset, in order."""
     moments = {}
-    for name in ("expires", "effective"):
-        if name in content:
+    problems = []
+    for name in _TIMESTAMP_FIELDS:
+        if name in content and name not in wrong:
             try:
                 moments[name] = parse_timestamp(content[name])
-            except ProtocolError as exc:
-                raise SchemaError(name, str(exc)) from None
-    if "effective" in moments and moments["effective"] >= moments["expires"]:
-        raise SchemaError("expires", "must be later than effective")
-    if now is not None and moments["expires"] <= now:
-        raise SchemaError("expires", "lies in the past; an alert must expire in the future")
+            except ProtocolError:
+                problems.append(
+                    (name, f"{content[name]!r} is not a valid date and time with a UTC offset; {DATE_HINT}")
+                )
+    if "effective" in moments and "expires" in moments and moments["effective"] >= moments["expires"]:
+        problems.append(("expires", "must be later than effective"))
+    if now is not None and "expires" in moments and moments["expires"] <= now:
+        problems.append(("expires", "lies in the past; an alert must expire in the future"))
+    return problems
 
 
 def check_threshold(threshold: object) -> int:

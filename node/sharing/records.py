@@ -22,24 +22,49 @@ from node.sharing import shares as sharing
 from node.sharing.release import list_shares, void_older_requests
 from node.store import dumps, now, now_text, rows, write
 from node.users import Actor
-from protocol.errors import ProtocolError
-from protocol.records import Kind, validate_content
+from protocol.records import ContentError, Kind, validate_content
 from protocol.timestamps import format_timestamp, parse_timestamp
 from protocol.tlp import DEFAULT
 
 
+class InvalidContent(NodeError):
+    """An officer's content that does not fit its schema; `problems` lists every (field path, reason) at once.
+
+    The message names the one problem on one line, or lists several, one a line.
+    """
+
+    def __init__(self, kind: Kind, problems: list[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        lines = [reason if reason.startswith(f"{field} ") else f"{field}: {reason}" for field, reason in problems]
+        if len(lines) == 1:
+            super().__init__(f"invalid {kind}: {lines[0]}")
+        else:
+            super().__init__(f"invalid {kind}, {len(lines)} problems:" + "".join(f"\n  {line}" for line in lines))
+
+
 def _validate(node: Node, kind: Kind, content: object) -> dict[str, Any]:
-    """Check an officer's content; an alert's case band is the node's to compute, never the officer's."""
+    """Check an officer's content; an alert's case band is the node's to compute, never the officer's.
+
+    Every problem is reported at once (InvalidContent), each naming its field.
+    """
+    problems: list[tuple[str, str]] = []
     if kind == "alert" and isinstance(content, Mapping) and "case_band" in content:
-        raise NodeError(
-            "invalid alert: case_band is computed by this node from case_count and its small-number threshold "
-            f"(k = {node.config.alerts.small_number_threshold}); give case_count instead: "
-            "the exact count stays on this node, peers receive only its band"
+        problems.append(
+            (
+                "case_band",
+                "case_band is computed by this node from case_count and its small-number threshold "
+                f"(k = {node.config.alerts.small_number_threshold}); give case_count instead: "
+                "the exact count stays on this node, peers receive only its band",
+            )
         )
+        content = {name: value for name, value in content.items() if name != "case_band"}
     try:
-        return validate_content(kind, content, allow_local=True, now=now())
-    except ProtocolError as exc:
-        raise NodeError(f"invalid {kind}: {exc}") from None
+        checked = validate_content(kind, content, allow_local=True, now=now())
+    except ContentError as exc:
+        problems = [*exc.problems, *problems]
+    if problems:
+        raise InvalidContent(kind, problems)
+    return checked
 
 
 def _expires(kind: Kind, content: Mapping[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ from protocol.errors import ProtocolError, SchemaError
 from protocol.records import (
     ALERT_SCHEMA,
     CASE_BANDS,
+    DATE_HINT,
     DEFAULT_SMALL_NUMBER_THRESHOLD,
     EXPERIENCE_SCHEMA,
     KINDS,
@@ -23,6 +24,7 @@ from protocol.records import (
     RECORD_KINDS,
     RETRACTION_SCHEMA,
     SCHEMAS,
+    ContentError,
     Kind,
     case_band,
     case_bands,
@@ -439,14 +441,81 @@ def test_check_kind() -> None:
         assert info.value.field == "type"
 
 
-def test_first_error_is_reported_deterministically() -> None:
+def test_every_problem_is_reported_deterministically() -> None:
     content = {"summary": 5, "colour": "x"}
     messages = set()
     for _ in range(5):
         with pytest.raises(SchemaError) as info:
             validate_content("experience", content, allow_local=False)
         messages.add(str(info.value))
-    assert len(messages) == 1
+    assert messages == {
+        "3 problems: title: required field is missing; summary: must be of type string, not integer; "
+        "colour: unknown field"
+    }
+
+
+def test_three_distinct_problems_are_all_named_with_their_field_paths_in_schema_order() -> None:
+    content = {**FULL_EXPERIENCE, "implementation": {"costs": 15000}, "evidence_level": "excellent"}
+    del content["title"]
+    with pytest.raises(ContentError) as info:
+        validate_content("experience", content, allow_local=False)
+    assert [field for field, _ in info.value.problems] == ["title", "implementation.costs", "evidence_level"]
+    assert info.value.field == "title"  # the first, for callers that name one field
+    message = str(info.value)
+    assert message.startswith("3 problems: ")
+    for needle in ("title: required", "implementation.costs: must be of type string", "evidence_level: must be one"):
+        assert needle in message
+
+
+def test_several_unknown_and_missing_members_are_each_named() -> None:
+    content = {"headline": "H", "area": {"lat": 1, "lon": 2}, "colour": "x", "expires": "2026-12-31T00:00:00Z"}
+    with pytest.raises(ContentError) as info:
+        validate_content("alert", content, allow_local=False)
+    assert info.value.problems == (
+        ("area.name", "required field is missing"),
+        ("area.lat", "unknown field"),
+        ("area.lon", "unknown field"),
+        ("colour", "unknown field"),
+    )
+
+
+def test_local_fields_and_schema_problems_are_reported_together() -> None:
+    content = {**FULL_ALERT, "internal_notes": "x", "urgency": "soon", "case_band": "2-2", "expires": "morgen"}
+    with pytest.raises(ContentError) as info:
+        validate_content("alert", content, allow_local=False, now=NOW)
+    fields = [field for field, _ in info.value.problems]
+    assert fields == ["expires", "urgency", "case_band", "internal_notes"]
+
+
+def test_one_problem_keeps_the_one_line_message() -> None:
+    with pytest.raises(ContentError) as info:
+        validate_content("experience", {**FULL_EXPERIENCE, "title": ""}, allow_local=False)
+    assert str(info.value) == "title: must not be empty"
+    assert info.value.problems == (("title", "must not be empty"),)
+
+
+@pytest.mark.parametrize("value", ["2026-12-31", "31.12.2026 18:00", "2026-12-31T18:00:00", 1796000000, None])
+def test_a_wrongly_written_time_says_which_format_it_needs_with_an_example(value: Any) -> None:
+    for name in ("expires", "effective"):
+        with pytest.raises(ContentError) as info:
+            validate_content("alert", {**FULL_ALERT, name: value}, allow_local=False, now=NOW)
+        assert info.value.field == name
+        assert DATE_HINT in str(info.value)
+        assert "e.g. 2026-12-31T18:00:00+01:00" in DATE_HINT
+
+
+def test_a_missing_expiry_says_how_to_write_one() -> None:
+    content = {k: v for k, v in FULL_ALERT.items() if k != "expires"}
+    with pytest.raises(ContentError) as info:
+        validate_content("alert", content, allow_local=False)
+    assert info.value.problems == (("expires", f"required field is missing; {DATE_HINT}"),)
+
+
+def test_an_expiry_in_the_past_gets_no_format_hint() -> None:
+    content = {k: v for k, v in FULL_ALERT.items() if k != "effective"}
+    with pytest.raises(ContentError) as info:
+        validate_content("alert", {**content, "expires": "2026-11-01T00:00:00Z"}, allow_local=False, now=NOW)
+    assert info.value.problems == (("expires", "lies in the past; an alert must expire in the future"),)
 
 
 # --- alert times ------------------------------------------------------------------------------
