@@ -20,12 +20,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from node import audit
-from node.errors import NodeError, PolicyError
+from node.errors import NodeError, NotFound, PolicyError
 from node.home import Node
 from node.networks.registry import resolve_network
 from node.sharing import policy
 from node.sharing.shares import add_shares, check_pii, outgoing, record_row, seal, version_row
-from node.store import write
+from node.store import first_row, write
 from node.users import Actor
 
 
@@ -61,9 +61,10 @@ def review(
 ) -> dict[str, Any]:
     """What the current version of a record would send to the named peers, all peers or a network.
 
-    Returns the version, label, scope, recipients (peer ids), the content as signed, `kept_local`
-    (paths), the PII `findings` (node.sharing.pii.Finding), `pii_confirmed_by`, and `sealed`: None while
-    unconfirmed findings block the share, else the envelope's `bytes`, `sha256` and `size`.
+    Returns the version, label, scope, recipients (peer ids), the content as signed, the content as
+    `written` (local fields included, for this node's eyes), `kept_local` (paths), the PII `findings`
+    (node.sharing.pii.Finding), `pii_confirmed_by`, and `sealed`: None while unconfirmed findings block
+    the share, else the envelope's `bytes`, `sha256` and `size`.
     """
     by.require("author")
     peers, scope = policy.audience(node, to, all_peers, network)
@@ -84,24 +85,58 @@ def review(
         if not blocked:
             text = _envelope_text(conn, seal(node, conn, record, version, network_id))
             content = json.loads(text)["content"]
-            sealed = {"bytes": text, "sha256": audit.digest_of(text.encode()), "size": len(text.encode())}
+            sealed = _sealed_text(text)
         confirmed_by = conn.execute(
             "SELECT pii_confirmed_by FROM versions WHERE record_id = ? AND version = ?", (record_id, version["version"])
         ).fetchone()[0]
+    shown = _shown(record, version, content, sealed, confirmed_by)
+    return {**shown, "scope": scope, "network": network_id, "recipients": peers}
+
+
+def _shown(
+    record: Mapping[str, Any],
+    version: Mapping[str, Any],
+    content: dict[str, Any],
+    sealed: dict[str, Any] | None,
+    confirmed_by: str | None,
+) -> dict[str, Any]:
+    """What a review shows of one version, whoever it is for."""
+    written = json.loads(version["content"])
     return {
-        "id": record_id,
+        "id": record["id"],
         "kind": record["kind"],
         "version": version["version"],
         "tlp": version["tlp"],
-        "scope": scope,
-        "network": network_id,
-        "recipients": peers,
         "content": content,
-        "kept_local": kept_local(json.loads(version["content"]), content),
+        "written": written,
+        "kept_local": kept_local(written, content),
         "findings": policy.pii_findings(content),
         "pii_confirmed_by": confirmed_by,
         "sealed": sealed,
     }
+
+
+def _sealed_text(text: str) -> dict[str, Any]:
+    return {"bytes": text, "sha256": audit.digest_of(text.encode()), "size": len(text.encode())}
+
+
+def pending_review(node: Node, share_id: int) -> dict[str, Any]:
+    """What a share waiting for release sends, for the approver to look at, as `review` shows it: the version the
+    share names, sealed for its audience (listing pending shares sealed it already, see
+    node.sharing.release.pending_shares). NotFound unless the share waits for release."""
+    with write(node.db) as conn:
+        share = first_row(
+            conn,
+            "SELECT * FROM shares WHERE id = ? AND state = 'pending' AND voided_by_version IS NULL",
+            (share_id,),
+        )
+        if share is None:
+            raise NotFound(f"no share with id {share_id} waits for release")
+        record = record_row(conn, share["record_id"])
+        version = version_row(conn, record["id"], share["version"])
+        text = _envelope_text(conn, seal(node, conn, record, version, share["network"]))
+    shown = _shown(record, version, json.loads(text)["content"], _sealed_text(text), version["pii_confirmed_by"])
+    return {**shown, "scope": share["scope"], "network": share["network"], "recipients": [share["peer_id"]]}
 
 
 def _sealed_digest(conn: sqlite3.Connection, record_id: str, version: int, network_id: str | None) -> str | None:

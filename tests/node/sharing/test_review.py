@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from node import audit
-from node.errors import NodeError
+from node.errors import NodeError, NotFound
 from node.home import Node
 from node.sharing.records import add_record, edit_record
-from node.sharing.review import StalePreview, kept_local, review, share_reviewed
+from node.sharing.release import pending_shares, release_share
+from node.sharing.review import StalePreview, kept_local, pending_review, review, share_reviewed
 from node.users import Actor
 from tests.node.federation import Federation
 
@@ -160,3 +161,35 @@ async def test_a_review_needs_an_author_and_a_real_audience(fed: Federation) -> 
     with pytest.raises(NodeError, match="TLP:RED goes only to named recipients"):
         review(a, red, all_peers=True, by=OLGA)
     assert state(a) == before
+
+
+async def test_a_pending_share_is_reviewed_as_the_approver_releases_it(tmp_path: Path) -> None:
+    federation = Federation(tmp_path)
+    try:
+        a = await federation.add("augsburg", {"release": {"four_eyes": True}})
+        b = await federation.add("bonn")
+        federation.pair(a, b)
+        record_id = add_record(a, "experience", RECORD, local=["implementation.costs"], by=OLGA)
+        share_reviewed(
+            a,
+            record_id,
+            [b.node_id],
+            False,
+            version=1,
+            sha256=review(a, record_id, [b.node_id], by=OLGA)["sealed"]["sha256"],
+            by=OLGA,
+        )
+        [waiting] = pending_shares(a)
+        shown = pending_review(a, waiting["id"])
+        assert (shown["version"], shown["recipients"], shown["scope"]) == (1, [b.node_id], "named")
+        assert shown["sealed"]["sha256"] == waiting["sha256"]
+        assert shown["kept_local"] == ["implementation.costs", "internal_notes"]
+        assert shown["written"]["internal_notes"] == LOCAL_NOTE
+        assert LOCAL_NOTE not in shown["sealed"]["bytes"]
+        release_share(a, waiting["id"], version=1, sha256=waiting["sha256"], by=Actor("anton", "approver"))
+        with pytest.raises(NotFound, match="waits for release"):
+            pending_review(a, waiting["id"])
+        with pytest.raises(NotFound, match="waits for release"):
+            pending_review(a, 999)
+    finally:
+        await federation.close()
