@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ import click
 
 from node.errors import NodeError
 from node.home import Node, default_home
+from node.trust.peers import peer_id_of
 from node.users import ADMIN, Actor, login_password, login_token
 
 # A command function; every reusable option here and in the command modules is a decorator `F -> F`.
@@ -98,3 +100,56 @@ def acting_user(node: Node, user: str | None) -> Actor:
         password = click.prompt(f"Password for {user}", hide_input=True, err=True)
         return login_password(node, user, password)
     raise NodeError(f"no password for user {user}: set PRAEVNET_TOKEN or run interactively")
+
+
+PEER_HELP = "a peer's name (or a unique beginning of it, any case) or node id"
+"""How the help of every option and argument that names a peer describes it."""
+
+
+def peer_ids(node: Node, texts: Iterable[str]) -> list[str]:
+    """The node ids of the peers an officer named (node.trust.peers.peer_id_of), in order."""
+    return [peer_id_of(node, text) for text in texts]
+
+
+def print_table(headers: Sequence[str], lines: Iterable[Sequence[object]]) -> None:
+    """Print rows under column headers, each column as wide as its widest cell (the last one unpadded)."""
+    cells = [[str(cell) for cell in line] for line in lines]
+    widths = [max(len(row[index]) for row in [list(headers), *cells]) for index in range(len(headers))]
+    for row in [list(headers), *cells]:
+        padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        click.echo("  ".join([*padded, row[-1]]).rstrip())
+
+
+_HOST_PORT = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?/?")
+
+
+def url_or_file(source: str) -> tuple[str | None, Path]:
+    """Tell a node's base URL (it has a scheme) from a descriptor file: (url, _) or (None, path).
+
+    Something like `host:port` that is no file is refused with the URL it probably means, rather than
+    read as a file name that does not exist.
+    """
+    if "://" in source:
+        return source, Path()
+    path = Path(source)
+    if not path.exists() and _HOST_PORT.fullmatch(source) and not source.lower().endswith(".json"):
+        raise NodeError(
+            f"{source!r} is no file, and as an address it lacks its scheme: give a URL with https:// or http://, "
+            f"e.g. https://{source.rstrip('/')}"
+        )
+    return None, path
+
+
+def output_closed() -> click.exceptions.Exit:
+    """The way out when whoever read standard output stopped (`praevnet records list | head -1`).
+
+    Not an error: what is left to print goes to /dev/null (so that Python's last flush does not fail
+    again), and the command ends quietly with status 0.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # a stream without a file descriptor (tests); nothing will be flushed there
+        pass
+    return click.exceptions.Exit(0)

@@ -8,18 +8,35 @@ from typing import Any
 
 import click
 
-from cli.common import F, acting_user, emit, emit_json, home_option, json_option, opened, short, user_option
+from cli.common import (
+    PEER_HELP,
+    F,
+    acting_user,
+    emit,
+    emit_json,
+    home_option,
+    json_option,
+    opened,
+    peer_ids,
+    print_table,
+    short,
+    user_option,
+)
+from cli.record_files import FILE_COMMANDS
 from node.inputs import read_content_file
 from node.sharing.preview import preview
 from node.sharing.records import add_record, edit_record, get_record, list_records, send_alert
 from node.sharing.shares import retract, share_record, unshare
+from node.trust.peers import peer_id_of
 from protocol.errors import ProtocolError
 from protocol.tlp import DEFAULT, LABELS, parse_label
 
 
 def to_option(func: F) -> F:
-    """--to NODE_ID (repeatable): a recipient peer."""
-    return click.option("--to", "to", multiple=True, metavar="NODE_ID", help="A recipient peer (repeatable).")(func)
+    """--to PEER (repeatable): a recipient peer, by name or node id."""
+    return click.option("--to", "to", multiple=True, metavar="PEER", help=f"A recipient: {PEER_HELP} (repeatable).")(
+        func
+    )
 
 
 def all_peers_option(func: F) -> F:
@@ -54,7 +71,8 @@ def local_option(func: F) -> F:
         "local",
         multiple=True,
         metavar="FIELD",
-        help="Mark an optional field local (e.g. problem, implementation.costs): it never leaves, in any version.",
+        help="Mark an optional field local (e.g. problem, implementation.costs): it never leaves, in any version "
+        "(internal_notes and case_count always stay here).",
     )(func)
 
 
@@ -77,7 +95,15 @@ def tlp_option(default: str | None) -> Callable[[F], F]:
 
 @click.group("records")
 def records_group() -> None:
-    """Experience records (Erfahrungsberichte) of this node."""
+    """Experience records (Erfahrungsberichte) of this node.
+
+    Start a record with `praevnet records template experience > bericht.toml`, fill it in and store
+    it with `praevnet records add bericht.toml`.
+    """
+
+
+for _command in FILE_COMMANDS:
+    records_group.add_command(_command)
 
 
 @records_group.command("add")
@@ -88,7 +114,11 @@ def records_group() -> None:
 @local_option
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def add(home: Path | None, as_json: bool, user: str | None, tlp: str, local: tuple[str, ...], file: Path) -> None:
-    """Store the experience record in FILE (JSON) locally and print its id; nothing is shared yet."""
+    """Store the experience record in FILE locally and print its id; nothing is shared yet.
+
+    FILE is TOML, as `praevnet records template experience` writes it, or JSON (a file named *.json,
+    or one starting with `{`). Every problem in it is listed at once, each with its field.
+    """
     with opened(home) as node:
         record_id = add_record(
             node, "experience", read_content_file(file), tlp=tlp, local=local, by=acting_user(node, user)
@@ -117,7 +147,9 @@ def edit(
 ) -> None:
     """Make a new version of RECORD_ID (record or alert) from FILE and/or a new label or local marks.
 
-    Peers the record is shared with receive the new version (after release, with four-eyes).
+    FILE is TOML or JSON, as for `records add`; `praevnet records export RECORD_ID` writes the current
+    content to start from. Peers the record is shared with receive the new version (after release,
+    with four-eyes).
     """
     with opened(home) as node:
         content = read_content_file(file) if file is not None else None
@@ -131,22 +163,35 @@ def edit(
     )
 
 
+def _state(item: dict[str, Any]) -> str:
+    if item["retracted"]:
+        return "retracted"
+    if item["shared_with"] or item["pending"]:
+        state = f"shared with {len(item['shared_with'])}"
+        return state + (f", {len(item['pending'])} pending" if item["pending"] else "")
+    return "local"
+
+
 def _list_human(data: list[dict[str, Any]], title_field: str) -> None:
     if not data:
         click.echo("nothing here yet")
-    for item in data:
-        if item["retracted"]:
-            state = "retracted"
-        elif item["shared_with"] or item["pending"]:
-            state = f"shared with {len(item['shared_with'])}"
-            if item["pending"]:
-                state += f", {len(item['pending'])} pending"
-        else:
-            state = "local"
-        label = item["tlp"].removeprefix("TLP:")
-        click.echo(
-            f"{item['id']}  v{item['version']:<3} {label:12} {state:22}  {short(item['content'].get(title_field), 50)}"
-        )
+        return
+    alerts = title_field == "headline"
+    headers = ["ID", "VERSION", "LABEL", "STATE", *(["EXPIRES"] if alerts else []), title_field.upper()]
+    print_table(
+        headers,
+        (
+            [
+                item["id"],
+                f"v{item['version']}",
+                item["tlp"],
+                _state(item),
+                *([item["expires"]] if alerts else []),
+                short(item["content"].get(title_field), 50),
+            ]
+            for item in data
+        ),
+    )
 
 
 @records_group.command("list")
@@ -197,7 +242,7 @@ def share(
         outcome = share_record(
             node,
             record_id,
-            to,
+            peer_ids(node, to),
             all_peers,
             by=acting_user(node, user),
             confirm_pii=confirm_pii,
@@ -217,7 +262,7 @@ def share(
 @user_option
 @confirm_pii_option
 @click.argument("record_id")
-@click.option("--to", "peer_id", metavar="NODE_ID", default=None, help="The peer to preview for.")
+@click.option("--to", "peer_id", metavar="PEER", default=None, help=f"The peer to preview for: {PEER_HELP}.")
 @click.option("--network", "network", metavar="NAME", default=None, help="Or: the network to preview for.")
 def preview_(
     home: Path | None,
@@ -233,7 +278,10 @@ def preview_(
     This seals (signs) the current version, so any share of it sends exactly these bytes.
     """
     with opened(home) as node:
-        shown = preview(node, record_id, peer_id, network=network, by=acting_user(node, user), confirm_pii=confirm_pii)
+        recipient = peer_id_of(node, peer_id) if peer_id is not None else None
+        shown = preview(
+            node, record_id, recipient, network=network, by=acting_user(node, user), confirm_pii=confirm_pii
+        )
 
     def human(d: dict[str, Any]) -> None:
         click.echo(f"# {d['id']} version {d['version']} ({d['tlp']}) for {d['to']}: {d['size']} bytes, {d['sha256']}")
@@ -246,10 +294,13 @@ def preview_(
 @home_option
 @user_option
 @click.argument("record_id")
-@click.option("--from", "peer_id", required=True, metavar="NODE_ID", help="The peer to withdraw the record from.")
-def unshare_(home: Path | None, user: str | None, record_id: str, peer_id: str) -> None:
+@click.option(
+    "--from", "peer", required=True, metavar="PEER", help=f"The peer to withdraw the record from: {PEER_HELP}."
+)
+def unshare_(home: Path | None, user: str | None, record_id: str, peer: str) -> None:
     """Withdraw RECORD_ID from one peer; if it received anything, it gets a signed retraction."""
     with opened(home) as node:
+        peer_id = peer_id_of(node, peer)
         reached = unshare(node, record_id, peer_id, by=acting_user(node, user))
     click.echo(f"withdrew {record_id} from {peer_id}" + ("; retraction queued" if reached else ""))
 
@@ -293,15 +344,16 @@ def send(
     all_peers: bool,
     network: str | None,
 ) -> None:
-    """Sign the alert in FILE (JSON) and send it to the named peers, all paired peers or a network's members.
+    """Sign the alert in FILE and send it to the named peers, all paired peers or a network's members.
 
-    An exact case_count stays here; peers receive only its band (small numbers are never shared).
+    FILE is TOML, as `praevnet records template alert` writes it, or JSON. An exact case_count stays
+    here; peers receive only its band (small numbers are never shared).
     """
     with opened(home) as node:
         outcome = send_alert(
             node,
             read_content_file(file),
-            to,
+            peer_ids(node, to),
             all_peers,
             tlp=tlp,
             local=local,

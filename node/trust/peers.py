@@ -8,6 +8,7 @@ existing peer's keys are never replaced by a descriptor that fails these checks.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from contextlib import nullcontext
 from typing import Any
@@ -234,3 +235,59 @@ def peer_safety_number(node: Node, peer_id: str) -> str:
     """The safety number of a peer's first current key, for reading aloud."""
     keys = get_peer(node, peer_id)["keys"]
     return _safety_number(public_key_from_b64(keys[sorted(keys)[0]]))
+
+
+def find_peer(node: Node, text: str) -> dict[str, Any]:
+    """The trusted peer an officer means by `text`: its node id, or a unique beginning of its name or node id.
+
+    Names compare case-insensitively, and a beginning may also be that of a word in the name ("bonn"
+    finds "Stadt Bonn"). Only a full node id is taken as it is: a name, even a whole one, must fit one
+    peer alone, so that no peer can take what is meant for another by the name it chose. NotFound if no
+    peer matches, NodeError if several do; both messages list the peers to choose from.
+    """
+    wanted = text.strip()
+    if not wanted:
+        raise NodeError("give a peer's name or node id (see `praevnet peers list`)")
+    peers = list_peers(node)
+    folded = wanted.casefold()
+    matches = [peer for peer in peers if peer["node_id"] == wanted] or [
+        peer for peer in peers if peer["node_id"].startswith(folded) or _name_begins(peer["name"], folded)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise NodeError(
+            f"{wanted!r} matches {len(matches)} peers: {_listing(matches)}; give more of the name, or the node id"
+        )
+    if not peers:
+        raise NotFound(f"{wanted!r} is not a trusted peer: there are none yet (pair with `praevnet peers add`)")
+    raise NotFound(f"{wanted!r} is not a trusted peer; trusted peers: {_listing(peers)}")
+
+
+def _name_begins(name: str, folded: str) -> bool:
+    """Whether a peer's name, or a word in it, begins with `folded` (casefolded)."""
+    name = name.casefold()
+    return name.startswith(folded) or any(word.startswith(folded) for word in re.split(r"[\W_]+", name) if word)
+
+
+_LISTED = 10  # peers named in an error message; more are summed up
+
+
+def _listing(peers: list[dict[str, Any]]) -> str:
+    named = ", ".join(f"{peer['name']} ({peer['node_id']})" for peer in peers[:_LISTED])
+    more = len(peers) - _LISTED
+    return named + (f" and {more} more (see `praevnet peers list`)" if more > 0 else "")
+
+
+def peer_id_of(node: Node, text: str) -> str:
+    """The node id an officer means by `text` where a command asks for a peer: a node id as given, else
+    the id of the trusted peer `find_peer` finds by name or beginning.
+
+    A well-formed node id passes unchanged even if it is not (or no longer) a trusted peer, so that the
+    operation itself says what it needs (e.g. a network member to revoke, or the origin of a record).
+    """
+    wanted = text.strip()
+    try:
+        return check_node_id(wanted)
+    except ProtocolError:
+        return str(find_peer(node, wanted)["node_id"])
