@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import click
 
-from cli.common import F, emit, emit_json, home_option, json_option, opened
+from cli.common import F, emit, emit_json, home_option, json_option, opened, print_table
 from node import audit, checkpoints
 from node.errors import NodeError
 
@@ -23,17 +23,18 @@ def audit_group() -> None:
 def _human(entries: list[dict[str, Any]]) -> None:
     if not entries:
         click.echo("the audit log is empty")
+        return
+    lines = []
     for entry in entries:
         record = "-"
         if entry["record_id"] is not None:
             record = entry["record_id"] if entry["version"] is None else f"{entry['record_id']} v{entry['version']}"
         recipients = entry["recipients"]
         count = len(recipients) if isinstance(recipients, list) else "?"
-        digest = (entry["digest"] or "-")[:19]
-        click.echo(
-            f"{entry['seq']:>6}  {entry['time']}  {entry['user']:12}  {entry['action']:16}  {record}"
-            f"  {count} recipient(s)  {digest}"
+        lines.append(
+            [entry["seq"], entry["time"], entry["user"], entry["action"], record, count, (entry["digest"] or "-")[:19]]
         )
+    print_table(["SEQ", "TIME", "USER", "ACTION", "RECORD", "RECIPIENTS", "DIGEST"], lines)
 
 
 def _output_option(what: str) -> Callable[[F], F]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from cli.common import acting_user, emit, home_option, json_option, opened, user_option
+from cli.common import acting_user, emit, home_option, json_option, opened, print_table, user_option
 from node.errors import NodeError
 from node.trust.invites import (
     DEFAULT_LIFETIME,
@@ -81,13 +81,15 @@ def list_(home: Path | None, as_json: bool, only_open: bool) -> None:
         if not data:
             click.echo("no open invitations" if only_open else "no invitations")
             click.echo("make one with `praevnet invite create`")
+            return
+        lines = []
         for item in data:
-            used = f"  used by {item['used_by']} at {item['used_at']}" if item["used_by"] else ""
-            revoked = f"  revoked {item['revoked']} by {item['revoked_by']}" if item["revoked"] else ""
-            click.echo(
-                f"{item['id']:>4}  {item['state']:7}  created {item['created']} by {item['created_by']}"
-                f"  expires {item['expires']}{used}{revoked}"
+            used = f"used by {item['used_by']} at {item['used_at']}" if item["used_by"] else ""
+            revoked = f"revoked {item['revoked']} by {item['revoked_by']}" if item["revoked"] else ""
+            lines.append(
+                [item["id"], item["state"], item["created"], item["created_by"], item["expires"], f"{used} {revoked}"]
             )
+        print_table(["ID", "STATE", "CREATED", "BY", "EXPIRES", "USED / REVOKED"], lines)
 
     emit(items, as_json, human)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.common import acting_user, emit, home_option, json_option, opened, user_option
+from cli.common import acting_user, emit, home_option, json_option, opened, print_table, user_option
 from node.trust.keyring import list_keys, revoke_key, rotate_key
 from protocol.errors import ProtocolError
 from protocol.timestamps import parse_timestamp
@@ -28,11 +28,13 @@ def list_(home: Path | None, as_json: bool) -> None:
         items = list_keys(node)
 
     def human(data: list[dict[str, Any]]) -> None:
+        lines = []
         for key in data:
             state = "current" if key["current"] else f"expired {key['expired']}"
             if key["revoked_since"]:
                 state = f"REVOKED, compromised since {key['revoked_since']}"
-            click.echo(f"{key['key_id']:12} {key['fingerprint']}  {state}")
+            lines.append([key["key_id"], key["fingerprint"], state])
+        print_table(["KEY", "FINGERPRINT", "STATE"], lines)
 
     emit(items, as_json, human)
 

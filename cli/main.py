@@ -14,7 +14,7 @@ import click
 from aiohttp import web
 
 from cli.audit import audit_group
-from cli.common import emit, emit_json, home_option, json_option, opened, resolve_home
+from cli.common import emit, emit_json, home_option, json_option, opened, output_closed, resolve_home
 from cli.demo import demo
 from cli.inbox import inbox_group
 from cli.invite import invite_group
@@ -44,6 +44,8 @@ class PraevnetGroup(click.Group):
             return super().invoke(ctx)
         except (NodeError, ProtocolError) as exc:
             raise click.ClickException(str(exc)) from None
+        except BrokenPipeError:
+            raise output_closed() from None
         except OSError as exc:
             raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli.common import acting_user, emit, home_option, json_option, opened, user_option
+from cli.common import acting_user, emit, home_option, json_option, opened, print_table, short, user_option
 from node.sharing.release import list_shares, pending_shares, release_share
 
 
@@ -22,9 +22,10 @@ def shares_group() -> None:
 def pending(home: Path | None, as_json: bool) -> None:
     """List shares waiting for a second user with the approver role.
 
-    Each names the version it asks to release, who made that version, and the SHA-256 of the signed
-    envelope its release sends (the same as `records preview` shows). Listing signs (seals) that
-    version if it was not yet, so these bytes are fixed; `shares release` must name both.
+    Each names the record (its title, kind and label), the peer it goes to, who asked, the version
+    it asks to release, who made that version, and the SHA-256 of the signed envelope its release
+    sends (the same as `records preview` shows). Listing signs (seals) that version if it was not
+    yet, so these bytes are fixed; `shares release` must name both.
     """
     with opened(home) as node:
         items = pending_shares(node)
@@ -33,18 +34,28 @@ def pending(home: Path | None, as_json: bool) -> None:
         if not data:
             click.echo("no shares waiting for release")
         for item in data:
-            peer = item["peer_name"] or item["peer_id"]
-            click.echo(
-                f"{item['id']:>5}  {item['kind']:10} {item['record_id']} v{item['version']} {item['tlp']:17}"
-                f" to {peer} ({item['scope']}), requested by {item['author']} {item['created']},"
-                f" v{item['version']} made by {item['made_by']}"
-            )
-            click.echo(
-                f"       {item['sha256']}  release: praevnet shares release {item['id']}"
-                f" --version {item['version']} --sha256 {item['sha256']}"
-            )
+            facts = [
+                ("record", f"{item['record_id']} version {item['version']}, {item['tlp']}"),
+                ("to", f"{item['peer_name'] or '?'} ({item['peer_id']}), {_scope(item)}"),
+                (
+                    "requested",
+                    f"by {item['author']} on {item['created']}; version {item['version']} made by {item['made_by']}",
+                ),
+                ("sends", item["sha256"]),
+                (
+                    "release",
+                    f"praevnet shares release {item['id']} --version {item['version']} --sha256 {item['sha256']}",
+                ),
+            ]
+            click.echo(f'share {item["id"]}: {item["kind"]} "{short(item["title"], 70)}"')
+            for name, value in facts:
+                click.echo(f"  {name + ':':11} {value}")
 
     emit(items, as_json, human)
+
+
+def _scope(item: dict[str, Any]) -> str:
+    return f"network {item['network']}" if item["network"] else str(item["scope"])
 
 
 @shares_group.command("list")
@@ -63,17 +74,32 @@ def list_(home: Path | None, as_json: bool, requested_by: str | None) -> None:
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
             click.echo("no shares")
-        for item in data:
-            peer = item["peer_name"] or item["peer_id"]
-            state = item["state"]
-            if state == "voided":
-                state = f"voided by the edit to v{item['voided_by_version']} ({item['withdrawn_by']})"
-            click.echo(
-                f"{item['id']:>5}  {item['kind']:10} {item['record_id']} v{item['version']} to {peer}"
-                f" ({item['scope']}), requested by {item['author']}: {state}"
-            )
+            return
+        print_table(
+            ["ID", "KIND", "RECORD", "VERSION", "TO", "NODE ID", "SCOPE", "REQUESTED BY", "STATE"],
+            (
+                [
+                    item["id"],
+                    item["kind"],
+                    item["record_id"],
+                    f"v{item['version']}",
+                    short(item["peer_name"] or "?", 25),
+                    item["peer_id"],
+                    _scope(item),
+                    item["author"],
+                    _state(item),
+                ]
+                for item in data
+            ),
+        )
 
     emit(items, as_json, human)
+
+
+def _state(item: dict[str, Any]) -> str:
+    if item["state"] == "voided":
+        return f"voided by the edit to v{item['voided_by_version']} ({item['withdrawn_by']})"
+    return str(item["state"])
 
 
 @shares_group.command("release")

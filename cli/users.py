@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.common import acting_user, emit, home_option, json_option, opened, user_option
+from cli.common import acting_user, emit, home_option, json_option, opened, print_table, user_option
 from node.errors import NodeError
 from node.users import ROLES, add_user, disable_user, issue_token, list_users, reset_token
 
@@ -64,10 +64,20 @@ def list_(home: Path | None, as_json: bool) -> None:
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
             click.echo("no local users; add one with `praevnet users add NAME --role officer`")
-        for item in data:
-            state = "disabled" if item["disabled"] else "active"
-            token = "token" if item["has_token"] else "no token"
-            click.echo(f"{item['name']:32}  {item['role']:8}  {state:8}  {token:8}  {item['created']}")
+            return
+        print_table(
+            ["NAME", "ROLE", "STATE", "TOKEN", "CREATED"],
+            (
+                [
+                    item["name"],
+                    item["role"],
+                    "disabled" if item["disabled"] else "active",
+                    "token" if item["has_token"] else "no token",
+                    item["created"],
+                ]
+                for item in data
+            ),
+        )
 
     emit(users, as_json, human)
 

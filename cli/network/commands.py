@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cli.common import acting_user, emit, home_option, json_option, opened, short, user_option
+from cli.common import acting_user, emit, home_option, json_option, opened, print_table, short, url_or_file, user_option
 from cli.network.options import expires_option, network_option, push_report_human
 from cli.network.peering import PEERING_COMMANDS
 from node.networks.leave import leave_network
@@ -19,6 +19,7 @@ from node.networks.push import revoke_and_push
 from node.networks.registry import list_members, list_networks, parse_expiry, set_via_hub
 from node.networks.sync import join_network, refresh_now
 from node.trust.pairing import descriptor_from_file
+from node.trust.peers import peer_id_of
 from protocol.network import ROLES
 
 
@@ -88,7 +89,8 @@ def admit(
     a channel you trust; the node joins with `praevnet network join CODE`.
     """
     duration = parse_expiry(lifetime)
-    descriptor = descriptor_from_file(Path(url)) if Path(url).is_file() else None
+    address, path = url_or_file(url)
+    descriptor = descriptor_from_file(path) if address is None else None
     with opened(home) as node:
         admitted = asyncio.run(
             admit_member(
@@ -219,14 +221,18 @@ def refresh(home: Path | None, as_json: bool, name: str | None) -> None:
 @json_option
 @user_option
 @network_option
-@click.argument("node_id")
-def revoke(home: Path | None, as_json: bool, user: str | None, network: str | None, node_id: str) -> None:
-    """Revoke NODE_ID's membership: publish a new revocation list; this node stops trusting it at once.
+@click.argument("member", metavar="MEMBER")
+def revoke(home: Path | None, as_json: bool, user: str | None, network: str | None, member: str) -> None:
+    """Revoke MEMBER's membership: publish a new revocation list; this node stops trusting it at once.
+
+    MEMBER is the member's node id, or the name (or a unique beginning of it) of a member this
+    node trusts.
 
     The new list is pushed to every current member at once; a member that cannot be reached (or
     is pull-only) learns of it at its next refresh, within its pull_interval.
     """
     with opened(home) as node:
+        node_id = peer_id_of(node, member)
         revoked = asyncio.run(revoke_and_push(node, node_id, network=network, by=acting_user(node, user)))
 
     def human(d: dict[str, Any]) -> None:
@@ -285,12 +291,21 @@ def members(home: Path | None, as_json: bool, network: str | None) -> None:
 
     def human(data: dict[str, Any]) -> None:
         click.echo(f"{data['name']} ({data['network']}), this node is {data['role']}")
-        for m in data["members"]:
-            roles = ",".join(m["roles"])
-            click.echo(
-                f"{m['serial']:>4}  {m['node_id']}  {short(m['name'] or '?', 24):24}  {m['state']:13}  "
-                f"{roles:11}  until {m['expires']}  {m['url']}"
-            )
+        print_table(
+            ["SERIAL", "NAME", "NODE ID", "STATE", "ROLES", "UNTIL", "URL"],
+            (
+                [
+                    m["serial"],
+                    short(m["name"] or "?", 24),
+                    m["node_id"],
+                    m["state"],
+                    ",".join(m["roles"]),
+                    m["expires"],
+                    m["url"],
+                ]
+                for m in data["members"]
+            ),
+        )
 
     emit(listing, as_json, human)
 
@@ -306,14 +321,23 @@ def list_(home: Path | None, as_json: bool) -> None:
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
             click.echo("no networks; create one with `praevnet network create NAME` or join with a code")
+            return
+        lines = []
         for item in data:
-            problem = f"  last refresh: {short(item['refresh_error'], 60)}" if item["refresh_error"] else ""
-            click.echo(
-                f"{item['id']}  {short(item['name'], 30):30}  {item['role']:8}  {item['members']} member(s)  "
-                f"revocations v{item['revocations_version']}  certificate until {item['expires']}"
-                + ("  via hub" if item["via_hub"] else "")
-                + problem
+            notes = ["via hub"] if item["via_hub"] else []
+            notes += [f"last refresh: {short(item['refresh_error'], 60)}"] if item["refresh_error"] else []
+            lines.append(
+                [
+                    short(item["name"], 30),
+                    item["id"],
+                    item["role"],
+                    item["members"],
+                    f"v{item['revocations_version']}",
+                    item["expires"],
+                    "; ".join(notes),
+                ]
             )
+        print_table(["NAME", "ID", "ROLE", "MEMBERS", "REVOCATIONS", "CERTIFICATE UNTIL", "NOTES"], lines)
 
     emit(items, as_json, human)
 

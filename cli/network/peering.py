@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.common import acting_user, emit, emit_json, home_option, json_option, opened, user_option
+from cli.common import acting_user, emit, emit_json, home_option, json_option, opened, print_table, user_option
 from cli.network.options import expires_option, push_report_human
 from node.networks.peering import list_peerings, network_card, peer_network, unpeer_and_push
 from node.networks.registry import parse_expiry
@@ -111,11 +111,22 @@ def peerings(home: Path | None, as_json: bool, name: str | None) -> None:
     def human(data: list[dict[str, Any]]) -> None:
         if not data:
             click.echo("no peerings; operators agree on one with `praevnet network card` and `network peer`")
-        for item in data:
-            click.echo(
-                f"{item['name']} <-> {item['peer_name'] or '?'} ({item['peer_network']})  {item['state']:13}  "
-                f"{','.join(item['labels']) or '-':9}  until {item['expires']}  serial {item['serial']}"
-            )
+            return
+        print_table(
+            ["NETWORK", "PEERS WITH", "PEER NETWORK ID", "STATE", "LABELS", "UNTIL", "SERIAL"],
+            (
+                [
+                    item["name"],
+                    item["peer_name"] or "?",
+                    item["peer_network"],
+                    item["state"],
+                    ",".join(item["labels"]) or "-",
+                    item["expires"],
+                    item["serial"],
+                ]
+                for item in data
+            ),
+        )
 
     emit(items, as_json, human)
 

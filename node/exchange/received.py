@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from node.errors import NotFound
+from node.errors import NodeError, NotFound
 from node.home import Node
 from node.store import now, rows
 from node.trust.peer_keys import KeyBook
+from node.trust.peers import get_peer, peer_exists
 from protocol.envelope import verify_envelope
 from protocol.errors import ProtocolError
 from protocol.timestamps import parse_timestamp
@@ -82,3 +83,65 @@ def history(node: Node, record_id: str) -> list[dict[str, Any]]:
         raise NotFound(f"no received record with id {record_id!r}")
     book = KeyBook.load(node.db.conn)
     return [_entry(row, book) for row in found]
+
+
+def _held_versions(node: Node, record_id: str, origin: str | None) -> list[dict[str, Any]]:
+    """Every row held of `record_id` (from `origin`, if given), by origin, version and seq; NotFound if none.
+
+    Refused when several origins sent a record with this id and `origin` does not say which.
+    """
+    found = rows(
+        node.db,
+        """SELECT i.*, p.name AS origin_name FROM inbox i LEFT JOIN peers p ON p.node_id = i.origin
+           WHERE i.id = ? AND (? IS NULL OR i.origin = ?) ORDER BY i.origin, i.version, i.seq""",
+        (record_id, origin, origin),
+    )
+    if not any(row["kind"] != "retraction" for row in found):
+        sender = f" from {origin}" if origin is not None else ""
+        raise NotFound(f"no received record or alert with id {record_id!r}{sender} (see `praevnet inbox list --all`)")
+    origins = {row["origin"]: row["origin_name"] for row in found}
+    if len(origins) > 1:
+        named = ", ".join(f"{name or '?'} ({node_id})" for node_id, name in sorted(origins.items()))
+        raise NodeError(f"{len(origins)} peers sent a record with id {record_id}: {named}; say which with --origin")
+    return found
+
+
+def show_received(node: Node, record_id: str, origin: str | None = None) -> dict[str, Any]:
+    """One record or alert peers sent, as an officer reads it (the CLI's `inbox show`, the web's Bericht page).
+
+    The newest version's content, label and origin (node id and name), whether its signature verifies
+    now (`verified`, else `problem`), and its state: `current`, `expired` (an alert past `expires`),
+    `retracted` (its origin withdrew it; `retracted` says when and up to which version) or `erased`
+    (its content was purged after expiry). `versions` lists every version and retraction held, oldest
+    first, without content. `origin_trusted` says whether the origin is still a trusted peer, and
+    `origin_confirmed` when its officers compared the safety number (`praevnet peers verify`), if they did.
+    `origin` (a node id) is needed only when several peers sent a record with this id.
+    """
+    found = _held_versions(node, record_id, origin)
+    book = KeyBook.load(node.db.conn)
+    entries = [_entry(row, book) for row in found]
+    contents = [entry for entry in entries if entry["kind"] != "retraction"]
+    newest = next(entry for entry in contents if entry["version"] == contents[-1]["version"])
+    sender = found[0]["origin"]
+    retraction = rows(
+        node.db, "SELECT version, received FROM retractions WHERE origin = ? AND id = ?", (sender, record_id)
+    )
+    peer = get_peer(node, sender) if peer_exists(node, sender) else None
+    expired = newest["expires"] is not None and parse_timestamp(newest["expires"]) <= now()
+    if retraction and retraction[0]["version"] >= newest["version"]:
+        state = "retracted"
+    elif expired:
+        state = "expired"
+    else:
+        state = "erased" if newest["erased"] is not None else "current"
+    envelope = json.loads(next(row for row in found if row["seq"] == newest["seq"])["envelope"])
+    return {
+        **newest,
+        "network": envelope.get("network"),
+        "state": state,
+        "expired": expired,
+        "retracted": retraction[0] if retraction else None,
+        "origin_trusted": peer is not None,
+        "origin_confirmed": peer["verified"] if peer is not None else None,
+        "versions": [{key: value for key, value in entry.items() if key != "content"} for entry in entries],
+    }

@@ -50,9 +50,21 @@ def check_marks(kind: Kind, marks: Iterable[str]) -> list[str]:
     checked = sorted(set(marks))
     for mark in checked:
         if mark not in allowed:
-            hint = "required fields always leave with the record" if "." not in mark else "not an optional field"
-            raise NodeError(f"--local {mark}: cannot be marked local ({hint}); markable: {', '.join(sorted(allowed))}")
+            why = _not_markable(kind, mark)
+            raise NodeError(f"--local {mark}: cannot be marked local ({why}); markable: {', '.join(sorted(allowed))}")
     return checked
+
+
+def _not_markable(kind: Kind, mark: str) -> str:
+    """Why `mark` cannot be marked local: it is local anyway, required, or no field at all."""
+    properties = SCHEMAS[kind]["properties"]
+    if mark in LOCAL_FIELDS and mark in properties:
+        return f"{mark} always stays on this node and never leaves; it needs no --local"
+    parent, _, child = mark.partition(".")
+    known = parent in properties and (not child or child in properties[parent].get("properties", {}))
+    if known:
+        return "required fields always leave with the record"
+    return f"{'an experience record' if kind == 'experience' else 'an alert'} has no field {mark}"
 
 
 def outgoing_content(

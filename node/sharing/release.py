@@ -35,8 +35,9 @@ def _sealed(
 
 
 def pending_shares(node: Node) -> list[dict[str, Any]]:
-    """Shares waiting for four-eyes release, oldest first: each with the version it asks to release, who made
-    that version (`made_by`), and the SHA-256 of the sealed envelope its release sends (`sha256`).
+    """Shares waiting for four-eyes release, oldest first: each with the version it asks to release, its
+    `title` (or an alert's headline), who made that version (`made_by`), and the SHA-256 of the sealed
+    envelope its release sends (`sha256`).
 
     Listing seals each such version not sealed yet, as a preview does: from then on its bytes are fixed,
     and a release must name them. Shares of an alert whose content was purged are left out.
@@ -45,7 +46,8 @@ def pending_shares(node: Node) -> list[dict[str, Any]]:
         found = rows(
             node.db,
             """SELECT s.id, s.record_id, r.kind, s.version, v.tlp, v.author AS made_by, s.peer_id,
-                      p.name AS peer_name, s.scope, s.network, s.author, s.created
+                      p.name AS peer_name, s.scope, s.network, s.author, s.created,
+                      coalesce(json_extract(v.content, '$.title'), json_extract(v.content, '$.headline')) AS title
                FROM shares s JOIN records r ON r.id = s.record_id
                JOIN versions v ON v.record_id = s.record_id AND v.version = s.version
                LEFT JOIN peers p ON p.node_id = s.peer_id

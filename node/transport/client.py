@@ -8,6 +8,8 @@ Timeouts come from the node's config, never from library defaults.
 from __future__ import annotations
 
 import io
+import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +37,39 @@ class HttpFailure(PeerError):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(message)
+
+
+def unreachable(where: str, exc: BaseException) -> PeerError:
+    """The error for a peer that could not be reached, in words an officer reads: `cannot reach URL: reason`.
+
+    The reason is short (connection refused, name not found, timed out, TLS certificate not
+    accepted, ...), never the library's wording.
+    """
+    return PeerError(f"cannot reach {where}: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        detail = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
+        return f"its TLS certificate was not accepted ({detail})"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, socket.gaierror):
+        return "its host name was not found"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        code = exc.os_error.errno
+        return os.strerror(code).lower() if code else "the connection failed"
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError too
+        return "no answer in time (timed out)"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "it closed the connection without answering"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "its answer was cut off"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "the URL is not valid"
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()
+    return "the connection failed"
 
 
 def new_session(node: Node) -> aiohttp.ClientSession:
@@ -70,7 +105,7 @@ async def fetch_descriptor(session: aiohttp.ClientSession, url: str) -> dict[str
             if response.status != 200:
                 raise PeerError(f"{target} answered HTTP {response.status}")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise PeerError(f"cannot reach {target}: {str(exc) or type(exc).__name__}") from None
+        raise unreachable(target, exc) from None
     try:
         return verify_descriptor(parse(body), now=now())
     except ProtocolError as exc:
@@ -125,7 +160,7 @@ async def signed_request_bytes(
             status = response.status
             headers = [(k, v) for k, v in response.headers.items()]
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise PeerError(f"cannot reach {peer['url']}: {str(exc) or type(exc).__name__}") from None
+        raise unreachable(peer["url"], exc) from None
     if not 200 <= status < 300:
         raise HttpFailure(status, f"{url} answered HTTP {status}: {answer[:300].decode('utf-8', 'replace')}")
     expected = peer["node_id"]

@@ -445,10 +445,13 @@ def test_peers_remove_refuses_an_unknown_peer(home: Path, peer: FakePeer) -> Non
     assert_refused(result, stranger, "not a trusted peer")
 
 
-def test_peers_remove_refuses_a_malformed_id(home: Path, peer: FakePeer) -> None:
+@pytest.mark.parametrize("name", ["Stadt Köln", "pnzz", "Bonn Land", "x" * 300])
+def test_peers_remove_refuses_a_peer_it_does_not_know_listing_the_trusted_ones(
+    home: Path, peer: FakePeer, name: str
+) -> None:
     with unchanged(home):
-        result = invoke("peers", "remove", "Stadt Bonn", "--home", str(home))
-    assert_refused(result, "malformed node id", "'Stadt Bonn'")
+        result = invoke("peers", "remove", name, "--home", str(home))
+    assert_refused(result, f"{name!r} is not a trusted peer; trusted peers: Stadt Bonn ({peer.node_id})")
 
 
 # --- --json output ----------------------------------------------------------------------------------

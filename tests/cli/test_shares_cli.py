@@ -23,7 +23,7 @@ from node.home import Node
 from node.users import ADMIN, add_user, issue_token, login_password
 from protocol.canonical import canonical_bytes
 from tests.cli.conftest import served_in_thread, snapshot
-from tests.conftest import RECORD, FakePeer
+from tests.conftest import RECORD, FakePeer, alert_content
 from tests.ports import Port, unreachable_url
 
 USERS = {"olga": "officer", "anton": "approver", "berta": "approver", "bernd": "approver"}
@@ -110,12 +110,66 @@ def test_pending_shows_the_version_its_maker_and_the_digest_the_release_needs(fo
     preview = four_eyes.json("olga", "records", "preview", four_eyes.record_id, "--to", four_eyes.peer.node_id)
     assert item["sha256"] == preview["sha256"]
     human = four_eyes.run(None, "shares", "pending").output
-    assert "v1 made by olga" in human
+    assert "version 1 made by olga" in human
     assert f"praevnet shares release {item['id']} --version 1 --sha256 {item['sha256']}" in human
     help_text = CliRunner().invoke(main, ["shares", "release", "--help"]).output
     assert "--version N" in help_text
     assert "--sha256 DIGEST" in help_text
     assert "shares pending" in help_text
+
+
+def test_pending_shows_what_the_approver_releases_title_kind_label_author_and_recipient(four_eyes: FourEyes) -> None:
+    [item] = four_eyes.pending()
+    assert item["title"] == RECORD["title"]
+    lines = four_eyes.run(None, "shares", "pending").stdout.splitlines()
+    assert lines[0] == f'share {item["id"]}: experience "{RECORD["title"]}"'
+    fields = {name.strip(): value.strip() for name, value in (line.split(": ", 1) for line in lines[1:])}
+    assert fields["record"] == f"{four_eyes.record_id} version 1, TLP:AMBER"
+    assert fields["to"] == f"Stadt Bonn ({four_eyes.peer.node_id}), named"
+    assert fields["requested"].startswith("by olga on ")
+    assert fields["sends"] == item["sha256"]
+
+
+def test_pending_names_an_alert_by_its_headline(four_eyes: FourEyes, tmp_path: Path) -> None:
+    path = tmp_path / "alert.json"
+    path.write_text(json.dumps(alert_content()), encoding="utf-8")
+    four_eyes.json("olga", "alerts", "send", str(path), "--to", "bonn", "--tlp", "red")
+    alert = four_eyes.pending()[1]
+    assert (alert["kind"], alert["title"], alert["tlp"]) == ("alert", alert_content()["headline"], "TLP:RED")
+    assert (
+        f'share {alert["id"]}: alert "{alert_content()["headline"]}"' in four_eyes.run(None, "shares", "pending").stdout
+    )
+
+
+def test_list_has_column_headers_and_names_each_peer_with_its_node_id(four_eyes: FourEyes) -> None:
+    header, line = four_eyes.run(None, "shares", "list").stdout.splitlines()
+    assert header.split() == [
+        "ID",
+        "KIND",
+        "RECORD",
+        "VERSION",
+        "TO",
+        "NODE",
+        "ID",
+        "SCOPE",
+        "REQUESTED",
+        "BY",
+        "STATE",
+    ]
+    assert line.split() == [
+        "1",
+        "experience",
+        four_eyes.record_id,
+        "v1",
+        "Stadt",
+        "Bonn",
+        four_eyes.peer.node_id,
+        "named",
+        "olga",
+        "pending",
+    ]
+    assert header.index("NODE ID") == line.index(four_eyes.peer.node_id)
+    assert [item["peer_id"] for item in four_eyes.json(None, "shares", "list")] == [four_eyes.peer.node_id]
 
 
 @pytest.mark.parametrize(

@@ -54,8 +54,10 @@ def test_markable_fields_are_the_optional_ones_and_never_local_or_required_ones(
     ("mark", "problem"),
     [
         ("title", "required fields always leave with the record"),
-        ("internal_notes", "required fields always leave with the record"),
-        ("implementation.budget", "not an optional field"),
+        ("internal_notes", "internal_notes always stays on this node and never leaves; it needs no --local"),
+        ("implementation.budget", "an experience record has no field implementation.budget"),
+        ("colour", "an experience record has no field colour"),
+        ("title.x", "an experience record has no field title.x"),
     ],
 )
 def test_check_marks_refuses_what_is_not_markable_naming_it(mark: str, problem: str) -> None:

@@ -135,7 +135,8 @@ async def test_finding_4_a_node_whose_own_url_is_not_served_cannot_accept(fed: F
     Its long URL makes the refusal longer than the part of an error answer the accepting node keeps:
     the message is shown as far as it got, not as raw JSON.
     """
-    lost = await fed.add("Stadt L", {"node": {"url": unreachable_url() + "/dienste/ordnungsamt/kriminalpraevention"}})
+    path = "/dienste/ordnungsamt/kriminalpraevention/kommunaler-praeventionsrat/austausch"
+    lost = await fed.add("Stadt L", {"node": {"url": unreachable_url() + path}})
     code = create_invitation(inviter, WEEK, by=ADMIN)
     before = everything(inviter)
     with pytest.raises(PeerError, match="HTTP 403: cannot reach") as caught:
