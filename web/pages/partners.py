@@ -66,7 +66,6 @@ def _delivery(status: dict[str, Any]) -> dict[str, Any]:
         stamp, _, detail = str(status["last_error"]).partition(" ")
         found["error_time"], found["error_detail"] = stamp, detail
         found["error_words"] = _plain_error(detail)
-    found["troubled"] = bool(status["failures"] or status["refused"] or status["last_error"])
     return found
 
 
