@@ -24,12 +24,11 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from node.home import init_home
 from node.users import ADMIN, add_user
-from tests.browser.helpers import CHROMIUM, LAUNCH_ARGS, PASSWORD
+from tests.browser.helpers import CHROMIUM, LAUNCH_ARGS, PASSWORD, new_context
 from tests.e2e.helpers import ServedNode, pair_directly, shut_down, wait_for
 from tests.ports import Port
 
 USERS = {"olga": "officer", "otto": "officer", "anton": "approver", "ada": "admin"}
-TIMEOUT_MS = 15_000  # for every page action; a page of ours answers in milliseconds
 
 ServeUi = Callable[..., list[ServedNode]]
 
@@ -48,9 +47,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh browser context (no cookies), asking for German as a browser in a German office does."""
-    made = browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 900})
-    made.set_default_timeout(TIMEOUT_MS)
+    """A fresh browser context (no cookies) for the test, in German."""
+    made = new_context(browser)
     try:
         yield made
     finally:

@@ -9,12 +9,14 @@ closes it when the package's tests are done).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, Response
+from playwright.sync_api import Browser, BrowserContext, Page, Response
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,6 +31,7 @@ LAUNCH_ARGS = [
 ]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 PASSWORD = "richtig-langes-passwort"
+TIMEOUT_MS = 15_000  # for every page action; a page of ours answers in milliseconds
 BLOCKING_IMPACTS = ("serious", "critical")
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
@@ -49,6 +52,23 @@ _FOCUS_STYLE = """() => {
     visible: element.getBoundingClientRect().width > 0 && element.getBoundingClientRect().left >= 0,
   };
 }"""
+
+
+def new_context(browser: Browser) -> BrowserContext:
+    """A fresh browser context (no cookies), asking for German as a browser in a German office does."""
+    made = browser.new_context(locale="de-DE", viewport={"width": 1280, "height": 900})
+    made.set_default_timeout(TIMEOUT_MS)
+    return made
+
+
+@contextlib.contextmanager
+def desk(browser: Browser) -> Iterator[Page]:
+    """A page in a context of its own: another officer at another desk, with their own session."""
+    context = new_context(browser)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def status_of(response: Response | None) -> int:

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from node.users import get_user, list_users
-from tests.browser.conftest import TIMEOUT_MS, ServeUi
-from tests.browser.helpers import PASSWORD, assert_accessible, login, screenshot, status_of
+from tests.browser.conftest import ServeUi
+from tests.browser.helpers import PASSWORD, assert_accessible, desk, login, screenshot, status_of
 from tests.e2e.helpers import ServedNode
 
 pytestmark = pytest.mark.e2e
@@ -52,14 +52,9 @@ def test_an_administrator_creates_a_user_who_can_then_log_in(
     with augsburg.opened() as node:
         assert get_user(node, "paula")["role"] == "officer"
 
-    other = browser.new_context(locale="de-DE")  # paula, at her own desk
-    other.set_default_timeout(TIMEOUT_MS)
-    try:
-        desk = other.new_page()
-        assert login(desk, augsburg.ui_url, "paula", NEW_PASSWORD) == 200
-        assert "Angemeldet als paula" in desk.locator("header").inner_text()
-    finally:
-        other.close()
+    with desk(browser) as hers:  # paula, at her own desk
+        assert login(hers, augsburg.ui_url, "paula", NEW_PASSWORD) == 200
+        assert "Angemeldet als paula" in hers.locator("header").inner_text()
 
 
 def test_the_user_form_names_each_problem_next_to_its_field_and_stores_nothing(
