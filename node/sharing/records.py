@@ -22,9 +22,10 @@ from node.sharing import shares as sharing
 from node.sharing.release import list_shares, void_older_requests
 from node.store import dumps, now, now_text, rows, write
 from node.users import Actor
+from protocol.errors import ProtocolError
 from protocol.records import ContentError, Kind, validate_content
 from protocol.timestamps import format_timestamp, parse_timestamp
-from protocol.tlp import DEFAULT
+from protocol.tlp import DEFAULT, check_label
 
 
 class InvalidContent(NodeError):
@@ -95,11 +96,20 @@ def insert_record(
     return sharing.record_row(conn, record_id)
 
 
+def _label(tlp: str) -> str:
+    """A record's TLP label, refused unless it is one of the five labels of TLP 2.0."""
+    try:
+        return check_label(tlp)
+    except ProtocolError as exc:
+        raise NodeError(f"invalid label {tlp!r}: {exc}") from None
+
+
 def add_record(
     node: Node, kind: Kind, content: object, *, tlp: str = DEFAULT, local: Sequence[str] = (), by: Actor
 ) -> str:
     """Validate and store a new local record or alert; return its id. Nothing is shared."""
     by.require("author")
+    tlp = _label(tlp)
     checked = _validate(node, kind, content)
     marks = policy.check_marks(kind, local)
     with write(node.db) as conn:
@@ -121,6 +131,7 @@ def edit_record(
     Shares still waiting to release an older version are voided (node.sharing.release).
     """
     by.require("author")
+    tlp = _label(tlp) if tlp is not None else None
     if content is None and tlp is None and not local:
         raise NodeError("nothing to change: give a FILE with the new content, --tlp or --local")
     with write(node.db) as conn:
@@ -169,6 +180,7 @@ def send_alert(
     The audience is the named peers, all paired peers, or the current members of `network`.
     """
     by.require("author")
+    tlp = _label(tlp)
     checked = _validate(node, "alert", content)
     marks = policy.check_marks("alert", local)
     peers, scope = policy.audience(node, to, all_peers, network)

@@ -13,7 +13,7 @@ import pytest
 from node.errors import NodeError, NotFound
 from node.home import Node
 from node.inputs import read_content_file
-from node.sharing.records import add_record, get_record, list_records, send_alert
+from node.sharing.records import add_record, edit_record, get_record, list_records, send_alert
 from node.sharing.shares import share_record
 from node.trust.peers import remove_peer
 from node.users import ADMIN
@@ -382,3 +382,15 @@ def test_read_content_file_of_exactly_one_mebibyte(tmp_path: Path) -> None:
     path.write_text(head + "x" * (1024 * 1024 - len(head) - 2) + '"}', encoding="utf-8")
     assert path.stat().st_size == 1024 * 1024
     assert read_content_file(path)["title"] == "A"
+
+
+def test_a_label_outside_tlp_is_refused_and_nothing_is_stored(node: Node, peer_b: FakePeer) -> None:
+    record_id = add_record(node, "experience", RECORD, by=ADMIN)
+    before = counts(node)
+    with pytest.raises(NodeError, match="invalid label 'TLP:PURPLE'"):
+        add_record(node, "experience", RECORD, tlp="TLP:PURPLE", by=ADMIN)
+    with pytest.raises(NodeError, match="invalid label 'TLP:PURPLE'"):
+        edit_record(node, record_id, tlp="TLP:PURPLE", by=ADMIN)
+    with pytest.raises(NodeError, match="invalid label 'TLP:PURPLE'"):
+        send_alert(node, alert_content(), [peer_b.node_id], False, tlp="TLP:PURPLE", by=ADMIN)
+    assert counts(node) == before
