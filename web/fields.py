@@ -1,5 +1,4 @@
-"""The fields of experience records and alerts as officers see them: German labels, widgets, choices, and
-readable rows of content (for a record's page and for the preview of what leaves).
+"""The fields of experience records and alerts as officers see them: German labels, widgets and choices.
 
 Field paths are the protocol's (protocol.records): `implementation.costs`, `area.name`. They are also the
 names of the form fields. Labels are English msgids, translated where they are shown; the German words
@@ -8,7 +7,6 @@ are those of the domain notes (Projektbezeichnung, Kurzbeschreibung, ...).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +14,6 @@ from typing import Any
 from protocol.records import LOCAL_FIELDS, Kind
 from protocol.tlp import AMBER, AMBER_STRICT, CLEAR, GREEN, LABELS, RED
 from web import i18n
-from web.formats import localtime
 from web.i18n import N_
 
 NOT_STATED = N_("not stated")
@@ -264,75 +261,3 @@ def lookup(content: Mapping[str, Any], path: str) -> Any:
 def is_local(field: Field, marks: Sequence[str]) -> bool:
     """Whether a field stays on the node: always (internal notes), or marked (itself or its object)."""
     return field.always_local or field.mark in marks or field.mark.partition(".")[0] in marks
-
-
-@dataclass(frozen=True)
-class Row:
-    """A field of content as shown: its label, its value (text or entries), and whether it stays local."""
-
-    path: str
-    label: str
-    value: str | list[str]
-    local: bool = False
-
-
-def _shown(field: Field, value: Any) -> str | list[str]:
-    if isinstance(value, list):
-        return [str(item) for item in value]
-    if field.options:
-        return i18n.gettext(dict(field.options).get(str(value), str(value)))
-    if field.widget == "datetime" and isinstance(value, str):
-        return localtime(value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def readable(kind: Kind, content: Mapping[str, Any], marks: Sequence[str] = ()) -> list[Row]:
-    """The content's fields in form order, with German labels; fields it does not have are left out.
-
-    A field the schema does not know (content from an older or newer node) is shown under its path.
-    """
-    shown: list[Row] = []
-    known: set[str] = set()
-    for field in (*FIELDS[kind], CASE_BAND) if kind == "alert" else FIELDS[kind]:
-        known.add(field.path.partition(".")[0])
-        value = lookup(content, field.path)
-        if value is None or value == "" or value == []:
-            continue
-        shown.append(Row(field.path, i18n.gettext(field.label), _shown(field, value), is_local(field, marks)))
-    for name, value in content.items():
-        if name not in known:
-            shown.append(Row(name, name, json.dumps(value, ensure_ascii=False)))
-    return shown
-
-
-def kept_local(kind: Kind, written: Mapping[str, Any], sent: Mapping[str, Any]) -> list[str]:
-    """Labels of the fields the officer wrote that do not leave (absent from the sent content)."""
-    return [
-        i18n.gettext(field.label)
-        for field in FIELDS[kind]
-        if lookup(written, field.path) not in (None, "", []) and lookup(sent, field.path) is None
-    ]
-
-
-def preview_view(
-    kind: Kind, written: Mapping[str, Any], result: Mapping[str, Any], recipients: Sequence[str]
-) -> dict[str, Any]:
-    """What a preview (node.sharing.preview.preview) shows: the sent content as rows, the fields that stay
-    local, the label with its meaning, the recipients' names, and the exact bytes with their SHA-256."""
-    envelope = json.loads(result["bytes"])
-    sent = envelope.get("content", {})
-    return {
-        "key": str(result["sha256"])[:12],
-        "recipients": list(recipients),
-        "version": result["version"],
-        "tlp": result["tlp"],
-        "tlp_meaning": tlp_meaning(str(result["tlp"])),
-        "network": envelope.get("network"),
-        "rows": readable(kind, sent),
-        "kept_local": kept_local(kind, written, sent),
-        "sha256": result["sha256"],
-        "size": result["size"],
-        "bytes": result["bytes"],
-    }
