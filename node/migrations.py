@@ -752,3 +752,13 @@ def search_erase_traces(conn: Any) -> list[int]:
 def user_language(db: Database) -> None:
     """The interface language each user chose (NULL: German, the default)."""
     db.execute("ALTER TABLE users ADD COLUMN language TEXT")
+
+
+@migrations(name="0018_share_rejections")
+def share_rejections(db: Database) -> None:
+    """An approver's rejection of a share waiting for release, with the comment its author reads
+    (node.sharing.release.reject_share). The state CHECK of 0001 allows no new state: a rejected share is
+    `withdrawn`, and `rejected` set tells it from one its author withdrew."""
+    db.execute("ALTER TABLE shares ADD COLUMN rejected_by TEXT")  # the approver who rejected it
+    db.execute("ALTER TABLE shares ADD COLUMN rejected TEXT")  # when
+    db.execute("ALTER TABLE shares ADD COLUMN reject_comment TEXT")  # why, for the author

@@ -8,7 +8,8 @@ who requested the share nor the one who made the version may release it, and bot
 users: the node's built-in actors (node.users.ADMIN, NODE) never request, release or author a
 released share. An edit voids every request for an older version (`share.void` in the audit log;
 the share shows as `voided`), so a version nobody reviewed never leaves under an approval given
-for another.
+for another. An approver may instead reject a pending share with a comment its author reads
+(`reject_share`; the share shows as `rejected`).
 """
 
 from __future__ import annotations
@@ -63,14 +64,18 @@ def pending_shares(node: Node) -> list[dict[str, Any]]:
 def list_shares(node: Node, *, record_id: str | None = None, requested_by: str | None = None) -> list[dict[str, Any]]:
     """Shares of this node's records, oldest first, optionally of one record or requested by one user.
 
-    `state` is pending, released, withdrawn, or voided (an edit to `voided_by_version` voided the
-    request); `version` is the version a pending share asks to release, or the last one released.
+    `state` is pending, released, withdrawn, voided (an edit to `voided_by_version` voided the
+    request), or rejected (an approver, `rejected_by`, refused to release it and said why in
+    `reject_comment`; see `reject_share`); `version` is the version a pending share asks to release,
+    or the last one released.
     """
     return rows(
         node.db,
         """SELECT s.id, s.record_id, r.kind, s.version, s.peer_id, p.name AS peer_name, s.scope, s.network,
-                  CASE WHEN s.voided_by_version IS NULL THEN s.state ELSE 'voided' END AS state,
-                  s.voided_by_version, s.author, s.created, s.released_by, s.released, s.withdrawn_by, s.withdrawn
+                  CASE WHEN s.voided_by_version IS NOT NULL THEN 'voided'
+                       WHEN s.rejected IS NOT NULL THEN 'rejected' ELSE s.state END AS state,
+                  s.voided_by_version, s.author, s.created, s.released_by, s.released, s.withdrawn_by, s.withdrawn,
+                  s.rejected_by, s.rejected, s.reject_comment
            FROM shares s JOIN records r ON r.id = s.record_id
            LEFT JOIN peers p ON p.node_id = s.peer_id
            WHERE (:record IS NULL OR s.record_id = :record) AND (:user IS NULL OR s.author = :user)
@@ -185,3 +190,68 @@ def void_older_requests(conn: sqlite3.Connection, record_id: str, version: int, 
                    VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)""",
                 (record_id, peer_id, scope, by.name, stamp, network, version),
             )
+
+
+MAX_COMMENT = 1000
+"""The longest comment a rejection may carry, in characters."""
+
+
+def _last_granted(conn: sqlite3.Connection, record_id: str, peer_id: str) -> int | None:
+    found = conn.execute(
+        """SELECT max(e.version) FROM grants g JOIN envelopes e ON e.seq = g.seq
+           WHERE g.peer_id = ? AND e.id = ? AND e.kind != 'retraction'""",
+        (peer_id, record_id),
+    ).fetchone()
+    return None if found[0] is None else int(found[0])
+
+
+def reject_share(node: Node, share_id: int, *, comment: str, by: Actor) -> dict[str, Any]:
+    """Reject a pending share with a comment its author sees (`list_shares`): nothing is sent for it.
+
+    `by` is a named user with the approver role other than the one who requested the share; the comment
+    is required (at most MAX_COMMENT characters). The share ends (state `withdrawn`, shown as `rejected`);
+    the author may edit the record and share it again. A peer that already holds an earlier version keeps
+    it and keeps its share for that version (a new released share row), so later edits and withdrawals
+    still reach it. Audited as `share.reject`. A refusal changes nothing.
+    """
+    by.require("release")
+    text = comment.strip()
+    if not text:
+        raise NodeError("a rejection needs a comment that tells the author why (--comment TEXT)")
+    if len(text) > MAX_COMMENT:
+        raise NodeError(f"the comment is {len(text)} characters long; at most {MAX_COMMENT} are allowed")
+    with write(node.db) as conn:
+        share = first_row(conn, "SELECT * FROM shares WHERE id = ?", (share_id,))
+        if share is None:
+            raise NotFound(f"no share with id {share_id}")
+        if share["voided_by_version"] is not None or share["state"] != "pending":
+            state = "voided" if share["voided_by_version"] is not None else share["state"]
+            raise NodeError(f"share {share_id} is {state}, not pending; only a share waiting for release is rejected")
+        if share["author"] == by.name:
+            raise PolicyError(
+                f"{by.name} requested share {share_id}; withdraw it (`praevnet records unshare`) instead of rejecting it"
+            )
+        stamp = now_text()
+        conn.execute(
+            """UPDATE shares SET state = 'withdrawn', withdrawn_by = ?, withdrawn = ?,
+                                 rejected_by = ?, rejected = ?, reject_comment = ?
+               WHERE id = ?""",
+            (by.name, stamp, by.name, stamp, text, share_id),
+        )
+        held = _last_granted(conn, share["record_id"], share["peer_id"])
+        if held is not None:  # the peer keeps what it holds, and its share for that version
+            conn.execute(
+                """INSERT INTO shares (record_id, peer_id, scope, state, author, created, network, version)
+                   VALUES (?, ?, ?, 'released', ?, ?, ?, ?)""",
+                (share["record_id"], share["peer_id"], share["scope"], share["author"], stamp, share["network"], held),
+            )
+        audit.append(
+            conn,
+            user=by.name,
+            action="share.reject",
+            record_id=share["record_id"],
+            version=share["version"],
+            recipients=[share["peer_id"]],
+            detail=f"share {share_id} requested by {share['author']}: {text}",
+        )
+    return {"id": share_id, "record_id": share["record_id"], "version": share["version"], "peer_id": share["peer_id"]}
