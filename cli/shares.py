@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli.common import acting_user, emit, home_option, json_option, opened, print_table, short, user_option
-from node.sharing.release import list_shares, pending_shares, release_share
+from node.sharing.release import list_shares, pending_shares, reject_share, release_share
 
 
 @click.group("shares")
@@ -136,5 +136,33 @@ def release(home: Path | None, as_json: bool, user: str | None, share_id: int, v
 
     def human(d: dict[str, Any]) -> None:
         click.echo(f"released share {d['id']}: {d['record_id']} v{d['version']} ({d['sha256']}) to {d['peer_id']}")
+
+    emit(outcome, as_json, human)
+
+
+@shares_group.command("reject")
+@home_option
+@json_option
+@user_option
+@click.argument("share_id", type=int)
+@click.option(
+    "--comment",
+    "comment",
+    required=True,
+    metavar="TEXT",
+    help="Why it is rejected, for the user who requested it (`shares list` shows it); at most 1000 characters.",
+)
+def reject(home: Path | None, as_json: bool, user: str | None, share_id: int, comment: str) -> None:
+    """Reject pending share SHARE_ID with a comment its author reads: nothing is sent for it.
+
+    Needs a named user with the approver role (--user NAME), other than the one who requested the
+    share. The share ends; its author may edit the record and share it again. A peer that already
+    holds an earlier version keeps it.
+    """
+    with opened(home) as node:
+        outcome = reject_share(node, share_id, comment=comment, by=acting_user(node, user))
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"rejected share {d['id']}: {d['record_id']} v{d['version']} to {d['peer_id']}")
 
     emit(outcome, as_json, human)
