@@ -229,7 +229,8 @@ def reject_share(node: Node, share_id: int, *, comment: str, by: Actor) -> dict[
             raise NodeError(f"share {share_id} is {state}, not pending; only a share waiting for release is rejected")
         if share["author"] == by.name:
             raise PolicyError(
-                f"{by.name} requested share {share_id}; withdraw it (`praevnet records unshare`) instead of rejecting it"
+                f"{by.name} requested share {share_id}; withdraw it (`praevnet records unshare`) instead of "
+                "rejecting it"
             )
         stamp = now_text()
         conn.execute(
