@@ -133,7 +133,7 @@ def _alert_or_404(request: web.Request) -> dict[str, Any]:
 
 def _audience_names(request: web.Request, outcome: dict[str, Any], chosen: Recipients) -> list[str]:
     names = names_of(request)
-    shown = [names.get(peer, peer) for peer in outcome["recipients"]]
+    shown = sorted(names.get(peer, peer) for peer in outcome["recipients"])
     if chosen.network:
         return [_("network %(name)s") % {"name": chosen.network}, *shown]
     return shown

@@ -18,7 +18,7 @@ from node.errors import NodeError, NotFound
 from node.sharing.records import InvalidContent, add_record, edit_record, get_record, list_records
 from node.sharing.shares import retract
 from node.users import Actor
-from protocol.records import ContentError, Kind, validate_content
+from protocol.records import ContentError, Kind, case_band, validate_content
 from protocol.timestamps import parse_timestamp
 from web import i18n
 from web.context import actor_of, flash, node_of
@@ -205,14 +205,20 @@ async def record_create(request: web.Request) -> web.Response:
 def _edit_context(request: web.Request, record: dict[str, Any], submitted: Submitted) -> dict[str, Any]:
     kind: Kind = record["kind"]
     context = form_context(request, kind, submitted.values, submitted.errors, submitted.marks, record["local_fields"])
+    shared = bool(record["shared_with"] or record["pending"])
+    if not shared:
+        intro = _("Saving makes version %(version)s; it stays on this node until you share it.")
+    elif node_of(request).config.release.four_eyes:
+        intro = _("Saving makes version %(version)s; it goes to its partners once a second person releases it.")
+    else:
+        intro = _("Saving makes version %(version)s and sends it to the partners it is shared with at once.")
     context.update(
         heading=_("Edit: %(title)s") % {"title": title_of(record)},
-        intro=_("Saving makes version %(version)s; partners who received the report get the new version.")
-        % {"version": record["version"] + 1},
+        intro=intro % {"version": record["version"] + 1},
         action=url_of(request, "record_edit", record_id=record["id"]),
-        submit_label=_("Save"),
+        submit_label=_("Save and send to partners") if shared else _("Save"),
         cancel_url=url_of(request, "record_show", record_id=record["id"]),
-        offer_confirm_pii=bool(record["shared_with"] or record["pending"]),
+        offer_confirm_pii=shared,
     )
     return context
 
@@ -286,8 +292,17 @@ async def record_show(request: web.Request) -> dict[str, Any]:
         "share_states": SHARE_STATES,
         "rows": readable(kind, record["content"], record["local_fields"]),
         "tlp_meaning": tlp_meaning(record["tlp"]),
+        "band": _band_sent(request, record),
         "send_url": send,
     }
+
+
+def _band_sent(request: web.Request, record: dict[str, Any]) -> str | None:
+    """The band partners receive for an alert's exact count (as the node seals it), None if none leaves."""
+    count = record["content"].get("case_count")
+    if record["kind"] != "alert" or not isinstance(count, int) or "case_band" in record["local_fields"]:
+        return None
+    return case_band(count, node_of(request).config.alerts.small_number_threshold)
 
 
 @routes.post("/records/{record_id}/retract", name="record_retract")
