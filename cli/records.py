@@ -209,7 +209,10 @@ def list_(home: Path | None, as_json: bool) -> None:
 @json_option
 @click.argument("record_id")
 def show(home: Path | None, as_json: bool, record_id: str) -> None:
-    """Show one record or alert: content with local fields, label, versions and shares."""
+    """Show one of this node's records or alerts: content with local fields, label, versions and shares.
+
+    What peers sent is shown by `praevnet inbox show ID`.
+    """
     with opened(home) as node:
         item = get_record(node, record_id)
     emit(item, as_json, emit_json)

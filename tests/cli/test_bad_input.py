@@ -473,7 +473,7 @@ def test_json_output_parses_with_content(home: Path, tmp_path: Path, record_id: 
     ok("records", "share", record_id, "--to", peer.node_id, "--home", str(home))
 
     identity = ok_json("id", "--home", str(home))
-    assert set(identity) == {"name", "node_id", "url", "fingerprint", "safety_number", "key_id"}
+    assert set(identity) == {"name", "node_id", "url", "ui_url", "fingerprint", "safety_number", "key_id"}
     peers = ok_json("peers", "list", "--home", str(home))
     assert [p["node_id"] for p in peers] == [peer.node_id]
     records = ok_json("records", "list", "--home", str(home))

@@ -227,28 +227,16 @@ def test_lists_have_column_headers_and_json_stays_as_it_was(home: Path, tmp_path
     record_id = add_record(home, tmp_path)
     ok("alerts", "send", write(tmp_path / "a.json", json.dumps(alert_content())), "--to", "bonn", "--home", str(home))
     expected = {
-        ("records", "list"): ["ID", "VERSION", "LABEL", "STATE", "TITLE"],
-        ("alerts", "list"): ["ID", "VERSION", "LABEL", "STATE", "EXPIRES", "HEADLINE"],
-        ("peers", "list"): ["NAME", "NODE", "ID", "URL", "FINGERPRINT", "NOTES"],
-        ("shares", "list"): [
-            "ID",
-            "KIND",
-            "RECORD",
-            "VERSION",
-            "TO",
-            "NODE",
-            "ID",
-            "SCOPE",
-            "REQUESTED",
-            "BY",
-            "STATE",
-        ],
-        ("keys", "list"): ["KEY", "FINGERPRINT", "STATE"],
-        ("audit", "list"): ["SEQ", "TIME", "USER", "ACTION", "RECORD", "RECIPIENTS", "DIGEST"],
+        ("records", "list"): "ID VERSION LABEL STATE TITLE",
+        ("alerts", "list"): "ID VERSION LABEL STATE EXPIRES HEADLINE",
+        ("peers", "list"): "NAME NODE ID URL FINGERPRINT NOTES",
+        ("shares", "list"): "ID KIND RECORD VERSION TO NODE ID SCOPE REQUESTED BY STATE",
+        ("keys", "list"): "KEY FINGERPRINT STATE",
+        ("audit", "list"): "SEQ TIME USER ACTION RECORD RECIPIENTS DIGEST",
     }
     for command, headers in expected.items():
         lines = ok(*command, "--home", str(home)).stdout.splitlines()
-        assert lines[0].split() == headers, command
+        assert " ".join(lines[0].split()) == headers, command
         assert len(lines) > 1
     line = ok("records", "list", "--home", str(home)).stdout.splitlines()[1]
     assert line.split()[:4] == [record_id, "v1", "TLP:AMBER", "local"]

@@ -68,7 +68,7 @@ def test_add_and_list(home: Path) -> None:
     listed = ok_json("users", "list", "--home", str(home))
     assert [(user["name"], user["role"]) for user in listed] == [("anton", "approver"), ("olga", "officer")]
     for user in listed:
-        assert set(user) == {"name", "role", "created", "disabled", "has_token"}
+        assert set(user) == {"name", "role", "created", "disabled", "has_token", "language"}
     raw = ok("users", "list", "--home", str(home), "--json").stdout
     assert "scrypt" not in raw
     assert PASSWORD not in raw

@@ -30,7 +30,7 @@ def test_init_and_id(tmp_path: Path) -> None:
     assert (home / "node.key").stat().st_mode & 0o777 == 0o600
 
     identity = ok_json("id", "--home", str(home))
-    assert set(identity) == {"name", "node_id", "url", "fingerprint", "safety_number", "key_id"}
+    assert set(identity) == {"name", "node_id", "url", "ui_url", "fingerprint", "safety_number", "key_id"}
     assert identity["name"] == "Stadt Augsburg"
     assert identity["url"] == url
     assert NODE_ID.match(identity["node_id"]), identity
