@@ -329,3 +329,25 @@ async def test_a_retracted_alert_cannot_be_sent(ui: Ui, fed: Federation) -> None
     assert again.status == 409
     assert "Diese Warnung wurde zurückgezogen oder ist abgelaufen" in await again.text()
     assert stored(ui.node) == before
+
+
+async def test_a_red_alert_offers_no_preview_for_all_partners(ui: Ui) -> None:
+    alert = {"headline": "H", "area": {"name": "Bonn"}, "expires": "2026-12-31T17:00:00Z"}
+    record_id = add_record(ui.node, "alert", alert, tlp="TLP:RED", by=Actor("olga", "officer"))
+    before = stored(ui.node)
+    response = await ui.client.get(f"/alerts/{record_id}/preview?audience=all")
+    assert response.status == 400
+    assert error_of(await response.text(), "audience") == (
+        "TLP:RED geht nur an namentlich ausgewählte Partner, nie an alle oder an ein Netzwerk."
+    )
+    assert stored(ui.node) == before
+
+
+async def test_the_send_form_without_the_csrf_token_is_refused(ui: Ui, fed: Federation) -> None:
+    chemnitz = fed.nodes["Chemnitz"]
+    record_id, html = await previewed(ui, chemnitz)
+    before = stored(ui.node)
+    data = {"audience": "peers", "to": chemnitz.node_id, **dict(HIDDEN.findall(html))}
+    response = await ui.client.post(f"/alerts/{record_id}/send", data=data)
+    assert response.status == 403
+    assert stored(ui.node) == before

@@ -23,10 +23,11 @@ from node.sharing import policy
 from node.sharing.records import add_record
 from node.sharing.review import StalePreview, review, share_reviewed
 from node.trust.peers import list_peers
-from protocol.tlp import scope_allowed
+from protocol.tlp import Scope, scope_allowed
 from web import i18n
 from web.context import flash, node_of
 from web.forms import Recipients, Submitted, read_form, read_recipients, refusal
+from web.i18n import N_
 from web.pages.records import (
     author_of,
     check_submitted,
@@ -41,6 +42,7 @@ from web.readable import preview_view
 
 routes = web.RouteTableDef()
 _ = i18n.gettext
+RED_ONLY_NAMED = N_("TLP:RED goes only to partners chosen by name, never to all or to a network.")
 
 
 def names_of(request: web.Request) -> dict[str, str]:
@@ -89,7 +91,7 @@ def _check_recipients(request: web.Request, submitted: Submitted, chosen: Recipi
         submitted.errors["audience"] = _("These recipients are not possible: %(reason)s") % {"reason": str(exc)}
         return
     if "tlp" not in submitted.errors and not scope_allowed(submitted.tlp, scope):
-        submitted.errors["tlp"] = _("TLP:RED goes only to partners chosen by name, never to all or to a network.")
+        submitted.errors["tlp"] = _(RED_ONLY_NAMED)
 
 
 @routes.get("/alerts/new", name="alert_new")
@@ -159,6 +161,10 @@ async def alert_preview(request: web.Request) -> web.Response:
     if missing:
         status = 400 if request.query else 200
         return aiohttp_jinja2.render_template("alert_preview.html", request, context, status=status)
+    scope: Scope = "network" if chosen.network else "all-peers" if chosen.all_peers else "named"
+    if not scope_allowed(record["tlp"], scope):
+        context["errors"]["audience"] = _(RED_ONLY_NAMED)
+        return aiohttp_jinja2.render_template("alert_preview.html", request, context, status=400)
     try:
         outcome = review(node_of(request), record["id"], chosen.to, chosen.all_peers, network=chosen.network, by=actor)
     except NodeError as exc:
