@@ -21,6 +21,7 @@ from pytest_aiohttp import AiohttpClient
 from node import audit
 from node.home import Node
 from node.sharing.records import add_record, get_record
+from node.sharing.release import list_shares, reject_share
 from node.users import ADMIN, Actor, add_user
 from protocol.canonical import canonical_bytes
 from protocol.records import case_band, case_bands
@@ -295,6 +296,12 @@ async def test_with_four_eyes_the_alert_waits_for_release(fed: Federation, aioht
     page = await (await ui.client.get(response.headers["Location"])).text()
     assert "Warnung zur Freigabe gesendet: an Chemnitz (TLP:AMBER)." in page
     assert get_record(ui.node, record_id)["pending"] == [chemnitz.node_id]
+    share_id = list_shares(ui.node, record_id=record_id)[0]["id"]
+    reject_share(ui.node, share_id, comment="Bitte das Gebiet genauer fassen.", by=Actor("anton", "approver"))
+    page = await (await ui.client.get(f"/records/{record_id}")).text()
+    assert "anton hat Version 1 für Chemnitz nicht freigegeben:" in page  # the author reads why
+    assert "Bitte das Gebiet genauer fassen." in page
+    assert "nicht freigegeben von anton" in page
 
 
 @pytest.mark.parametrize("name", ["anton", "ada"])

@@ -51,6 +51,7 @@ SHARE_STATES = {
     "released": N_("shared"),
     "withdrawn": N_("withdrawn"),
     "voided": N_("void (a newer version was made)"),
+    "rejected": N_("not released"),
 }
 
 
