@@ -55,6 +55,7 @@ def parse_toml_content(data: bytes, where: str) -> dict[str, Any]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise NodeError(f"{where}: not UTF-8 text (byte {exc.start})") from None
+    _check_shallow(text, where)
     try:
         content: dict[str, Any] = _plain(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
@@ -64,6 +65,68 @@ def parse_toml_content(data: bytes, where: str) -> dict[str, Any]:
     except ProtocolError as exc:
         raise NodeError(f"{where}: {str(exc).removeprefix('$.')}") from None
     return content
+
+
+MAX_TOML_NESTING = 16
+"""How deep brackets and braces may nest, and how many parts a dotted key may have, in a TOML file.
+
+Record content needs three at most. The bound comes before the parser: tomllib needs memory growing
+with the square of a dotted key's length, and recursion for each bracket."""
+
+
+def _check_shallow(text: str, where: str) -> None:
+    """Refuse TOML whose brackets nest, or whose dotted keys run, deeper than MAX_TOML_NESTING.
+
+    A linear scan that skips comments and strings as TOML reads them; NodeError names the line.
+    """
+    depth = dots = 0
+    index, line = 0, 1
+    while index < len(text):
+        char = text[index]
+        if char == "#":  # a comment, up to the end of its line
+            index = text.find("\n", index)
+            if index < 0:
+                return
+            continue
+        if char in "\"'":
+            start = index
+            index = _string_end(text, index)
+            line += text.count("\n", start, index)
+            continue
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        elif char == ".":
+            dots += 1
+        elif char in "=,\n":
+            dots = 0
+            line += char == "\n"
+        if depth > MAX_TOML_NESTING or dots >= MAX_TOML_NESTING:
+            raise NodeError(f"{where}: line {line} nests deeper than {MAX_TOML_NESTING} levels")
+        index += 1
+
+
+def _string_end(text: str, index: int) -> int:
+    """Where the string starting at `index` (at its opening quote) ends: just after its closing quote, or
+    at the end of its line for a one-line string left open (the parser then says what is wrong)."""
+    quote = text[index]
+    many = text.startswith(quote * 3, index)
+    index += 3 if many else 1
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and quote == '"':
+            index += 2
+        elif char == "\n" and not many:
+            return index
+        elif char == quote and (not many or text.startswith(quote * 3, index)):
+            index += 3 if many else 1
+            while many and index < len(text) and text[index] == quote:  # up to two quotes end the text itself
+                index += 1
+            return index
+        else:
+            index += 1
+    return len(text)
 
 
 def _plain(value: Any) -> Any:

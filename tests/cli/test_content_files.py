@@ -22,7 +22,7 @@ from node.sharing.record_files import FIELD_GUIDE, render
 from protocol.records import DATE_HINT, SCHEMAS, Kind, case_bands
 from protocol.tlp import LABELS
 from tests.cli.conftest import invoke, ok, ok_json, snapshot
-from tests.cli.test_bad_input import trusted_fake_peer, unchanged, write
+from tests.cli.test_bad_input import assert_refused, trusted_fake_peer, unchanged, write
 from tests.conftest import FakePeer
 
 FULL_RECORD: dict[str, Any] = {
@@ -264,6 +264,48 @@ def test_a_broken_toml_file_is_refused_naming_where_and_what(
     [line] = result.stderr.splitlines()
     assert line.startswith(f"Error: {path}: "), line
     assert problem in line
+
+
+DOTS = "." * 40 + " 1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" + ".a" * 100_000 + " = 1\n",  # the parser's memory grows with the square of this
+        "a = " + "[" * 100_000 + "\n",
+        "a = " + "{b = " * 20_000 + "\n",
+        "[" + "a." * 20 + "a]\n",
+        'title = "T"\nsummary = "S"\nimplementation = {' + "x." * 16 + "y = 1}\n",
+        '# a comment "\ntitle = "T"\n' + "k" + ".k" * 16 + " = 1\n",
+        'title = """a""""\n' + "k" + ".k" * 16 + " = 1\n",
+    ],
+    ids=["dotted-key", "arrays", "inline-tables", "header", "inline-dotted", "after-comment", "after-quotes"],
+)
+def test_toml_nested_too_deeply_is_refused_before_it_is_parsed(home: Path, tmp_path: Path, text: str) -> None:
+    path = write(tmp_path / "tief.toml", text)
+    with unchanged(home):
+        result = invoke("records", "add", path, "--home", str(home))
+    assert_refused(result, f"{path}: line ", "nests deeper than 16 levels")
+
+
+def test_dots_and_brackets_in_text_and_comments_do_not_count_as_nesting(home: Path, tmp_path: Path) -> None:
+    text = (
+        f"# {DOTS} [[[[[[[[[[[[[[[[[[[[\n"
+        f'title = "{DOTS} \\" {DOTS} [[[[[[[[[[[[[[[[[[[["\n'
+        f"summary = '''{DOTS}\n{DOTS} {{{{{{{{{{{{{{{{{{{{''''\n"
+        f'problem = """{DOTS}\n\\""" {DOTS}\n"""\n'
+        f"causes = '{DOTS} # kein Kommentar'  # {DOTS}\n"
+        'implementation.costs = "1.000.000 EUR"\n'
+        f'target_groups = ["""x"""", "{DOTS}"]\n'
+    )
+    record_id = ok("records", "add", write(tmp_path / "punkte.toml", text), "--home", str(home)).stdout.strip()
+    content = ok_json("records", "show", record_id, "--home", str(home))["content"]
+    assert content["title"] == f'{DOTS} " {DOTS} [[[[[[[[[[[[[[[[[[[['
+    assert content["summary"] == f"{DOTS}\n{DOTS} {{{{{{{{{{{{{{{{{{{{'"
+    assert content["problem"] == f'{DOTS}\n""" {DOTS}\n'
+    assert content["causes"] == f"{DOTS} # kein Kommentar"
+    assert content["target_groups"] == ['x"', DOTS]
 
 
 def test_a_file_starting_with_a_brace_is_json_and_one_named_json_is_never_toml(home: Path, tmp_path: Path) -> None:
