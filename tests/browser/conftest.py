@@ -77,8 +77,10 @@ def serve_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeUi]:
 
     Each node has its own home, a held loopback port for its URL and one for its web interface, and
     the users `users` (name -> role, default USERS) with the password PASSWORD. `settings` are
-    written to praevnet.toml before the start ({"ui": {"login_attempts": 3}}); with `paired`, every
-    two of the nodes trust each other. The processes run until the module's tests are done.
+    written to every node's praevnet.toml before the start ({"ui": {"login_attempts": 3}}), and
+    `node_settings` to the one it names ({"Stadt Bonn": {"release": {"four_eyes": True}}}); with
+    `paired`, every two of the nodes trust each other. The processes run until the module's tests
+    are done.
     """
     made: list[ServedNode] = []
     ports: list[Port] = []
@@ -89,6 +91,7 @@ def serve_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeUi]:
         *names: str,
         users: Mapping[str, str] = USERS,
         settings: Mapping[str, Mapping[str, Any]] | None = None,
+        node_settings: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
         paired: bool = False,
     ) -> list[ServedNode]:
         nodes = []
@@ -100,8 +103,9 @@ def serve_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeUi]:
             made.append(node)
             nodes.append(node)
             init_home(home, name=name, url=node.url)
-            for section, values in (settings or {}).items():
-                node.configure(section, **values)
+            for chosen in (settings or {}, (node_settings or {}).get(name, {})):
+                for section, values in chosen.items():
+                    node.configure(section, **values)
             with node.opened() as opened:
                 node.identity = opened.identity()
                 for user, role in users.items():

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, Response
@@ -77,9 +78,12 @@ def status_of(response: Response | None) -> int:
     return response.status
 
 
-def login(page: Page, base_url: str, name: str, password: str = PASSWORD) -> int:
-    """Open the login page of `base_url`, fill in the form as an officer does, submit it; the answer's status."""
-    page.goto(f"{base_url}/login")
+def login(page: Page, base_url: str, name: str, password: str = PASSWORD, then: str = "/") -> int:
+    """Open the login page of `base_url`, fill in the form as an officer does, submit it; the answer's status.
+
+    `then` is the page the login leads to, as after following a link while logged out.
+    """
+    page.goto(f"{base_url}/login?{urlencode({'next': then})}")
     page.fill("#name", name)
     page.fill("#password", password)
     with page.expect_navigation() as navigation:
