@@ -558,18 +558,15 @@ def _body_sql(content: str) -> str:
 
 
 def _indexed_sql(content: str) -> str:
-    """The indexed columns computed from a record's content (JSON text), in the order of search_docs."""
+    """The indexed columns computed from a record's content (JSON text), in the order of search_docs: one fold
+    of its title, text and topics together, as a JSON array (folding leaves JSON syntax as it is)."""
     title = f"coalesce(json_extract({content}, '$.title'), json_extract({content}, '$.headline'), '')"
-    return f"""json_extract({content}, '$.evidence_level') AS evidence,
-        coalesce(json_extract({content}, '$.topics'), '[]') AS topics,
-        (SELECT json_group_array({fold_sql("value")}) FROM json_each({content}, '$.topics')) AS topic_keys,
-        {fold_sql(title)} AS title,
-        {fold_sql(_body_sql(content))} AS body"""  # noqa: S608 - constants
+    topics = f"coalesce(json_extract({content}, '$.topics'), '[]')"
+    return f"""json_extract({content}, '$.evidence_level') AS evidence, {topics} AS topics,
+        {fold_sql(f"json_array({title}, {_body_sql(content)}, json({topics}))")} AS folded"""
 
 
-_DOC_COLUMNS = (
-    "origin, record_id, version, seq, kind, tlp, created, received, expires, evidence, topics, topic_keys, title, body"
-)
+_DOC_COLUMNS = "origin, record_id, version, seq, kind, tlp, created, received, expires, evidence, topics, folded"
 
 
 def _refresh_sql(view: str, origin: str, record_id: str) -> list[str]:
@@ -603,13 +600,17 @@ def _trigger(name: str, event: str, statements: list[str], when: str = "") -> st
 
 
 def _each_shard(template: str) -> list[str]:
-    return [template.format(k=k) for k in range(SEARCH_SHARDS)]
+    """`template` for each shard: {k} becomes the shard's number (other braces must be doubled)."""
+    return [template.replace("{k}", str(k)) for k in range(SEARCH_SHARDS)]
 
 
-_ADD = "INSERT INTO search_text_{k} (rowid, title, body) SELECT NEW.doc, NEW.title, NEW.body WHERE NEW.shard = {k}"
+_ADD = (
+    "INSERT INTO search_text_{k} (rowid, title, body)"
+    " VALUES (NEW.doc, json_extract(NEW.folded, '$[0]'), json_extract(NEW.folded, '$[1]'))"
+)
 _REMOVE = (
     "INSERT INTO search_text_{k} (search_text_{k}, rowid, title, body)"
-    " SELECT 'delete', OLD.doc, OLD.title, OLD.body WHERE OLD.shard = {k}"
+    " VALUES ('delete', OLD.doc, json_extract(OLD.folded, '$[0]'), json_extract(OLD.folded, '$[1]'))"
 )
 _DIRTY_RECEIVED = """UPDATE search_shards SET dirty = 1
     WHERE shard = (SELECT shard FROM search_docs WHERE origin = OLD.origin AND record_id = OLD.id)"""
@@ -642,9 +643,7 @@ def search_schema() -> list[str]:
             expires TEXT,
             evidence TEXT,
             topics TEXT NOT NULL,               -- JSON list as written
-            topic_keys TEXT NOT NULL,           -- JSON list, folded
-            title TEXT NOT NULL,                -- folded
-            body TEXT NOT NULL,                 -- folded
+            folded TEXT NOT NULL,               -- JSON [title, text, [topics]], folded: what search_text_<shard> holds
             UNIQUE (origin, record_id)
         )""",
         f"""CREATE VIEW search_own AS
@@ -660,28 +659,35 @@ def search_schema() -> list[str]:
             WHERE i.kind != 'retraction' AND i.erased IS NULL AND i.seq = (
                 SELECT j.seq FROM inbox j WHERE j.origin = i.origin AND j.id = i.id AND j.kind != 'retraction'
                 AND j.erased IS NULL ORDER BY j.version DESC, j.seq LIMIT 1)""",  # noqa: S608 - constants
-        _trigger(
-            "search_docs_insert",
-            "AFTER INSERT ON search_docs",
-            ["UPDATE search_shards SET docs = docs + 1 WHERE shard = NEW.shard", *_each_shard(_ADD)],
+        *_each_shard(
+            _trigger(
+                "search_docs_insert_{k}",
+                "AFTER INSERT ON search_docs",
+                ["UPDATE search_shards SET docs = docs + 1 WHERE shard = NEW.shard", _ADD],
+                "NEW.shard = {k}",
+            )
         ),
-        _trigger(
-            "search_docs_update",
-            "AFTER UPDATE OF title, body ON search_docs",
-            [*_each_shard(_REMOVE), *_each_shard(_ADD)],
-            "OLD.title IS NOT NEW.title OR OLD.body IS NOT NEW.body",
+        *_each_shard(
+            _trigger(
+                "search_docs_update_{k}",
+                "AFTER UPDATE OF folded ON search_docs",
+                [_REMOVE, _ADD],
+                "NEW.shard = {k} AND OLD.folded IS NOT NEW.folded",
+            )
         ),
-        _trigger(
-            "search_docs_delete",
-            "AFTER DELETE ON search_docs",
-            ["UPDATE search_shards SET docs = docs - 1, dirty = 1 WHERE shard = OLD.shard", *_each_shard(_REMOVE)],
+        *_each_shard(
+            _trigger(
+                "search_docs_delete_{k}",
+                "AFTER DELETE ON search_docs",
+                ["UPDATE search_shards SET docs = docs - 1, dirty = 1 WHERE shard = OLD.shard", _REMOVE],
+                "OLD.shard = {k}",
+            )
         ),
         _trigger(
             "search_docs_fixed",
             "BEFORE UPDATE OF doc, shard, origin, record_id ON search_docs",
             ["SELECT RAISE(ABORT, 'a search document keeps its doc, shard, origin and record id')"],
         ),
-        _trigger("search_records_insert", "AFTER INSERT ON records", refresh_own_sql("NEW.id")),
         _trigger(
             "search_records_update",
             "AFTER UPDATE OF version, kind, expires, retracted, purged ON records",
@@ -689,15 +695,7 @@ def search_schema() -> list[str]:
         ),
         _trigger("search_records_delete", "AFTER DELETE ON records", refresh_own_sql("OLD.id")),
         _trigger("search_versions_insert", "AFTER INSERT ON versions", own_refresh),
-        _trigger(
-            "search_versions_update",
-            "AFTER UPDATE OF content, tlp, created ON versions",
-            [
-                """UPDATE search_shards SET dirty = 1
-                   WHERE shard = (SELECT shard FROM search_docs WHERE origin = '' AND record_id = OLD.record_id)""",
-                *own_refresh,
-            ],
-        ),
+        _trigger("search_versions_update", "AFTER UPDATE OF content, tlp, created ON versions", own_refresh),
         _trigger("search_versions_delete", "AFTER DELETE ON versions", refresh_own_sql("OLD.record_id")),
         _trigger(
             "search_inbox_insert",

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from node import audit
+from node.migrations import search_erase_traces
 from node.store import dumps
 from node.users import NODE
 from protocol.envelope import VerifiedEnvelope, redact
@@ -209,4 +210,5 @@ def store_batch(
     batch = _Batch(conn, sender, items, stamp)
     outcomes = [batch.store(item) for item in items]
     batch.finish()
+    search_erase_traces(conn)  # what a retraction erased leaves the search index's segments too
     return outcomes

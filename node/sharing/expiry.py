@@ -13,6 +13,7 @@ from typing import Any
 
 from node import audit
 from node.home import Node
+from node.migrations import search_erase_traces
 from node.store import flush_erased, now, now_text, write
 from node.users import NODE
 from protocol.canonical import canonical_bytes
@@ -57,6 +58,7 @@ def purge_expired(node: Node, *, moment: datetime | None = None) -> dict[str, in
                 detail=f"from {origin}",
             )
             counts["received"] += 1
+        search_erase_traces(conn)  # the purged text leaves the search index's segments too
     if any(counts.values()):
         flush_erased(node.db)
     return counts

@@ -18,10 +18,11 @@ from typing import Any
 from node import audit, wake
 from node.errors import NodeError, NotFound
 from node.home import Node
+from node.migrations import search_erase_traces
 from node.networks import crossing
 from node.networks.registry import resolve_network
 from node.sharing import policy
-from node.store import first_row, now, now_text, write
+from node.store import first_row, flush_erased, now, now_text, write
 from node.users import Actor
 from protocol.canonical import canonical_bytes
 from protocol.envelope import build_envelope, envelope_ref
@@ -401,6 +402,7 @@ def retract(node: Node, record_id: str, *, by: Actor) -> list[str]:
         ]
         reached = _withdraw(node, conn, record, peers, by)
         conn.execute("UPDATE records SET retracted = ? WHERE id = ?", (now_text(), record_id))
+        search_erase_traces(conn)  # the record leaves the search index, its segments included
         audit.append(
             conn,
             user=by.name,
@@ -409,4 +411,5 @@ def retract(node: Node, record_id: str, *, by: Actor) -> list[str]:
             version=record["version"],
             recipients=reached,
         )
+    flush_erased(node.db)
     return reached
