@@ -22,6 +22,7 @@ from cli.keys import keys_group
 from cli.network.commands import network_group
 from cli.peers import peers_group
 from cli.records import alerts_group, records_group
+from cli.search import search_command
 from cli.shares import shares_group
 from cli.socket_activation import address_of, passed_socket
 from cli.ui import check_apart, ui_address, with_ui
@@ -200,6 +201,7 @@ COMMANDS = (
     alerts_group,
     shares_group,
     inbox_group,
+    search_command,
     keys_group,
     network_group,
     users_group,
