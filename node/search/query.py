@@ -278,3 +278,29 @@ def search(
         total = int(node.db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])  # noqa: S608 - constants
     names = {peer: name for peer, name in node.db.execute("SELECT node_id, name FROM peers")}
     return {"terms": list(terms.all), "total": total, "hits": [_hit(node, row, terms, names) for row in found]}
+
+
+def facets(node: Node) -> dict[str, Any]:
+    """What the filters can choose from in the index now: the origins (this node first) and the topics.
+
+    Returns {"origins": [{"origin": "own" or a node id, "name": ..., "records": n}], "topics": [each
+    topic once, in its most frequent spelling, sorted by its folded form]}.
+    """
+    names = {peer: name for peer, name in node.db.execute("SELECT node_id, name FROM peers")}
+    origins = [
+        {
+            "origin": OWN if origin == "" else origin,
+            "name": node.config.name if origin == "" else names.get(origin),
+            "records": count,
+        }
+        for origin, count in node.db.execute(
+            "SELECT origin, count(*) FROM search_docs GROUP BY origin ORDER BY origin != '', origin"
+        )
+    ]
+    spellings: dict[str, dict[str, int]] = {}
+    for (topic,) in node.db.execute("SELECT j.value FROM search_docs d, json_each(d.topics) j WHERE j.type = 'text'"):
+        spelling = " ".join(topic.split())
+        seen = spellings.setdefault(fold(spelling), {})
+        seen[spelling] = seen.get(spelling, 0) + 1
+    topics = [max(sorted(seen), key=lambda spelling: seen[spelling]) for _, seen in sorted(spellings.items())]
+    return {"origins": origins, "topics": topics}

@@ -8,7 +8,7 @@ import pytest
 
 from node.errors import NodeError
 from node.home import Node
-from node.search.query import Filters, QueryError, search
+from node.search.query import Filters, QueryError, facets, search
 from node.sharing.records import add_record
 from node.users import ADMIN
 from tests.conftest import FakePeer, SetClock, alert_content
@@ -106,3 +106,17 @@ def test_a_bad_filter_is_refused_naming_it(node: Node, filters: Filters, code: s
     with pytest.raises(QueryError, match=message) as refused:
         search(node, "quartier", filters)
     assert refused.value.code == code
+
+
+def test_facets_name_the_origins_and_each_topic_once(node: Node, bonn: FakePeer) -> None:
+    add_record(node, "experience", experience("Eins", topics=["Öffentlicher Raum", "Jugend"]), by=ADMIN)
+    add_record(node, "experience", experience("Zwei", topics=["Öffentlicher  Raum"]), by=ADMIN)
+    receive(node, bonn, experience("Drei", topics=["oeffentlicher raum", "Alter"]))
+    receive(node, bonn, experience("Vier"))
+    assert facets(node) == {
+        "origins": [
+            {"origin": "own", "name": "Stadt Augsburg", "records": 2},
+            {"origin": bonn.node_id, "name": "Stadt Bonn", "records": 2},
+        ],
+        "topics": ["Alter", "Jugend", "Öffentlicher Raum"],
+    }
