@@ -531,16 +531,33 @@ _FOLD_STEP = 12  # replace() calls nested in one expression: in a view, SQLite's
 
 
 def fold_sql(expression: str) -> str:
-    """An SQL expression for the folded text of `expression` (see SEARCH_FOLDS), in steps of nested replace()."""
-    pairs = list(SEARCH_FOLDS.items())
-    steps = []
+    """An SQL expression for the folded text of `expression` (see SEARCH_FOLDS), in steps of nested replace().
+
+    The letters are grouped by the first byte of their UTF-8 form: the second step notes which of these
+    bytes the text holds (a lead byte is never part of another character), and the letters of a group
+    the text does not hold are replaced as '', which replace() passes at once. German text needs the
+    Latin-1 group only.
+    """
+    groups: dict[bytes, list[tuple[str, str]]] = {}
+    for letter, replacement in SEARCH_FOLDS.items():
+        groups.setdefault(letter.encode()[:1], []).append((letter, replacement))
+    flags = ", ".join(f"h{number}" for number in range(len(groups)))
+    holds = ", ".join(f"instr(CAST(x AS BLOB), X'{lead.hex()}')" for lead in groups)
+    pairs = [
+        (letter, replacement, f"h{number}")
+        for number, group in enumerate(groups.values())
+        for letter, replacement in group
+    ]
+    steps = [
+        f"s0(x) AS (SELECT {expression})",
+        f"s1(x, {flags}) AS MATERIALIZED (SELECT x, {holds} FROM s0)",  # noqa: S608 - constants
+    ]
     for index in range(0, len(pairs), _FOLD_STEP):
-        text = expression if index == 0 else "x"
-        for letter, replacement in pairs[index : index + _FOLD_STEP]:
-            text = f"replace({text}, '{letter}', '{replacement}')"
-        source = f" FROM s{index - _FOLD_STEP}" if index else ""
-        steps.append(f"s{index}(x) AS (SELECT {text}{source})")
-    return f"(WITH {', '.join(steps)} SELECT lower(x) FROM s{len(pairs) - 1 - (len(pairs) - 1) % _FOLD_STEP})"  # noqa: S608 - constants
+        text = "x"
+        for letter, replacement, flag in pairs[index : index + _FOLD_STEP]:
+            text = f"replace({text}, iif({flag}, '{letter}', ''), '{replacement}')"
+        steps.append(f"s{len(steps)}(x, {flags}) AS (SELECT {text}, {flags} FROM s{len(steps) - 1})")  # noqa: S608
+    return f"(WITH {', '.join(steps)} SELECT lower(x) FROM s{len(steps) - 1})"  # noqa: S608 - constants
 
 
 def _skipped(field: str) -> str:
