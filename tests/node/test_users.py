@@ -101,7 +101,7 @@ def test_add_and_list_users(node: Node) -> None:
     users = list_users(node)
     assert [user["name"] for user in users] == ["ada", "anton", "olga"]
     for user in users:
-        assert set(user) == {"name", "role", "created", "disabled", "has_token"}
+        assert set(user) == {"name", "role", "created", "disabled", "has_token", "language"}
         assert user["disabled"] is False
         assert user["has_token"] is False
     assert {user["name"]: user["role"] for user in users} == {"ada": "admin", "anton": "approver", "olga": "officer"}
