@@ -140,3 +140,38 @@ def test_an_alert_shows_the_band_partners_get_and_arrives_with_it(
     assert arrived[0]["verified"]
     assert arrived[0]["content"]["case_band"] == "10-19"
     assert "case_count" not in arrived[0]["content"]
+
+
+def test_bonn_reads_the_report_verified_and_finds_it_by_an_umlaut_word_and_a_part_of_a_compound(
+    page: Page, cities: tuple[ServedNode, ServedNode]
+) -> None:
+    """Runs after the release above: the report Augsburg released is in Bonn's pool of experience."""
+    _augsburg, bonn = cities
+    wait_for(lambda: received(bonn, "experience"), 30, "Bonn to receive the released report")
+    assert login(page, bonn.ui_url, "olga") == 200
+    assert TITLE in page.locator("main").inner_text()  # the overview lists new reports from partners
+    screenshot(page, "overview")
+
+    page.click("nav a[href='/inbox']")
+    page.fill("#q", "Strassen")  # typed without ß
+    assert submit(page, "form[role=search] button[type=submit]") == 200
+    hits = page.locator("#hits li")
+    assert hits.count() == 1
+    assert "Straßen" in hits.locator("mark").all_inner_texts()
+    assert_accessible(page)
+    screenshot(page, "inbox-search")
+
+    page.fill("#q", "Einbruch")  # a part of Wohnungseinbruchdiebstahl
+    assert submit(page, "form[role=search] button[type=submit]") == 200
+    assert page.locator("#hits li").count() == 1
+    marks = [text.casefold() for text in page.locator("#hits mark").all_inner_texts()]
+    assert "einbruch" in marks
+
+    page.click("#hits li h3 a")
+    assert page.locator("h1").inner_text() == TITLE
+    assert page.locator("[data-pv-verified=yes]").count() == 1
+    assert "Stadt Augsburg" in page.locator("#verification").inner_text()
+    assert page.locator("[data-pv-state=current]").count() == 1
+    assert COSTS not in page.locator("main").inner_text()
+    assert_accessible(page)
+    screenshot(page, "received")

@@ -179,6 +179,7 @@ async def inbox(request: web.Request) -> web.Response:
     pages = max(1, -(-result["total"] // PAGE_SIZE))
     context = {
         "query": query,
+        "filtered": bool(query.errors) or any(query.typed.get(name) for name in (*FILTERS[:-1], "lapsed")),
         "errors": query.errors,
         "options": _filter_options(request),
         "hits": [_shown(request, hit) for hit in result["hits"]],
