@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,11 @@ def default_home() -> Path:
     return Path(os.environ.get("PRAEVNET_HOME") or "praevnet-home")
 
 
-def init_home(home: Path, *, name: str, url: str) -> None:
-    """Create a new node in `home` (made 0700): key, config and database (0600). Refuses if a node is there."""
+def init_home(home: Path, *, name: str, url: str, ui_listen: str | None = None) -> None:
+    """Create a new node in `home` (made 0700): key, config and database (0600). Refuses if a node is there.
+
+    `ui_listen` (host:port) is written as `[ui] listen` when the web interface is not to use its default.
+    """
     name = name.strip()
     if not name or len(name) > 200:
         raise NodeError("the node name must be 1 to 200 characters")
@@ -58,6 +61,8 @@ def init_home(home: Path, *, name: str, url: str) -> None:
         if (home / existing).exists():
             raise NodeError(f"{home} already holds a node ({existing} exists); refusing to overwrite it")
     config = NodeConfig(name=name, url=url)
+    if ui_listen is not None:
+        config = replace(config, ui=replace(config.ui, listen=ui_listen))
     parse_config(config.to_toml())
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(PRIVATE_DIR_MODE)  # also a directory that was there already (made by useradd, say)

@@ -110,16 +110,17 @@ async def _start_city(
     base: Path, slug: str, name: str, cities: list[DemoCity], ui: UiFactory | None, password: str
 ) -> DemoCity:
     sock, port = _loopback_socket()
-    init_home(base / slug, name=name, url=f"http://127.0.0.1:{port}")
+    ui_sock, ui_port = _loopback_socket() if ui is not None else (None, 0)
+    ui_listen = f"127.0.0.1:{ui_port}" if ui is not None else None  # so that `praevnet id` names it
+    init_home(base / slug, name=name, url=f"http://127.0.0.1:{port}", ui_listen=ui_listen)
     node = Node.open(base / slug)
     city = DemoCity(slug=slug, node=node, runners=[])
     cities.append(city)  # from here on, run_demo closes it whatever happens
     add_user(node, DEMO_USER, DEMO_ROLE, password, by=ADMIN)
     await _serve(create_app(node), sock, city.runners)
-    if ui is not None:
-        ui_sock, ui_port = _loopback_socket()
+    if ui is not None and ui_sock is not None:
         await _serve(ui(node), ui_sock, city.runners)
-        city.ui_url = f"http://127.0.0.1:{ui_port}/"
+        city.ui_url = node.config.ui_url
     return city
 
 

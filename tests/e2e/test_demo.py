@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from node.config import load_config
 from node.exchange.demo import CITIES, LOCAL_NOTE, run_demo
 from tests.e2e.helpers import PRAEVNET, cli_env, wait_for
 from web.app import create_ui_app
@@ -105,6 +106,8 @@ async def test_run_demo_serves_each_city_s_web_interface_with_the_printed_login(
     assert checked == [True]
     assert outcome["arrived"] is True
     urls, _, _ = printed_logins("\n".join(lines))
+    for slug in ("augsburg", "bonn", "chemnitz"):  # `praevnet id --home` names the address the demo printed
+        assert load_config(tmp_path / slug / "praevnet.toml").ui_url in urls.values()
     async with aiohttp.ClientSession() as client:
         for url in urls.values():  # stopped with the demo
             with pytest.raises(aiohttp.ClientConnectionError):
