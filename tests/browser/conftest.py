@@ -79,7 +79,8 @@ def serve_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeUi]:
     the users `users` (name -> role, default USERS) with the password PASSWORD. `settings` are
     written to every node's praevnet.toml before the start ({"ui": {"login_attempts": 3}}), and
     `node_settings` to the one it names ({"Stadt Bonn": {"release": {"four_eyes": True}}}); with
-    `paired`, every two of the nodes trust each other. The processes run until the module's tests
+    `paired`, every two of the nodes trust each other; `environment` adds variables to the serve
+    process of the node it names. The processes run until the module's tests
     are done.
     """
     made: list[ServedNode] = []
@@ -93,13 +94,14 @@ def serve_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeUi]:
         settings: Mapping[str, Mapping[str, Any]] | None = None,
         node_settings: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
         paired: bool = False,
+        environment: Mapping[str, Mapping[str, str]] | None = None,
     ) -> list[ServedNode]:
         nodes = []
         for name in names:
             held, ui = Port(), Port()
             ports.extend((held, ui))
             home = base / f"{next(counter)}-{name.lower().replace(' ', '-')}"
-            node = ServedNode(name=name, home=home, held=held, ui=ui)
+            node = ServedNode(name=name, home=home, held=held, ui=ui, environment={**(environment or {}).get(name, {})})
             made.append(node)
             nodes.append(node)
             init_home(home, name=name, url=node.url)

@@ -20,7 +20,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -57,13 +57,16 @@ os.execv(sys.argv[2], sys.argv[2:])
 """
 
 
-def start_activated(fd: int, args: Sequence[str], sink: IO[bytes]) -> subprocess.Popen[bytes]:
-    """Start `praevnet ARGS`, its output to `sink`, passing it file descriptor `fd` as a systemd socket unit would."""
+def start_activated(
+    fd: int, args: Sequence[str], sink: IO[bytes], environment: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `praevnet ARGS`, its output to `sink`, passing it file descriptor `fd` as a systemd socket unit would
+    (`environment` adds to the process's environment)."""
     return subprocess.Popen(
         [sys.executable, "-c", _ACTIVATE, str(fd), PRAEVNET, *args],
         stdout=sink,
         stderr=subprocess.STDOUT,
-        env=cli_env(),
+        env={**cli_env(), **(environment or {})},
         pass_fds=(fd,),
     )
 
@@ -287,6 +290,7 @@ class ServedNode:
     logs: list[Path] = field(default_factory=list)
     identity: dict[str, Any] = field(default_factory=dict)
     ui: Port | None = None
+    environment: dict[str, str] = field(default_factory=dict)  # added to the serve process's environment
 
     @property
     def port(self) -> int:
@@ -350,7 +354,7 @@ class ServedNode:
         self.logs.append(log)
         fd = self.listening.handover().fileno()
         with log.open("wb") as sink:
-            self.process = start_activated(fd, self.serve_args(), sink)
+            self.process = start_activated(fd, self.serve_args(), sink, self.environment)
 
     def log_text(self) -> str:
         """Everything the serve processes of this node wrote so far."""
