@@ -13,12 +13,19 @@ from pytest_aiohttp import AiohttpClient
 
 from node.home import Node
 from node.users import ADMIN, add_user
+from tests.node.federation import Federation
 from web.app import create_ui_app
 
 Client = TestClient[Any, Any]
 PASSWORD = "richtig-langes-passwort"
 USERS = {"olga": "officer", "otto": "officer", "anton": "approver", "ada": "admin"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def error_of(html: str, field: str) -> str:
+    """The text of the error shown next to `field` (the element with id FIELD-error), or "" if there is none."""
+    found = re.search(rf'id="{re.escape(field)}-error"[^>]*>(.*?)</p>', html, re.S)
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip() if found else ""
 
 
 def csrf_of(html: str) -> str:
@@ -57,6 +64,19 @@ class Ui:
 
 
 UiFactory = Callable[..., Any]
+
+
+async def city(fed: Federation, aiohttp_client: AiohttpClient, config: dict[str, Any] | None = None) -> Ui:
+    """Bonn (one user per role, `config` sections in its praevnet.toml) paired with Chemnitz and Dresden in
+    `fed`; Bonn's web interface with olga logged in."""
+    bonn = await fed.add("Bonn", config)
+    for name in ("Chemnitz", "Dresden"):
+        fed.pair(bonn, await fed.add(name))
+    for name, role in USERS.items():
+        add_user(bonn, name, role, PASSWORD, by=ADMIN)
+    ui = Ui(bonn, await aiohttp_client(create_ui_app(bonn)))
+    await ui.login("olga")
+    return ui
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from node import audit
 from node.errors import NodeError
 from node.users import get_user, login_password, login_token
-from tests.web.conftest import PASSWORD, Ui
-from tests.web.test_users_page import NEW_PASSWORD, error_of, session_of, state, still_in
+from tests.web.conftest import PASSWORD, Ui, error_of
+from tests.web.test_users_page import NEW_PASSWORD, session_of, state, still_in
 
 TOKEN = re.compile(r'id="token" type="text" readonly value="(pvt_[^"]+)"')
 

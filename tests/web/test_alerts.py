@@ -22,14 +22,12 @@ from node import audit
 from node.home import Node
 from node.sharing.records import add_record, get_record
 from node.sharing.release import list_shares, reject_share
-from node.users import ADMIN, Actor, add_user
+from node.users import Actor
 from protocol.canonical import canonical_bytes
 from protocol.records import case_band, case_bands
 from tests.conftest import SetClock
 from tests.node.federation import Federation
-from tests.web.conftest import PASSWORD, USERS, Ui
-from tests.web.test_records import error_of
-from web.app import create_ui_app
+from tests.web.conftest import Ui, city, error_of
 
 ALERT: dict[str, str] = {
     "headline": "Falsche Polizeibeamte am Telefon",
@@ -57,18 +55,6 @@ async def fed(tmp_path: Path, clock: SetClock) -> AsyncIterator[Federation]:
     federation = Federation(tmp_path)
     yield federation
     await federation.close()
-
-
-async def city(fed: Federation, aiohttp_client: AiohttpClient, config: dict[str, Any] | None = None) -> Ui:
-    """Bonn (one user per role) paired with Chemnitz and Dresden; Bonn's web interface with olga logged in."""
-    bonn = await fed.add("Bonn", config)
-    for name in ("Chemnitz", "Dresden"):
-        fed.pair(bonn, await fed.add(name))
-    for name, role in USERS.items():
-        add_user(bonn, name, role, PASSWORD, by=ADMIN)
-    ui = Ui(bonn, await aiohttp_client(create_ui_app(bonn)))
-    await ui.login("olga")
-    return ui
 
 
 @pytest.fixture

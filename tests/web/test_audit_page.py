@@ -15,8 +15,7 @@ from node import audit
 from node.store import write
 from tests.conftest import SetClock
 from tests.node.test_audit import attacker
-from tests.web.conftest import Ui
-from tests.web.test_users_page import error_of
+from tests.web.conftest import Ui, error_of
 
 # Entries after the four `user.add` of the fixture: (hours after START, user, action, record id)
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # 09:00 in Bonn

@@ -16,8 +16,7 @@ from node.sharing.records import add_record
 from node.users import ADMIN
 from tests.conftest import FakePeer, SetClock
 from tests.node.search.conftest import receive
-from tests.web.conftest import Ui
-from tests.web.test_records import error_of
+from tests.web.conftest import Ui, error_of
 
 BURGLARY = {
     "title": "Sicherheit in der Hauptstraße",

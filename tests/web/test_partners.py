@@ -31,8 +31,7 @@ from node.users import ADMIN, add_user
 from tests.conftest import FakePeer, SetClock
 from tests.node.federation import Federation
 from tests.ports import unreachable_url
-from tests.web.conftest import PASSWORD, Ui
-from tests.web.test_users_page import error_of
+from tests.web.conftest import PASSWORD, Ui, error_of
 from web.app import create_ui_app
 
 CODE = re.compile(r'<textarea[^>]*id="code"[^>]*>(pvinv1\.[A-Za-z0-9_-]+)</textarea>')

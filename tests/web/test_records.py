@@ -5,7 +5,6 @@ confirmation."""
 from __future__ import annotations
 
 import io
-import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,7 +17,7 @@ from node.sharing.shares import outgoing, record_row, version_row
 from node.store import write
 from protocol.records import EXPERIENCE_SCHEMA
 from protocol.tlp import LABELS
-from tests.web.conftest import Ui
+from tests.web.conftest import Ui, error_of
 
 REPORT: dict[str, str] = {
     "title": "Sicherheitsaudit Innenstadt",
@@ -72,12 +71,6 @@ def stored(ui: Ui) -> dict[str, int]:
     """What a refused form must leave as it was."""
     counts = {t: ui.node.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("records", "versions")}
     return {**counts, "audit": len(audit.list_entries(ui.node))}
-
-
-def error_of(html: str, field: str) -> str:
-    """The text of the error shown next to `field` (the element with id FIELD-error), or ""."""
-    found = re.search(rf'id="{re.escape(field)}-error"[^>]*>(.*?)</p>', html, re.S)
-    return re.sub(r"<[^>]+>", "", found.group(1)).strip() if found else ""
 
 
 async def create(ui: Ui, **changes: str) -> Any:

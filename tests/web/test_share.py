@@ -25,8 +25,7 @@ from node.users import ADMIN, Actor
 from protocol.canonical import canonical_bytes
 from tests.node.federation import Federation
 from tests.node.networks.test_registry import YEAR
-from tests.web.conftest import Ui
-from tests.web.test_alerts import city
+from tests.web.conftest import Ui, city
 
 OLGA = Actor("olga", "officer")
 LOCAL_NOTE = "LOCAL-NOTE-3f9a"

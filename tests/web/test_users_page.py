@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from node import audit
 from node.errors import NodeError
 from node.users import get_user, issue_token, list_users, login_password, login_token
-from tests.web.conftest import PASSWORD, Ui
+from tests.web.conftest import PASSWORD, Ui, error_of
 
 NEW_PASSWORD = "ein-ganz-neues-passwort"
 COOKIE = "praevnet_session"
@@ -19,13 +18,6 @@ COOKIE = "praevnet_session"
 def state(ui: Ui) -> tuple[list[dict[str, Any]], int]:
     """What a refused form must leave alone: the users and the length of the audit log."""
     return list_users(ui.node), len(audit.list_entries(ui.node))
-
-
-def error_of(html: str, field: str) -> str:
-    """The text of the error shown next to `field` (its element with id "<field>-error")."""
-    found = re.search(rf'id="{field}-error"[^>]*>(.*?)</p>', html, re.S)
-    assert found, f"no error next to {field}"
-    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
 
 
 async def session_of(ui: Ui, name: str) -> str:
