@@ -25,7 +25,8 @@ from sqlite_utils import Database
 
 from node import wake
 from node.clock import clock
-from node.migrations import migrations
+from node.errors import NodeError
+from node.migrations import SchemaTooNew, migrate
 
 PRIVATE_FILE_MODE = 0o600
 
@@ -44,7 +45,11 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def open_db(path: Path | str) -> Database:
-    """Open (and create or migrate) the database at `path`; a new database file gets mode 0600, as its -wal and -shm."""
+    """Open (and create or migrate) the database at `path`; a new database file gets mode 0600, as its -wal and -shm.
+
+    Pending schema steps run in one transaction (node.migrations.migrate): one that fails changes nothing.
+    A database a newer praevnet migrated is refused with a NodeError that names both schema versions.
+    """
     with suppress(FileExistsError):
         write_private(Path(path), b"")  # an empty file is an empty database to SQLite
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
@@ -54,7 +59,13 @@ def open_db(path: Path | str) -> Database:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA secure_delete=ON")
-    migrations.apply(db)
+    try:
+        migrate(db)
+    except BaseException as exc:
+        db.close()
+        if isinstance(exc, SchemaTooNew):
+            raise NodeError(f"{path}: {exc}") from None
+        raise
     return db
 
 
