@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from node.errors import NodeError
+from node.settings import MASK, Verbatim, env_name, from_environment, invalid, is_secret, kind, typed
 from protocol.descriptor import normalize_base_url
 from protocol.errors import ProtocolError
 from protocol.records import check_threshold
@@ -98,79 +101,235 @@ class NodeConfig:
         return tomli_w.dumps({"node": {"name": data.pop("name"), "url": data.pop("url")}, **data})
 
 
-def _section(raw: dict[str, Any], name: str, cls: type[Any]) -> Any:
-    values = raw.get(name, {})
-    if not isinstance(values, dict):
-        raise NodeError(f"config: [{name}] must be a table")
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise NodeError(f"config: unknown setting {name}.{unknown[0]}")
-    defaults = cls()
-    for key, value in values.items():
-        expected = type(getattr(defaults, key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
-            raise NodeError(f"config: {name}.{key} must be a {expected.__name__}")
-        values[key] = value
-    return cls(**values)
+Check = Callable[[Any], str | None]
+"""A check of one setting's value: None if it is allowed, else what is allowed (`must be ...`)."""
 
 
-def parse_config(text: str) -> NodeConfig:
-    """Parse praevnet.toml text; raise NodeError naming the bad setting."""
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def between(low: float, high: float, unit: str = "") -> Check:
+    """A check that a number lies from `low` to `high`, both included; `unit` follows them (` seconds`)."""
+
+    def check(value: Any) -> str | None:
+        if low <= value <= high:
+            return None
+        what = "a whole number" if isinstance(value, int) else "a number"
+        return f"must be {what} from {_number(low)} to {_number(high)}{unit}"
+
+    return check
+
+
+def _name(value: Any) -> str | None:
+    return None if 0 < len(value.strip()) <= 200 else "must be the node's name, 1 to 200 characters"
+
+
+def _base_url(value: Any) -> str | None:
+    try:
+        normalize_base_url(value)
+    except ProtocolError as exc:
+        return f"must be a base URL such as https://praevnet.example.de ({exc})"
+    return None
+
+
+def _optional_url(value: Any) -> str | None:
+    return None if value == "" else _base_url(value)
+
+
+def _host(value: Any) -> str | None:
+    return None if value and not any(c.isspace() for c in value) else "must be a host name or address to listen on"
+
+
+def _listen(value: Any) -> str | None:
+    try:
+        split_listen(value)
+    except NodeError:
+        return "must be host:port, e.g. 127.0.0.1:8471"
+    return None
+
+
+def _threshold(value: Any) -> str | None:
+    try:
+        check_threshold(value)
+    except ProtocolError as exc:
+        return f"{exc}"
+    return None
+
+
+CHECKS: dict[str, Check] = {
+    "node.name": _name,
+    "node.url": _base_url,
+    "server.host": _host,
+    "server.port": between(1, 65535),
+    "delivery.connect_timeout": between(0.1, 600.0, " seconds"),
+    "delivery.request_timeout": between(0.1, 3600.0, " seconds"),
+    "delivery.poll_interval": between(0.01, 3600.0, " seconds"),
+    "delivery.pull_interval": between(0.1, 604800.0, " seconds (a week)"),
+    "delivery.min_backoff": between(0.1, 86400.0, " seconds"),
+    "delivery.max_backoff": between(0.1, 604800.0, " seconds (a week)"),
+    "delivery.verify_workers": lambda v: (
+        None if -1 <= v <= 64 else "must be -1 (one per CPU core), 0 (none) or up to 64"
+    ),
+    "delivery.pull_max_pages": between(1, 1_000_000),
+    "delivery.pull_timeout": lambda v: None if 0 < v <= 86400 else "must be more than 0 and at most 86400 seconds",
+    "alerts.small_number_threshold": _threshold,
+    "alerts.retention_days": between(0, 3650),
+    "audit.checkpoint_interval": between(60.0, 31 * 86400.0, " seconds (31 days)"),
+    "audit.checkpoint_entries": between(1, 1_000_000_000),
+    "audit.checkpoints_kept": between(1, 100_000),
+    "ui.listen": _listen,
+    "ui.url": _optional_url,
+    "ui.idle_timeout": between(60.0, 86400.0, " seconds"),
+    "ui.login_attempts": between(1, 1000),
+    "ui.login_window": between(1.0, 86400.0, " seconds"),
+}
+"""What each setting may be beyond its type, by name; a section added to NodeConfig adds its checks here."""
+
+
+class ConfigError(NodeError):
+    """praevnet.toml or the environment holds settings that are not allowed; `problems` names every one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A parsed configuration and where each setting came from: `file`, `env PRAEVNET_...`, else the default."""
+
+    config: NodeConfig
+    sources: dict[str, str]
+
+    def settings(self) -> list[dict[str, Any]]:
+        """Every setting in order: name, value (masked if it holds a secret), source and environment variable."""
+        values = asdict(self.config)
+        result = []
+        for name in defaults():
+            section, _, key = name.partition(".")
+            value = values[key] if section == "node" else values[section][key]
+            result.append(
+                {
+                    "name": name,
+                    "value": MASK if is_secret(name) and value not in ("", None, []) else value,
+                    "source": self.sources.get(name, "default"),
+                    "env": env_name(name),
+                    "secret": is_secret(name),
+                }
+            )
+        return result
+
+
+def sections() -> dict[str, type[Any]]:
+    """The sections of praevnet.toml after [node], by name, and the dataclass each one is read into."""
+    return {
+        item.name: type(item.default_factory()) for item in fields(NodeConfig) if item.default_factory is not MISSING
+    }
+
+
+def defaults() -> dict[str, object]:
+    """Every setting's default value by name (`node.name` and `node.url` have none: empty text)."""
+    result: dict[str, object] = {"node.name": "", "node.url": ""}
+    for section, cls in sections().items():
+        blank = cls()
+        result.update({f"{section}.{item.name}": getattr(blank, item.name) for item in fields(cls)})
+    return result
+
+
+def _tables(raw: dict[str, Any], problems: list[str]) -> dict[str, dict[str, Any]]:
+    """The file's settings by section, the unknown ones and the ones that are no table named in `problems`."""
+    known = ["node", *sections()]
+    for name in raw:
+        if name not in known:
+            problems.append(f"config: unknown section [{name}]; the sections are {', '.join(f'[{s}]' for s in known)}")
+    tables: dict[str, dict[str, Any]] = {}
+    for name in known:
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            problems.append(f"config: [{name}] must be a table (a [{name}] line followed by its settings)")
+            table = {}
+        tables[name] = table
+    return tables
+
+
+def read_config(text: str, environ: Mapping[str, str]) -> LoadedConfig:
+    """Parse praevnet.toml text with the settings `environ` overrides (PRAEVNET_SECTION__KEY).
+
+    Raises ConfigError naming every unknown section, setting or variable and every value that is not
+    allowed, as `config: NAME = VALUE: what is allowed`.
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise NodeError(f"config: {exc}") from None
-    unknown = sorted(set(raw) - {"node", "server", "delivery", "release", "alerts", "audit", "ui"})
-    if unknown:
-        raise NodeError(f"config: unknown section [{unknown[0]}]")
-    node = raw.get("node")
-    if not isinstance(node, dict) or not isinstance(node.get("name"), str) or not node["name"].strip():
-        raise NodeError("config: [node] needs a name")
-    unknown = sorted(set(node) - {"name", "url"})
-    if unknown:
-        raise NodeError(f"config: unknown setting node.{unknown[0]}")
-    try:
-        url = normalize_base_url(node.get("url"))
-    except ProtocolError as exc:
-        raise NodeError(f"config: node.url: {exc}") from None
-    server = _section(raw, "server", ServerConfig)
-    alerts = _section(raw, "alerts", AlertsConfig)
-    try:
-        check_threshold(alerts.small_number_threshold)
-    except ProtocolError as exc:
-        raise NodeError(f"config: alerts.small_number_threshold: {exc}") from None
-    if not 0 <= alerts.retention_days <= 3650:
-        raise NodeError("config: alerts.retention_days must be between 0 and 3650")
-    if not 0 < server.port < 65536:
-        raise NodeError("config: server.port must be between 1 and 65535")
-    delivery = _section(raw, "delivery", DeliveryConfig)
-    if not -1 <= delivery.verify_workers <= 64:
-        raise NodeError("config: delivery.verify_workers must be -1 (one per CPU core), 0 (none) or up to 64")
-    if not 1 <= delivery.pull_max_pages <= 1_000_000:
-        raise NodeError("config: delivery.pull_max_pages must be between 1 and 1000000")
-    if not 0 < delivery.pull_timeout <= 86400:
-        raise NodeError("config: delivery.pull_timeout must be more than 0 and at most 86400 seconds")
-    audit = _section(raw, "audit", AuditConfig)
-    if not 60 <= audit.checkpoint_interval <= 31 * 86400:
-        raise NodeError("config: audit.checkpoint_interval must be between 60 and 2678400 seconds (31 days)")
-    if not 1 <= audit.checkpoint_entries <= 1_000_000_000:
-        raise NodeError("config: audit.checkpoint_entries must be between 1 and 1000000000")
-    if not 1 <= audit.checkpoints_kept <= 100_000:
-        raise NodeError("config: audit.checkpoints_kept must be between 1 and 100000")
-    ui = _check_ui(_section(raw, "ui", UiConfig))
-    return NodeConfig(
-        name=node["name"].strip(),
-        url=url,
-        server=server,
-        delivery=delivery,
-        release=_section(raw, "release", ReleaseConfig),
-        alerts=alerts,
-        audit=audit,
-        ui=ui,
-    )
+        raise ConfigError([f"config: praevnet.toml is not valid TOML: {exc}"]) from None
+    problems: list[str] = []
+    tables = _tables(raw, problems)
+    blank = defaults()
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    written: dict[str, object] = {}  # as in the file or the variable, for messages
+    broken: set[str] = set()  # settings of the wrong type or refused: not checked further
+    for section, table in tables.items():
+        for key, value in table.items():
+            name = f"{section}.{key}"
+            if name not in blank:
+                problems.append(f"config: unknown setting {name} in [{section}]")
+                continue
+            values[name], ok = typed(value, blank[name])
+            sources[name], written[name] = "file", value
+            if not ok:
+                problems.append(invalid(name, value, kind(blank[name])))
+                broken.add(name)
+    overrides, variables, bad = from_environment(environ, blank)
+    problems += bad
+    values.update(overrides)
+    sources.update({name: f"env {variable}" for name, variable in variables.items()})
+    broken -= set(overrides)  # what the environment sets is checked, whatever the file holds
+    for name, variable in variables.items():
+        text = environ[variable]
+        written[name] = text if isinstance(blank[name], str) else Verbatim(text.strip())
+    for required in ("node.name", "node.url"):
+        if required not in values:
+            problems.append(f"config: [node] needs a {required[5:]} ({required}, or {env_name(required)})")
+    for name, check in CHECKS.items():
+        if name in broken or (name not in values and name.startswith("node.")):
+            continue
+        allowed = check(values.get(name, blank[name]))
+        if allowed is not None:
+            problems.append(invalid(name, written.get(name, blank[name]), allowed, variables.get(name)))
+            broken.add(name)
+    problems += _together({**blank, **values}, written, variables, broken)
+    if problems:
+        raise ConfigError(problems)
+    return LoadedConfig(_build(values, blank), sources)
+
+
+def _together(
+    chosen: Mapping[str, Any], written: Mapping[str, object], variables: Mapping[str, str], refused: set[str]
+) -> list[str]:
+    """What settings allowed one by one (not `refused`) may not be together."""
+    low, high = chosen["delivery.min_backoff"], chosen["delivery.max_backoff"]
+    if high < low and not {"delivery.min_backoff", "delivery.max_backoff"} & refused:
+        allowed = f"must be at least delivery.min_backoff ({_number(low)})"
+        shown = written.get("delivery.max_backoff", high)
+        return [invalid("delivery.max_backoff", shown, allowed, variables.get("delivery.max_backoff"))]
+    return []
+
+
+def _build(values: Mapping[str, object], blank: Mapping[str, object]) -> NodeConfig:
+    chosen = {**blank, **values}
+    built = {
+        section: cls(**{item.name: chosen[f"{section}.{item.name}"] for item in fields(cls)})
+        for section, cls in sections().items()
+    }
+    name, url = str(chosen["node.name"]).strip(), normalize_base_url(chosen["node.url"])
+    return NodeConfig(name=name, url=url, **built)
+
+
+def parse_config(text: str) -> NodeConfig:
+    """Parse praevnet.toml text (without environment overrides); raise ConfigError naming every bad setting."""
+    return read_config(text, {}).config
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -182,22 +341,11 @@ def split_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _check_ui(ui: UiConfig) -> UiConfig:
-    split_listen(ui.listen)
-    if ui.url:
-        try:
-            normalize_base_url(ui.url)
-        except ProtocolError as exc:
-            raise NodeError(f"config: ui.url: {exc}") from None
-    if not 60 <= ui.idle_timeout <= 86400:
-        raise NodeError("config: ui.idle_timeout must be between 60 and 86400 seconds")
-    if not 1 <= ui.login_attempts <= 1000:
-        raise NodeError("config: ui.login_attempts must be between 1 and 1000")
-    if not 1 <= ui.login_window <= 86400:
-        raise NodeError("config: ui.login_window must be between 1 and 86400 seconds")
-    return ui
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> NodeConfig:
+    """Read and parse the config file with the environment's overrides (`environ`, default os.environ)."""
+    return read_loaded(path, environ).config
 
 
-def load_config(path: Path) -> NodeConfig:
-    """Read and parse the config file."""
-    return parse_config(path.read_text(encoding="utf-8"))
+def read_loaded(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """The config file's settings with the environment's overrides and where each came from (`config show`)."""
+    return read_config(path.read_text(encoding="utf-8"), os.environ if environ is None else environ)

@@ -55,13 +55,13 @@ def test_id_shows_where_the_officers_open_the_ui(home: Path) -> None:
 @pytest.mark.parametrize(
     ("setting", "named"),
     [
-        ({"listen": "localhost"}, "ui.listen must be host:port"),
-        ({"idle_timeout": 5.0}, "ui.idle_timeout must be between 60 and 86400"),
-        ({"login_attempts": 0}, "ui.login_attempts must be between 1 and 1000"),
-        ({"login_window": 0.0}, "ui.login_window must be between 1 and 86400"),
+        ({"listen": "localhost"}, 'ui.listen = "localhost": must be host:port'),
+        ({"idle_timeout": 5.0}, "ui.idle_timeout = 5.0: must be a number from 60 to 86400 seconds"),
+        ({"login_attempts": 0}, "ui.login_attempts = 0: must be a whole number from 1 to 1000"),
+        ({"login_window": 0.0}, "ui.login_window = 0.0: must be a number from 1 to 86400"),
         ({"url": "ftp://x"}, "ui.url"),
-        ({"enabled": "yes"}, "ui.enabled must be a bool"),
-        ({"colour": 1}, "unknown setting ui.colour"),
+        ({"enabled": "yes"}, 'ui.enabled = "yes": must be true or false'),
+        ({"colour": 1}, "unknown setting ui.colour in [ui]"),
     ],
 )
 def test_a_bad_ui_setting_stops_the_node_naming_it(home: Path, setting: dict[str, Any], named: str) -> None:

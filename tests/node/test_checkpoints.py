@@ -154,12 +154,12 @@ def test_lost_kept_checkpoints_are_reported(node: Node) -> None:
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ("checkpoint_interval = 59", "audit.checkpoint_interval must be between 60"),
-        ("checkpoint_interval = 2678401", "audit.checkpoint_interval must be between 60"),
-        ("checkpoint_entries = 0", "audit.checkpoint_entries must be between 1"),
-        ("checkpoints_kept = 0", "audit.checkpoints_kept must be between 1"),
-        ("checkpoints_kept = 100001", "audit.checkpoints_kept must be between 1"),
-        ("checkpoint_entries = 'viele'", "audit.checkpoint_entries must be a int"),
+        ("checkpoint_interval = 59", "audit.checkpoint_interval = 59: must be a number from 60 to 2678400"),
+        ("checkpoint_interval = 2678401", "audit.checkpoint_interval = 2678401: must be a number from 60"),
+        ("checkpoint_entries = 0", "audit.checkpoint_entries = 0: must be a whole number from 1"),
+        ("checkpoints_kept = 0", "audit.checkpoints_kept = 0: must be a whole number from 1 to 100000"),
+        ("checkpoints_kept = 100001", "audit.checkpoints_kept = 100001: must be a whole number from 1"),
+        ("checkpoint_entries = 'viele'", 'audit.checkpoint_entries = "viele": must be a whole number'),
         ("every = 1", "unknown setting audit.every"),
     ],
 )

@@ -252,13 +252,13 @@ def test_pull_bounds_are_read_from_the_delivery_section() -> None:
 @pytest.mark.parametrize(
     ("setting", "problem"),
     [
-        ("pull_max_pages = 0", "delivery.pull_max_pages must be between 1 and 1000000"),
-        ("pull_max_pages = 1000001", "delivery.pull_max_pages must be between 1 and 1000000"),
-        ("pull_max_pages = 2.5", "delivery.pull_max_pages must be a int"),
-        ("pull_timeout = 0", "delivery.pull_timeout must be more than 0"),
-        ("pull_timeout = -1.0", "delivery.pull_timeout must be more than 0"),
-        ("pull_timeout = 86401", "delivery.pull_timeout must be more than 0 and at most 86400"),
-        ("pull_timeout = 'lange'", "delivery.pull_timeout must be a float"),
+        ("pull_max_pages = 0", "delivery.pull_max_pages = 0: must be a whole number from 1 to 1000000"),
+        ("pull_max_pages = 1000001", "delivery.pull_max_pages = 1000001: must be a whole number from 1 to 1000000"),
+        ("pull_max_pages = 2.5", "delivery.pull_max_pages = 2.5: must be a whole number"),
+        ("pull_timeout = 0", "delivery.pull_timeout = 0: must be more than 0"),
+        ("pull_timeout = -1.0", "delivery.pull_timeout = -1.0: must be more than 0"),
+        ("pull_timeout = 86401", "delivery.pull_timeout = 86401: must be more than 0 and at most 86400"),
+        ("pull_timeout = 'lange'", 'delivery.pull_timeout = "lange": must be a number'),
     ],
 )
 def test_pull_bounds_out_of_range_are_refused(setting: str, problem: str) -> None:

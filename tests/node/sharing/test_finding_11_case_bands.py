@@ -119,6 +119,6 @@ async def test_finding_11_a_received_alert_with_case_band_2_2_is_refused(served:
 @pytest.mark.parametrize("k", [1, 2])
 def test_finding_11_a_threshold_whose_bands_name_exact_counts_is_refused_by_the_config(k: int) -> None:
     text = f'[node]\nname = "Stadt A"\nurl = "http://127.0.0.1:9"\n\n[alerts]\nsmall_number_threshold = {k}\n'
-    with pytest.raises(NodeError, match=r"small_number_threshold: .* between 3 and 10000"):
+    with pytest.raises(NodeError, match=rf"small_number_threshold = {k}: .* between 3 and 10000"):
         parse_config(text)
     assert parse_config(text.replace(f"= {k}", "= 3")).alerts.small_number_threshold == 3
