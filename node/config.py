@@ -12,6 +12,7 @@ from typing import Any
 import tomli_w
 
 from node.errors import NodeError
+from node.logs import FORMATS, LEVELS
 from node.settings import MASK, Verbatim, env_name, from_environment, invalid, is_secret, kind, typed
 from protocol.descriptor import normalize_base_url
 from protocol.errors import ProtocolError
@@ -78,6 +79,14 @@ class UiConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """How `praevnet serve` logs to stderr (node.logs): JSON or text lines (auto: text on a terminal), and how much."""
+
+    format: str = "auto"
+    level: str = "info"
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Everything in praevnet.toml."""
 
@@ -89,6 +98,7 @@ class NodeConfig:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     @property
     def ui_url(self) -> str:
@@ -117,6 +127,15 @@ def between(low: float, high: float, unit: str = "") -> Check:
             return None
         what = "a whole number" if isinstance(value, int) else "a number"
         return f"must be {what} from {_number(low)} to {_number(high)}{unit}"
+
+    return check
+
+
+def one_of(choices: tuple[str, ...]) -> Check:
+    """A check that a text is one of `choices`."""
+
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
 
     return check
 
@@ -183,6 +202,8 @@ CHECKS: dict[str, Check] = {
     "ui.idle_timeout": between(60.0, 86400.0, " seconds"),
     "ui.login_attempts": between(1, 1000),
     "ui.login_window": between(1.0, 86400.0, " seconds"),
+    "log.format": one_of(FORMATS),
+    "log.level": one_of(LEVELS),
 }
 """What each setting may be beyond its type, by name; a section added to NodeConfig adds its checks here."""
 
@@ -348,4 +369,4 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> NodeCon
 
 def read_loaded(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """The config file's settings with the environment's overrides and where each came from (`config show`)."""
-    return read_config(path.read_text(encoding="utf-8"), os.environ if environ is None else environ)
+    return read_config(path.read_text(encoding="utf-8"), {} if environ is None else environ)
