@@ -125,10 +125,13 @@ def edit_record(
     local: Sequence[str] = (),
     by: Actor,
     confirm_pii: bool = False,
+    distribute: bool = True,
 ) -> int:
     """Make a new version (same id, next version number); a shared record's peers get it. Returns the version.
 
-    Shares still waiting to release an older version are voided (node.sharing.release).
+    Shares still waiting to release an older version are voided (node.sharing.release). Without
+    `distribute`, the new version stays on this node until node.sharing.review.send_reviewed_update
+    sends what a review of it showed (the web interface's way: nothing leaves unseen).
     """
     by.require("author")
     tlp = _label(tlp) if tlp is not None else None
@@ -154,11 +157,12 @@ def edit_record(
         shared = conn.execute(
             "SELECT count(*) FROM shares WHERE record_id = ? AND state != 'withdrawn'", (record_id,)
         ).fetchone()[0]
-        if shared:
+        if shared and distribute:
             sharing.check_pii(node, conn, record, sharing.version_row(conn, record_id, version), by, confirm_pii)
         audit.append(conn, user=by.name, action=f"{kind}.edit", record_id=record_id, version=version, detail=label)
         if shared:
             void_older_requests(conn, record_id, version, by)
+        if shared and distribute:
             sharing.distribute(node, conn, record, by)
     return int(version)
 

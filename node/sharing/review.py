@@ -24,7 +24,7 @@ from node.errors import NodeError, NotFound, PolicyError
 from node.home import Node
 from node.networks.registry import resolve_network
 from node.sharing import policy
-from node.sharing.shares import add_shares, check_pii, outgoing, record_row, seal, version_row
+from node.sharing.shares import add_shares, check_pii, distribute, outgoing, record_row, seal, version_row
 from node.store import first_row, write
 from node.users import Actor
 
@@ -191,3 +191,92 @@ def share_reviewed(
             )
         state, recipients = add_shares(node, conn, record, peers, scope, by=by, confirm_pii=False, network=network)
     return {"id": record_id, "recipients": recipients, "scope": scope, "state": state, "sha256": digest}
+
+
+def outdated_shares(node: Node, record_id: str) -> list[dict[str, Any]]:
+    """The released shares of a record whose peer holds an older version than the current one (after an edit
+    made without `distribute`): id, peer_id, peer name, scope, network and the version it holds."""
+    with write(node.db) as conn:
+        record = record_row(conn, record_id)
+        found = conn.execute(
+            """SELECT s.id, s.peer_id, p.name AS peer_name, s.scope, s.network, s.version
+               FROM shares s LEFT JOIN peers p ON p.node_id = s.peer_id
+               WHERE s.record_id = ? AND s.state = 'released' AND (s.version IS NULL OR s.version < ?)
+               ORDER BY s.network IS NOT NULL, s.network, s.scope, s.id""",
+            (record_id, record["version"]),
+        ).fetchall()
+    keys = ("id", "peer_id", "peer_name", "scope", "network", "version")
+    return [dict(zip(keys, row, strict=True)) for row in found]
+
+
+def _audiences(shares: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str | None], list[str]]:
+    """The peers of outdated shares by what they receive: (scope, network) -> peer ids."""
+    grouped: dict[tuple[str, str | None], list[str]] = {}
+    for share in shares:
+        grouped.setdefault((share["scope"], share["network"]), []).append(share["peer_id"])
+    return grouped
+
+
+def review_update(node: Node, record_id: str, *, by: Actor, confirm_pii: bool = False) -> list[dict[str, Any]]:
+    """What the current version of a record would send to the peers of its outdated shares, one review (as `review`
+    returns it, with `recipients` the peers of those shares) per audience: the direct shares to named peers, to all
+    peers, and each network's. An audience its label no longer allows is returned with `refused` (the reason) and
+    nothing sealed: `send_reviewed_update` withholds it. NodeError if no share is outdated."""
+    shares = outdated_shares(node, record_id)
+    if not shares:
+        raise NodeError(f"every partner of {record_id} holds its current version already")
+    shown: list[dict[str, Any]] = []
+    for (scope, network), peers in _audiences(shares).items():
+        try:
+            one = review(
+                node,
+                record_id,
+                peers if scope == "named" else (),
+                scope == "all-peers",
+                network=network,
+                by=by,
+                confirm_pii=confirm_pii,
+            )
+        except NodeError as exc:  # the label no longer allows this audience, or the network is gone
+            shown.append({"scope": scope, "network": network, "recipients": peers, "refused": str(exc)})
+            continue
+        shown.append({**one, "recipients": peers, "refused": None})
+    return shown
+
+
+def send_reviewed_update(
+    node: Node, record_id: str, *, version: int, digests: Mapping[str, str], by: Actor
+) -> dict[str, Any]:
+    """Send the current version to the peers of the record's outdated shares (node.sharing.shares.distribute:
+    granted at once, or back to pending with four-eyes release), but only the `version` and envelopes a
+    `review_update` showed: `digests` maps each audience's network id ("" for direct shares) to the SHA-256
+    shown. StalePreview, and nothing is sent, if the record or any of those envelopes is not the one shown.
+    Returns the recipients and the state of their shares."""
+    by.require("author")
+    with write(node.db) as conn:
+        record = record_row(conn, record_id)
+        if record["version"] != version:
+            raise StalePreview(
+                f"{record_id} changed since the preview: it is at version {record['version']}, the preview showed "
+                f"version {version}; nothing was sent, look at the preview again"
+            )
+        shares = conn.execute(
+            """SELECT peer_id, network FROM shares
+               WHERE record_id = ? AND state = 'released' AND (version IS NULL OR version < ?)""",
+            (record_id, version),
+        ).fetchall()
+        if not shares:
+            raise NodeError(f"every partner of {record_id} holds its current version already")
+        for network in {network for _peer, network in shares}:
+            digest = _sealed_digest(conn, record_id, version, network)
+            if digest is None or digests.get(network or "") != digest:
+                raise StalePreview(
+                    f"what {record_id} would send to {network or 'its partners'} is not what the preview showed; "
+                    "nothing was sent, look at the preview again"
+                )
+        distribute(node, conn, record, by)
+    return {
+        "id": record_id,
+        "recipients": [peer for peer, _network in shares],
+        "state": "pending" if node.config.release.four_eyes else "released",
+    }

@@ -281,12 +281,14 @@ def was_granted(conn: sqlite3.Connection, record_id: str, peer_id: str) -> bool:
 
 
 def distribute(node: Node, conn: sqlite3.Connection, record: dict[str, Any], by: Actor) -> None:
-    """After an edit: send the new version to every released share, or put them back to pending for it
-    (four-eyes: `by` requests their release, so it must be a named user). Requests for older versions
-    are voided first (node.sharing.release.void_older_requests)."""
+    """After an edit: send the new version to every released share of an older version, or put them back to
+    pending for it (four-eyes: `by` requests their release, so it must be a named user). Requests for older
+    versions are voided first (node.sharing.release.void_older_requests)."""
     version = version_row(conn, record["id"], record["version"])
     shares = conn.execute(
-        "SELECT id, peer_id, scope, network FROM shares WHERE record_id = ? AND state = 'released'", (record["id"],)
+        """SELECT id, peer_id, scope, network FROM shares
+           WHERE record_id = ? AND state = 'released' AND (version IS NULL OR version < ?)""",
+        (record["id"], version["version"]),
     ).fetchall()
     if shares and node.config.release.four_eyes:
         by.require_person("request shares")
