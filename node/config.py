@@ -369,4 +369,4 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> NodeCon
 
 def read_loaded(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """The config file's settings with the environment's overrides and where each came from (`config show`)."""
-    return read_config(path.read_text(encoding="utf-8"), {} if environ is None else environ)
+    return read_config(path.read_text(encoding="utf-8"), os.environ if environ is None else environ)
