@@ -15,6 +15,7 @@ from aiohttp import web
 
 from cli.audit import audit_group
 from cli.common import emit, emit_json, home_option, json_option, opened, output_closed, resolve_home
+from cli.config_cmd import config_group
 from cli.demo import demo
 from cli.inbox import inbox_group
 from cli.invite import invite_group
@@ -206,6 +207,7 @@ COMMANDS = (
     network_group,
     users_group,
     audit_group,
+    config_group,
     demo,
 )
 for command in COMMANDS:

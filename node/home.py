@@ -26,6 +26,7 @@ from sqlite_utils import Database
 
 from node.config import NodeConfig, load_config, parse_config
 from node.errors import NodeError
+from node.events import Events
 from node.store import now, now_text, open_db, write_private
 from protocol.descriptor import build_descriptor, normalize_base_url
 from protocol.errors import ProtocolError
@@ -123,13 +124,15 @@ def _refuse_shared(home: Path) -> None:
 
 @dataclass
 class Node:
-    """An opened node: its config, its keys (`key` is the current one), identity and database connection."""
+    """An opened node: its config, its keys (`key` is the current one), identity and database connection,
+    and where it reports what it does (`events`, node.events)."""
 
     home: Path
     config: NodeConfig
     key: NodeKey
     db: Database
     keys: dict[int, NodeKey] = field(default_factory=dict)
+    events: Events = field(default_factory=Events, compare=False, repr=False)
 
     @classmethod
     def open(cls, home: Path) -> Node:

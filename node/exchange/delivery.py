@@ -205,6 +205,8 @@ def _finish(
                 for envelope, item in sent
             ],
         )
+    for envelope, item in sent:
+        node.events.sent(envelope["type"], "delivered" if item.state == "delivered" else "refused")
 
 
 def _verdict(result: dict[str, Any]) -> tuple[str, str | None]:

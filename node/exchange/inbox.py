@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from node.events import Received, kind_of
 from node.exchange.inbox_store import store_batch
 from node.home import Node
 from node.networks.crossing import crossing_problem, crossing_resolver, crossing_targets
@@ -174,7 +175,22 @@ def admit_and_store(
             then(conn)
     if any(isinstance(item, VerifiedEnvelope) and item.kind == "retraction" for item in admitted):
         flush_erased(node.db)
+    _report(node, envelopes, checked, admitted, results)
     return answer
+
+
+def _report(
+    node: Node, envelopes: Sequence[Any], checked: Sequence[Checked], admitted: Sequence[Checked], results: list[Any]
+) -> None:
+    """Tell node.events how the envelopes of a stored batch ended, and why each refused one was: its signature,
+    hash or form did not verify, this node's rules refused it, or it conflicts with the origin's chain held here."""
+    for raw, signed, item, entry in zip(envelopes, checked, admitted, results, strict=True):
+        status: Received = entry["status"]
+        node.events.received(item.kind if isinstance(item, VerifiedEnvelope) else kind_of(raw), status)
+        if status == "refused":
+            node.events.refused(
+                "signature" if isinstance(signed, str) else "policy" if isinstance(item, str) else "conflict"
+            )
 
 
 def stored_answer(node: Node, sender: str, txn_id: str) -> dict[str, Any] | None:

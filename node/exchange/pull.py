@@ -95,6 +95,7 @@ async def pull_from(
         _record(node, peer["node_id"], str(exc))
         raise
     _record(node, peer["node_id"], None)
+    node.events.pulled(peer["node_id"], caught_up=not report["more"])
     return report
 
 

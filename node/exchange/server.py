@@ -8,6 +8,7 @@ stops with it through `cleanup_ctx`. Every error answer is JSON `{"error", "mess
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from node import audit
 from node.errors import NotFound, PolicyError
+from node.events import Refusal
 from node.exchange import network_routes
 from node.exchange.gate import authenticate
 from node.exchange.inbox import ingest
@@ -46,6 +48,12 @@ ERROR_CODES = {
     413: "too_large",
     415: "unsupported_media_type",
 }
+
+
+REFUSED_BY_STATUS: dict[int, Refusal] = {400: "malformed", 401: "auth", 403: "policy", 413: "size", 415: "malformed"}
+"""The answers that refuse a request, and the reason each is counted under (node.events)."""
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+"""The methods reported by name; any other a client makes up is reported as `other`."""
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:
@@ -80,6 +88,32 @@ async def errors_and_signing(
     if request.path.startswith("/fed/") and isinstance(response, web.Response):
         sign_answer(request.app[NODE], request, response)
     return response
+
+
+@web.middleware
+async def observed(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Report every answer to the node's events: the route's pattern (never the raw path), method, status and
+    time taken; an answer that refuses the request also as a refusal by reason."""
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # a redirect: errors_and_signing turned every failure into an answer
+        _report(request, exc.status, started)
+        raise
+    _report(request, response.status, started)
+    return response
+
+
+def _report(request: web.Request, status: int, started: float) -> None:
+    events = request.app[NODE].events
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    method = request.method if request.method in METHODS else "other"
+    events.answered(route, method, status, time.perf_counter() - started)
+    if status in REFUSED_BY_STATUS:
+        events.refused(REFUSED_BY_STATUS[status])
 
 
 def _bad(exc: ProtocolError) -> web.HTTPBadRequest:
@@ -234,7 +268,7 @@ async def network_peerings(request: web.Request) -> web.Response:
 
 def create_app(node: Node, *, background: bool = True) -> web.Application:
     """The node's web application; with `background`, push delivery and pulls run alongside."""
-    app = web.Application(middlewares=[errors_and_signing], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[observed, errors_and_signing], client_max_size=MAX_BODY)
     app[NODE] = node
     app.router.add_get("/.well-known/praevnet", well_known)
     app.router.add_put("/fed/v1/inbox/{txn_id}", inbox)
