@@ -79,6 +79,15 @@ class UiConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """The admin address for IT (node.ops.admin): Prometheus metrics, /healthz and /readyz. Never the federation
+    port nor the web interface's; loopback by default, as nothing on it asks who is calling."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:8472"  # host:port
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """How `praevnet serve` logs to stderr (node.logs): JSON or text lines (auto: text on a terminal), and how much."""
 
@@ -98,6 +107,7 @@ class NodeConfig:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -202,6 +212,7 @@ CHECKS: dict[str, Check] = {
     "ui.idle_timeout": between(60.0, 86400.0, " seconds"),
     "ui.login_attempts": between(1, 1000),
     "ui.login_window": between(1.0, 86400.0, " seconds"),
+    "admin.listen": lambda v: None if _listen(v) is None else "must be host:port, e.g. 127.0.0.1:8472",
     "log.format": one_of(FORMATS),
     "log.level": one_of(LEVELS),
 }
@@ -330,11 +341,36 @@ def _together(
     chosen: Mapping[str, Any], written: Mapping[str, object], variables: Mapping[str, str], refused: set[str]
 ) -> list[str]:
     """What settings allowed one by one (not `refused`) may not be together."""
+    problems: list[str] = []
     low, high = chosen["delivery.min_backoff"], chosen["delivery.max_backoff"]
     if high < low and not {"delivery.min_backoff", "delivery.max_backoff"} & refused:
         allowed = f"must be at least delivery.min_backoff ({_number(low)})"
         shown = written.get("delivery.max_backoff", high)
-        return [invalid("delivery.max_backoff", shown, allowed, variables.get("delivery.max_backoff"))]
+        problems.append(invalid("delivery.max_backoff", shown, allowed, variables.get("delivery.max_backoff")))
+    return problems + _admin_apart(chosen, written, variables, refused)
+
+
+def _admin_apart(
+    chosen: Mapping[str, Any], written: Mapping[str, object], variables: Mapping[str, str], refused: set[str]
+) -> list[str]:
+    """The admin address may not use the federation port, nor the web interface's port while it runs."""
+    if chosen["admin.enabled"] is not True or {"admin.listen", "admin.enabled"} & refused:
+        return []
+    port = split_listen(chosen["admin.listen"])[1]
+    taken = {} if "server.port" in refused else {"server.port": chosen["server.port"]}
+    if chosen["ui.enabled"] is True and not {"ui.listen", "ui.enabled"} & refused:
+        taken["ui.listen"] = split_listen(chosen["ui.listen"])[1]
+    for name, other in taken.items():
+        if port == other:
+            allowed = f"must not use the port of {name} ({port}): metrics and health are served on their own port"
+            return [
+                invalid(
+                    "admin.listen",
+                    written.get("admin.listen", chosen["admin.listen"]),
+                    allowed,
+                    variables.get("admin.listen"),
+                )
+            ]
     return []
 
 
