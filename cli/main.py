@@ -31,7 +31,7 @@ from cli.users import users_group
 from node.errors import NodeError
 from node.exchange.pull import sync as sync_now
 from node.exchange.server import create_app
-from node.home import Node, init_home
+from node.home import CONFIG_FILE, Node, init_home, loopback_port
 from protocol.errors import ProtocolError
 
 PROGRESS_FROM = 1000  # show a progress bar when at least this many envelopes remain to pull
@@ -76,13 +76,19 @@ def main() -> None:
 @click.option(
     "--url", required=True, help="Base URL under which peers reach this node, e.g. https://praevnet.augsburg.de"
 )
-def init(home: Path | None, name: str, url: str) -> None:
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port `serve` listens on ([server] port). Default: the port of a loopback --url, else 8470.",
+)
+def init(home: Path | None, name: str, url: str, port: int | None) -> None:
     """Create a new node: key, config and database (mode 0600) in a home only its account may enter (0700).
 
-    Never overwrites an existing node.
+    Never overwrites an existing node. Says where `serve` will listen and why.
     """
     path = resolve_home(home)
-    init_home(path, name=name, url=url)
+    written = init_home(path, name=name, url=url, port=port)
     node = Node.open(path)
     try:
         click.echo(f"created node {node.config.name} in {path}")
@@ -90,6 +96,16 @@ def init(home: Path | None, name: str, url: str) -> None:
         click.echo(f"fingerprint: {node.fingerprint}")
     finally:
         node.close()
+    listen = f"{written.server.host}:{written.server.port}"
+    if port is not None:
+        click.echo(f"serve listens on {listen} (--port)")
+    elif loopback_port(written.url) is not None:
+        click.echo(f"serve listens on {listen}, the port of --url")
+    else:
+        click.echo(
+            f"serve listens on {listen}, the default: forward {written.url} to it from your reverse proxy, "
+            f"or choose another port with [server] port in {path / CONFIG_FILE} (or `serve --port` for one run)"
+        )
 
 
 @main.command()

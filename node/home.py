@@ -15,12 +15,14 @@ shares a group for the service account runs `praevnet` as that account (`sudo -u
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
@@ -46,10 +48,29 @@ def default_home() -> Path:
     return Path(os.environ.get("PRAEVNET_HOME") or "praevnet-home")
 
 
-def init_home(home: Path, *, name: str, url: str, ui_listen: str | None = None) -> None:
+def loopback_port(url: str) -> int | None:
+    """The port of a node URL whose host is this machine (localhost, 127.0.0.0/8, ::1), if it names one:
+    nothing stands between peers and `serve` then, so `serve` must listen on it. None for any other URL
+    (a reverse proxy forwards to [server] port) and for a URL without a port of its own."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    try:
+        here = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        here = False
+    return port if here else None
+
+
+def init_home(home: Path, *, name: str, url: str, ui_listen: str | None = None, port: int | None = None) -> NodeConfig:
     """Create a new node in `home` (made 0700): key, config and database (0600). Refuses if a node is there.
 
     `ui_listen` (host:port) is written as `[ui] listen` when the web interface is not to use its default.
+    `port` is written as `[server] port`; without it, the port of a loopback `url` (`loopback_port`), else
+    the default. Returns the configuration written.
     """
     name = name.strip()
     if not name or len(name) > 200:
@@ -62,6 +83,10 @@ def init_home(home: Path, *, name: str, url: str, ui_listen: str | None = None) 
         if (home / existing).exists():
             raise NodeError(f"{home} already holds a node ({existing} exists); refusing to overwrite it")
     config = NodeConfig(name=name, url=url)
+    if port is None:
+        port = loopback_port(url)
+    if port is not None:
+        config = replace(config, server=replace(config.server, port=port))
     if ui_listen is not None:
         config = replace(config, ui=replace(config.ui, listen=ui_listen))
     parse_config(config.to_toml())
@@ -70,6 +95,7 @@ def init_home(home: Path, *, name: str, url: str, ui_listen: str | None = None) 
     write_key(home / KEY_FILE, NodeKey.generate())
     write_private(home / CONFIG_FILE, config.to_toml().encode("utf-8"))
     open_db(home / DB_FILE).close()
+    return config
 
 
 def _load_key(path: Path, version: int = 1) -> NodeKey:
