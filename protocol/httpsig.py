@@ -31,6 +31,7 @@ TAG = "praevnet"
 RESPONSE_TAG = "praevnet-response"
 LABEL = "praevnet"
 MAX_AGE = timedelta(seconds=300)
+ANY_TIME = timedelta(days=36500)  # the clock skew a verifier that does not check the time tolerates
 # SIGNED is what we name to the signer, REQUIRED is what a verifier insists is covered (SPEC.md 7.2,
 # 7.3). They differ by "content-digest" alone: given the body, the signer computes the Content-Digest
 # header and appends "content-digest" to the covered components itself, last, as SPEC.md orders them;
@@ -240,12 +241,16 @@ def _verify(
     resolve: Callable[[str, str], bytes | None],
     tag: str,
     components: tuple[str, ...],
+    *,
+    fresh: bool = True,
 ) -> SignatureInfo:
     def lookup(http_kid: str) -> bytes | None:
         node_id, key_id = split_http_key_id(http_kid)
         return resolve(node_id, key_id)
 
     verifier = HTTPMessageVerifier(signature_algorithm=Ed25519, key_resolver=_TrustedKeys(lookup))
+    if not fresh:
+        verifier.max_clock_skew = ANY_TIME  # neither too old nor in the future: the caller compares the time
     try:
         results = verifier.verify(message, max_age=MAX_AGE, expect_tag=tag, require_components=components, body=body)
     except SignatureError:
@@ -287,8 +292,14 @@ def verify_response(
     body: bytes,
     request: HttpRequest,
     resolve: Callable[[str, str], bytes | None],
+    *,
+    fresh: bool = True,
 ) -> SignatureInfo:
-    """Verify a response's signature and its binding to `request` (which we signed and sent)."""
+    """Verify a response's signature and its binding to `request` (which we signed and sent).
+
+    With `fresh=False` everything but the signature's time is checked: its `created` (the signer's
+    clock) may lie anywhere, for comparing the signer's clock with ours.
+    """
     req_view = _View(method=request.method, url=request.url, headers=_Headers(request.headers.items()))
     view = _ResponseView(status_code=status, headers=_Headers(headers), request=req_view)
-    return _verify(view, body, resolve, RESPONSE_TAG, RESPONSE_REQUIRED)
+    return _verify(view, body, resolve, RESPONSE_TAG, RESPONSE_REQUIRED, fresh=fresh)
