@@ -15,7 +15,7 @@ from node.migrations import STEPS
 from node.ops.admin import create_admin_app
 from node.trust.keyring import rotate_key
 from node.users import ADMIN
-from tests.node.conftest import NodeFactory
+from tests.node.conftest import NodeFactory, Served
 
 Client = TestClient[Any, Any]
 
@@ -128,3 +128,11 @@ async def test_no_request_body_and_no_query_are_taken(admin: Client, path: str) 
     with_query = await admin.get(f"{path}?name[]=praevnet_info")
     assert with_query.status == 400
     assert (await with_query.json())["message"] == "the admin endpoints take no query parameters"
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/healthz", "/readyz"])
+async def test_the_federation_port_serves_no_metrics_and_no_health(served: Served, path: str) -> None:
+    create_admin_app(served.node)  # counting the node's events adds nothing to its federation server
+    response = await served.client.get(path)
+    assert response.status == 404
+    assert "praevnet_" not in await response.text()
