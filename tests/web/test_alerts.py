@@ -229,7 +229,7 @@ async def test_the_preview_shows_what_leaves_and_the_send_sends_exactly_that(ui:
     assert "Warnung gesendet an Chemnitz und Dresden (TLP:AMBER)." in page
     assert '<strong data-pv-field="case_band">5-9</strong>' in page
     edit = await (await ui.client.get(f"/records/{record_id}/edit")).text()
-    assert "Speichern und an die Partner senden" in edit  # an edit of a shared alert leaves at once: say so
+    assert "Speichern und Vorschau zeigen" in edit  # an edit of a shared alert leaves only after its preview
     await fed.deliver(ui.node)
     received = [e for w in fed.bytes_from(ui.node) for e in w.envelopes()]
     assert {w.receiver for w in fed.bytes_from(ui.node)} == {chemnitz.node_id, dresden.node_id}

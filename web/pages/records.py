@@ -16,6 +16,7 @@ from aiohttp_session import get_session
 from node.clock import clock
 from node.errors import NodeError, NotFound
 from node.sharing.records import InvalidContent, add_record, edit_record, get_record, list_records
+from node.sharing.review import outdated_shares
 from node.sharing.shares import retract
 from node.users import Actor
 from protocol.records import ContentError, Kind, case_band, validate_content
@@ -133,7 +134,6 @@ def form_context(
         "bands": json.dumps(table),
         "band_names": ", ".join(name for _lowest, name in table),
         "band": band_of(values.get("case_count", ""), threshold),
-        "offer_confirm_pii": False,
         "intro": None,
     }
 
@@ -206,20 +206,20 @@ async def record_create(request: web.Request) -> web.Response:
 def _edit_context(request: web.Request, record: dict[str, Any], submitted: Submitted) -> dict[str, Any]:
     kind: Kind = record["kind"]
     context = form_context(request, kind, submitted.values, submitted.errors, submitted.marks, record["local_fields"])
-    shared = bool(record["shared_with"] or record["pending"])
-    if not shared:
-        intro = _("Saving makes version %(version)s; it stays on this node until you share it.")
-    elif node_of(request).config.release.four_eyes:
-        intro = _("Saving makes version %(version)s; it goes to its partners once a second person releases it.")
+    shared = bool(record["shared_with"])
+    if shared:
+        intro = _(
+            "Saving makes version %(version)s. It stays on this node until you have looked at exactly what "
+            "your partners receive and sent it."
+        )
     else:
-        intro = _("Saving makes version %(version)s and sends it to the partners it is shared with at once.")
+        intro = _("Saving makes version %(version)s; it stays on this node until you share it.")
     context.update(
         heading=_("Edit: %(title)s") % {"title": title_of(record)},
         intro=intro % {"version": record["version"] + 1},
         action=url_of(request, "record_edit", record_id=record["id"]),
-        submit_label=_("Save and send to partners") if shared else _("Save"),
+        submit_label=_("Save and show the preview") if shared else _("Save"),
         cancel_url=url_of(request, "record_show", record_id=record["id"]),
-        offer_confirm_pii=shared,
     )
     return context
 
@@ -248,8 +248,7 @@ async def record_save(request: web.Request) -> web.Response:
     record = record_or_404(request, request.match_info["record_id"])
     _changeable(record)
     kind: Kind = record["kind"]
-    form = await request.post()
-    submitted = read_form(kind, form)
+    submitted = read_form(kind, await request.post())
     check_submitted(kind, submitted)
     session = await get_session(request)
     show = url_of(request, "record_show", record_id=record["id"])
@@ -266,12 +265,16 @@ async def record_save(request: web.Request) -> web.Response:
                 tlp=submitted.tlp,
                 local=submitted.marks,
                 by=actor,
-                confirm_pii=form.get("confirm_pii") == "1",
+                distribute=False,  # what partners receive of it leaves after its preview (web/pages/update.py)
             )
         except NodeError as exc:
             refused(kind, submitted, exc)
     if submitted.errors:
         return render_form(request, _edit_context(request, record, submitted), status=400)
+    if record["shared_with"] and "record_update" in request.app.router:
+        text = _("Saved as version %(version)s. It has not left yet: look at what your partners receive, then send it.")
+        flash(session, "info", text % {"version": version})
+        raise web.HTTPSeeOther(url_of(request, "record_update", record_id=record["id"]))
     flash(session, "success", _("Saved as version %(version)s.") % {"version": version})
     raise web.HTTPSeeOther(show)
 
@@ -295,6 +298,10 @@ async def record_show(request: web.Request) -> dict[str, Any]:
         "tlp_meaning": tlp_meaning(record["tlp"]),
         "band": _band_sent(request, record),
         "send_url": send,
+        "outdated": outdated_shares(node_of(request), record["id"]) if not record["retracted"] else [],
+        "update_url": url_of(request, "record_update", record_id=record["id"])
+        if "record_update" in request.app.router
+        else None,
     }
 
 
