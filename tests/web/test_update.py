@@ -182,9 +182,7 @@ async def test_with_four_eyes_the_new_version_goes_for_release(fed: Federation, 
     assert fed.bytes_from(ui.node) == []
 
 
-async def test_the_page_needs_a_login_and_a_form_with_its_token(
-    fed: Federation, aiohttp_client: AiohttpClient
-) -> None:
+async def test_the_page_needs_a_login_and_a_form_with_its_token(fed: Federation, aiohttp_client: AiohttpClient) -> None:
     ui, record_id = await shared_city(fed, aiohttp_client)
     await edit(ui, record_id)
     html = await (await ui.client.get(f"/records/{record_id}/update")).text()
