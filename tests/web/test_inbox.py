@@ -182,7 +182,7 @@ async def test_a_received_record_shows_its_origin_verified_label_content_and_ver
     receive(ui.node, bonn, second, record_id=record_id, version=2)
     html = await page(ui, f"/inbox/{bonn.node_id}/{record_id}")
     assert 'data-pv-verified="yes"' in html
-    assert "Signatur geprüft: Dies stammt unverändert von Stadt Bonn." in html
+    assert "Herkunft geprüft: Dies stammt unverändert von Stadt Bonn." in html
     assert "2. Fassung" in html
     assert "Wohnungseinbruchdiebstahl" in html
     assert "TLP:AMBER" in html
