@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from contextlib import ExitStack
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from aiohttp import web
 
 from cli.audit import audit_group
 from cli.common import emit, emit_json, home_option, json_option, opened, output_closed, resolve_home
@@ -23,11 +21,14 @@ from cli.keys import keys_group
 from cli.network.commands import network_group
 from cli.peers import peers_group
 from cli.records import alerts_group, records_group
+from cli.sd_notify import Notifier
 from cli.search import search_command
+from cli.serving import bind, log_format_option, log_level_option, run, start_logging, started
 from cli.shares import shares_group
 from cli.socket_activation import address_of, passed_socket
 from cli.ui import check_apart, ui_address, with_ui
 from cli.users import users_group
+from node import serve_lock
 from node.errors import NodeError
 from node.exchange.pull import sync as sync_now
 from node.exchange.server import create_app
@@ -114,33 +115,56 @@ def init(home: Path | None, name: str, url: str, port: int | None) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default 8470).")
 @click.option("--ui-listen", default=None, metavar="HOST:PORT", help="Web interface address (default [ui] listen).")
 @click.option("--no-ui", is_flag=True, help="Do not start the web interface (e.g. on a hub with no officers).")
-def serve(home: Path | None, host: str | None, port: int | None, ui_listen: str | None, no_ui: bool) -> None:
+@log_format_option
+@log_level_option
+def serve(
+    home: Path | None,
+    host: str | None,
+    port: int | None,
+    ui_listen: str | None,
+    no_ui: bool,
+    log_format: str | None,
+    log_level: str | None,
+) -> None:
     """Run the node: serve the federation endpoints, deliver queued shares and pull from peers.
 
     The officers' web interface starts beside it on its own address ([ui] listen, default
     127.0.0.1:8471), never on the federation port. Started by a systemd socket unit
-    (praevnet.socket), it listens on the socket systemd passes it.
+    (praevnet.socket), it listens on the socket systemd passes it. One serve per home: a second
+    one refuses to start. SIGTERM stops it gracefully (exit 0).
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = passed_socket()
     if sock is not None and (host or port):
         raise click.UsageError("--host and --port do not apply: the service manager passed the socket to listen on")
-    node = Node.open(resolve_home(home))
-    if sock is None:
+    path = resolve_home(home)
+    lock = serve_lock.hold(path)
+    try:
+        node = Node.open(path)
+    except BaseException:
+        lock.close()
+        raise
+    try:
+        start_logging(node, log_format, log_level)
         host = host or node.config.server.host
         port = port or node.config.server.port
-    app = create_app(node)
-    if not no_ui and node.config.ui.enabled:
-        address = ui_address(node, ui_listen)
-        check_apart(address, (host, port if sock is None else sock.getsockname()[1]))
-        app.cleanup_ctx.append(with_ui(node, address, click.echo))
-    where = f"{host}:{port}" if sock is None else f"{address_of(sock)} (socket passed by the service manager)"
-    click.echo(f"praevnet: {node.config.name} ({node.node_id}) serving {node.config.url} on {where}")
-    sys.stdout.flush()
-    try:
-        web.run_app(app, host=host, port=port, sock=sock, print=None, access_log=None)
+        ui = None if no_ui or not node.config.ui.enabled else ui_address(node, ui_listen)
+        if ui is not None:
+            check_apart(ui, (host, port) if sock is None else (None, sock.getsockname()[1]))
+        if sock is None:
+            sock = bind(host, port, "the federation server")
+            where = f"{host}:{port}"
+        else:
+            where = f"{address_of(sock)} (socket passed by the service manager)"
+        app = create_app(node)
+        ui_where = None
+        if ui is not None:
+            ui_sock = bind(ui[0], ui[1], "the web interface")
+            ui_where = address_of(ui_sock)
+            app.cleanup_ctx.append(with_ui(node, ui_sock, click.echo))
+        asyncio.run(run(app, sock, Notifier.from_environment(), lambda: started(node, where, ui_where)))
     finally:
         node.close()
+        lock.close()
 
 
 @main.command("id")

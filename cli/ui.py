@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Callable
 
 import click
 from aiohttp import web
 
+from cli.socket_activation import address_of
 from node.config import split_listen
 from node.errors import NodeError
 from node.home import Node
@@ -30,19 +32,15 @@ def check_apart(ui: tuple[str, int], federation: tuple[str | None, int | None]) 
 
 
 def with_ui(
-    node: Node, address: tuple[str, int], echo: Callable[[str], None]
+    node: Node, sock: socket.socket, echo: Callable[[str], None]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context for the federation app that serves the web interface on `address` while it runs."""
+    """A cleanup context for the federation app that serves the web interface on the bound `sock` while it runs."""
 
     async def serve_ui(app: web.Application) -> AsyncIterator[None]:
         runner = web.AppRunner(create_ui_app(node), access_log=None)
         await runner.setup()
-        try:
-            await web.TCPSite(runner, address[0], address[1]).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise NodeError(f"the web interface cannot listen on {address[0]}:{address[1]}: {exc.strerror}") from None
-        echo(f"praevnet: web interface for officers on http://{address[0]}:{address[1]}/")
+        await web.SockSite(runner, sock).start()
+        echo(f"praevnet: web interface for officers on http://{address_of(sock)}/")
         try:
             yield
         finally:

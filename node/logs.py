@@ -35,6 +35,7 @@ FIELDS = (
     "reason",
     "status",
     "duration",
+    "count",
     "accepted",
     "duplicate",
     "refused",
@@ -68,7 +69,7 @@ class PeerName:
         return {"peer": self.node_id, "peer_name": self.name, **more}
 
 
-def reason(text: object) -> str:
+def short_reason(text: object) -> str:
     """A refusal's reason as logged: on one line and at most a few hundred characters."""
     line = " ".join(str(text).split())
     return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 1] + "…"

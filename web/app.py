@@ -16,6 +16,7 @@ from aiohttp.web_exceptions import NotAppKeyWarning
 from aiohttp_session import session_middleware
 
 from node.home import Node
+from node.transport.server_name import name_no_software
 from web import formats, i18n
 from web.auth import LIMITER, STORAGE, authentication, login_routes
 from web.context import NODE, page_context
@@ -50,6 +51,7 @@ def environment(app: web.Application) -> jinja2.Environment:
 
 def create_ui_app(node: Node) -> web.Application:
     """The officers' web interface for `node`: login, pages and static assets, on its own listener."""
+    name_no_software()
     ui = node.config.ui
     storage = MemoryStorage(idle_timeout=ui.idle_timeout, secure=ui.url.startswith("https://"))
     app = web.Application(

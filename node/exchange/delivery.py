@@ -28,11 +28,12 @@ import aiohttp
 from node import audit
 from node.errors import PeerError
 from node.home import Node
+from node.logs import PeerName, short_reason
 from node.sharing import policy
 from node.store import now_text, rows, write
 from node.transport.auth import MAX_BODY
 from node.transport.client import HttpFailure, signed_request
-from node.trust.peers import get_peer
+from node.trust.peers import get_peer, peer_name
 from node.users import NODE
 from protocol.canonical import canonical_bytes
 from protocol.errors import ProtocolError
@@ -224,6 +225,42 @@ def backoff_seconds(node: Node, failures: int) -> float:
     return float(min(settings.max_backoff, jittered))
 
 
+def _log_sent(peer: PeerName, txn_id: str, outcomes: Sequence[Outcome], seconds: float) -> None:
+    """Log a transaction the peer answered (info), and each envelope it refused with the peer's reason."""
+    refused = [item for item in outcomes if item.state != "delivered"]
+    accepted = len(outcomes) - len(refused)
+    log.info(
+        "sent %d envelope(s) to %s: %d accepted, %d refused",
+        len(outcomes),
+        peer,
+        accepted,
+        len(refused),
+        extra=peer.fields(
+            event="delivery.sent",
+            txn_id=txn_id,
+            outcome="accepted" if not refused else "refused" if not accepted else "partly refused",
+            accepted=accepted,
+            refused=len(refused),
+            duration=seconds,
+        ),
+    )
+    for item in refused:
+        record_id = item.envelope["id"] if item.envelope is not None else None
+        log.info(
+            "%s refused %s: %s",
+            peer,
+            record_id,
+            short_reason(item.reason),
+            extra=peer.fields(
+                event="delivery.refused",
+                txn_id=txn_id,
+                record_id=record_id,
+                outcome="refused",
+                reason=short_reason(item.reason),
+            ),
+        )
+
+
 def record_failure(node: Node, peer_id: str, message: str) -> None:
     """Count a failed attempt, persist the next retry time, and log it for the operator."""
     with write(node.db) as conn:
@@ -232,7 +269,15 @@ def record_failure(node: Node, peer_id: str, message: str) -> None:
             return
         failures = found[0] + 1
         delay = backoff_seconds(node, failures)
-        log.warning("delivery to %s failed (%d in a row), next try in %.0f s: %s", peer_id, failures, delay, message)
+        peer = peer_name(node, peer_id)
+        log.warning(
+            "delivery to %s failed (%d in a row), next try in %.0f s: %s",
+            peer,
+            failures,
+            delay,
+            short_reason(message),
+            extra=peer.fields(event="delivery.failed", outcome="failed", reason=short_reason(message)),
+        )
         conn.execute(
             "UPDATE peers SET failures = ?, next_attempt = ?, last_error = ? WHERE node_id = ?",
             (failures, time.time() + delay, f"{now_text()} {message}", peer_id),
@@ -241,7 +286,13 @@ def record_failure(node: Node, peer_id: str, message: str) -> None:
 
 def record_error(node: Node, peer_id: str, message: str) -> None:
     """Show a final refusal by the peer without putting it into backoff."""
-    log.warning("delivery to %s refused for good: %s", peer_id, message)
+    peer = peer_name(node, peer_id)
+    log.warning(
+        "delivery to %s refused for good: %s",
+        peer,
+        short_reason(message),
+        extra=peer.fields(event="delivery.refused", outcome="refused", reason=short_reason(message)),
+    )
     with write(node.db) as conn:
         conn.execute("UPDATE peers SET last_error = ? WHERE node_id = ?", (f"{now_text()} {message}", peer_id))
 
@@ -307,6 +358,7 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
         return 0
     peer = get_peer(node, peer_id)
     payload = {"envelopes": [envelope for _, envelope in [*sending, *relaying]]}  # own envelopes first, then relays
+    started = time.monotonic()
     try:
         answer = await _put(node, session, peer, txn_id, payload)
         results = parse_results(answer)
@@ -335,4 +387,5 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
         for index, (row_id, envelope) in enumerate(relaying, start=len(sending))
     ]
     _finish(node, delivered, relayed, peer_id, answered=True)
+    _log_sent(PeerName(peer_id, peer["name"]), txn_id, [*delivered, *relayed], time.monotonic() - started)
     return sum(1 for item in (*delivered, *relayed) if item.state == "delivered")

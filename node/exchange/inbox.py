@@ -16,6 +16,7 @@ processes (node.exchange.verify_pool) and hand the results to `admit_and_store`.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -24,17 +25,20 @@ from typing import Any
 from node.events import Received, kind_of
 from node.exchange.inbox_store import store_batch
 from node.home import Node
+from node.logs import short_reason
 from node.networks.crossing import crossing_problem, crossing_resolver, crossing_targets
 from node.networks.registry import membership_problem
 from node.networks.relays import enqueue, hub_networks, relay_problem, relay_targets
 from node.store import dumps, flush_erased, now, now_text, rows, write
 from node.trust.peer_keys import KeyBook
+from node.trust.peers import peer_name
 from protocol.batch import verify_each
 from protocol.envelope import VerifiedEnvelope
 from protocol.timestamps import format_timestamp
 from protocol.tlp import may_forward
 from protocol.wire import result
 
+log = logging.getLogger("praevnet.inbox")
 Checked = VerifiedEnvelope | str
 """An envelope whose signatures were checked, or the reason it was refused."""
 
@@ -176,7 +180,26 @@ def admit_and_store(
     if any(isinstance(item, VerifiedEnvelope) and item.kind == "retraction" for item in admitted):
         flush_erased(node.db)
     _report(node, envelopes, checked, admitted, results)
+    _log_refused(node, sender, results, txn_id)
     return answer
+
+
+def _log_refused(node: Node, sender: str, results: Sequence[dict[str, Any]], txn_id: str | None) -> None:
+    """Log each refused envelope at info level: the sender, the record id and the reason (never its content)."""
+    refused = [entry for entry in results if entry["status"] == "refused"]
+    if not refused:
+        return
+    peer = peer_name(node, sender)
+    for entry in refused:
+        why = short_reason(entry.get("reason", ""))
+        record_id = str(entry["id"])[:64] if "id" in entry else None  # as the sender wrote it: bounded
+        log.info(
+            "refused %s from %s: %s",
+            record_id or f"envelope {entry['index']}",
+            peer,
+            why,
+            extra=peer.fields(event="inbox.refused", record_id=record_id, txn_id=txn_id, outcome="refused", reason=why),
+        )
 
 
 def _report(

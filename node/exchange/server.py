@@ -16,12 +16,13 @@ from aiohttp import web
 
 from node import audit
 from node.errors import NotFound, PolicyError
-from node.events import Refusal
+from node.events import RECEIVED, Refusal
 from node.exchange import network_routes
 from node.exchange.gate import authenticate
 from node.exchange.inbox import ingest
 from node.exchange.worker import Worker
 from node.home import Node
+from node.logs import PeerName, short_reason
 from node.networks import operator as network_operator
 from node.networks import peering as network_peering
 from node.networks import relays
@@ -29,6 +30,7 @@ from node.sharing import policy
 from node.store import now, now_text, write
 from node.transport.auth import MAX_BODY, AuthError, check_headers, check_signature, read_body, sign_answer
 from node.transport.resolver import key_resolver
+from node.transport.server_name import name_no_software
 from node.trust.invites import answer_pair
 from node.trust.peer_keys import apply_descriptor, assess, stored_keys
 from node.users import NODE as NODE_ACTOR
@@ -39,6 +41,8 @@ from protocol.wire import check_txn_id, outbox_page_body, parse_cursor, parse_li
 
 log = logging.getLogger("praevnet.server")
 NODE = web.AppKey("node", Node)
+WORKER = web.AppKey("worker", Worker)
+"""The background delivery and pulls, while they run (`praevnet serve` reads what its stop handed back)."""
 ERROR_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -80,6 +84,7 @@ async def errors_and_signing(
         if exc.status == 413:
             message = f"request body is larger than {MAX_BODY} bytes"
         response = _error(exc.status, message)
+        _log_refusal(request, exc.status, message)
         if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110, 15.5.6)
             response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
@@ -116,6 +121,43 @@ def _report(request: web.Request, status: int, started: float) -> None:
         events.refused(REFUSED_BY_STATUS[status])
 
 
+def _log_refusal(request: web.Request, status: int, message: str) -> None:
+    """Log a refused request with its reason at info level (a path nobody serves, 404 or 405, only at debug)."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    why = short_reason(message)
+    log.log(
+        logging.DEBUG if status in (404, 405) else logging.INFO,
+        "refused %s %s from %s: %d %s",
+        request.method[:16],
+        route,
+        request.remote,
+        status,
+        why,
+        extra={
+            "event": "request.refused",
+            "method": request.method[:16],
+            "route": route,
+            "remote": request.remote,
+            "status": status,
+            "outcome": "refused",
+            "reason": why,
+        },
+    )
+
+
+def _log_received(peer: PeerName, txn_id: str, answer: dict[str, Any], seconds: float) -> None:
+    """Log a transaction pushed by a peer: how many of its envelopes were accepted, duplicates or refused."""
+    counts = {name: sum(1 for entry in answer["results"] if entry["status"] == name) for name in RECEIVED}
+    log.info(
+        "received %d envelope(s) from %s: %d accepted, %d duplicate, %d refused",
+        len(answer["results"]),
+        peer,
+        *counts.values(),
+        extra=peer.fields(event="inbox.received", txn_id=txn_id, outcome="received", duration=seconds, **counts),
+    )
+
+
 def _bad(exc: ProtocolError) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=str(exc))
 
@@ -146,7 +188,10 @@ async def inbox(request: web.Request) -> web.Response:
         envelopes = parse_transaction(parse(body))
     except ProtocolError as exc:
         raise _bad(exc) from None
-    return json_response(ingest(node, peer["node_id"], envelopes, txn_id))
+    started = time.perf_counter()
+    answer = ingest(node, peer["node_id"], envelopes, txn_id)
+    _log_received(PeerName(peer["node_id"], peer["name"]), txn_id, answer, time.perf_counter() - started)
+    return json_response(answer)
 
 
 async def outbox(request: web.Request) -> web.Response:
@@ -190,6 +235,15 @@ async def outbox(request: web.Request) -> web.Response:
     cursor, more = page.cursor, page.more
     remaining = policy.outbox_remaining(node, peer["node_id"], cursor) if more else 0
     body = outbox_page_body(texts, cursor, more, remaining)
+    named = PeerName(peer["node_id"], peer["name"])
+    log.log(
+        logging.INFO if texts else logging.DEBUG,
+        "%s pulled %d envelope(s)%s",
+        named,
+        len(texts),
+        ", more to come" if more else "",
+        extra=named.fields(event="outbox.served", outcome="served", count=len(texts)),
+    )
     return web.Response(body=body, content_type="application/json")
 
 
@@ -268,6 +322,7 @@ async def network_peerings(request: web.Request) -> web.Response:
 
 def create_app(node: Node, *, background: bool = True) -> web.Application:
     """The node's web application; with `background`, push delivery and pulls run alongside."""
+    name_no_software()
     app = web.Application(middlewares=[observed, errors_and_signing], client_max_size=MAX_BODY)
     app[NODE] = node
     app.router.add_get("/.well-known/praevnet", well_known)
@@ -289,7 +344,7 @@ def create_app(node: Node, *, background: bool = True) -> web.Application:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    worker = Worker(app[NODE])
+    worker = app[WORKER] = Worker(app[NODE])
     await worker.start()
     yield
     await worker.stop()

@@ -19,6 +19,7 @@ from node.checkpoints import checkpoint_loop
 from node.exchange.delivery import claim_batches, due_peers, send_batch
 from node.exchange.pull import catch_up_requested, pull_one, pullable_peers
 from node.home import Node
+from node.logs import PeerName, short_reason
 from node.networks.sync import refresh_all
 from node.sharing.expiry import purge_expired
 from node.transport.client import new_session
@@ -30,6 +31,7 @@ PURGE_INTERVAL = 600.0
 CATCH_UP_CHECK = 1.0
 KEYS_INTERVAL = 2.0
 MIN_ROUND = 0.005  # seconds between two looks at the queue, however often the node is woken
+STOP_GRACE = 5.0  # seconds a transaction in flight may take to finish when the node stops
 
 
 class Worker:
@@ -42,6 +44,8 @@ class Worker:
         self.tasks: list[asyncio.Task[None]] = []
         self.woken = asyncio.Event()
         self.listener: Listener | None = None
+        self.finished = 0  # transactions in flight at stop() that finished
+        self.handed_back = 0  # transactions in flight at stop() handed back to the queue
 
     async def start(self) -> None:
         """Open the HTTP session, listen for wake-ups, and start the loops."""
@@ -59,17 +63,34 @@ class Worker:
         ]
 
     async def stop(self) -> None:
-        """Cancel the loops, in-flight sends and running pulls, then close the session."""
-        running = [*self.tasks, *self.inflight.values(), *self.pulling.values()]
-        for task in running:
+        """Stop the loops and running pulls at once; give each peer's transaction in flight up to STOP_GRACE
+        seconds to finish, and hand back the others to the queue, where they wait, still claimed under their
+        transaction id, to be sent again (and deduplicated by the peer) after a restart. Then close the session.
+        `finished` and `handed_back` count them."""
+        loops = [*self.tasks, *self.pulling.values()]
+        for task in loops:
             task.cancel()
-        for task in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._settle(loops)
+        sending = list(self.inflight.values())
+        done: set[asyncio.Task[None]] = set()
+        if sending:
+            done, _ = await asyncio.wait(sending, timeout=STOP_GRACE)
+        late = [task for task in sending if task not in done]
+        for task in late:
+            task.cancel()
+        await self._settle(late)
+        self.finished, self.handed_back = len(done), len(late)
         if self.listener is not None:
             asyncio.get_running_loop().remove_reader(self.listener.fileno())
             self.listener.close()
         await self.session.close()
+
+    @staticmethod
+    async def _settle(tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for cancelled tasks to end."""
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _send_loop(self) -> None:
         """Look at the queue every poll_interval, and at once when woken (never more often than MIN_ROUND)."""
@@ -94,9 +115,7 @@ class Worker:
 
     async def _send(self, peer_id: str) -> None:
         try:
-            sent = await send_batch(self.node, self.session, peer_id)
-            if sent:
-                log.info("delivered %d envelope(s) to %s", sent, peer_id)
+            await send_batch(self.node, self.session, peer_id)  # which logs what the peer answered
         except Exception:
             log.exception("delivery to %s", peer_id)
         finally:
@@ -170,13 +189,33 @@ class Worker:
             await asyncio.sleep(CATCH_UP_CHECK)
 
     async def _pull(self, peer: dict[str, Any]) -> None:
+        started = asyncio.get_running_loop().time()
         try:
             report = await pull_one(self.node, self.session, peer)
-            if "error" in report:
-                log.warning("pull from %s failed: %s", report["name"], report["error"])
-            elif report.get("accepted"):
-                log.info("pulled %d envelope(s) from %s", report["accepted"], report["name"])
+            _log_pull(PeerName(peer["node_id"], peer["name"]), report, asyncio.get_running_loop().time() - started)
         except Exception:
             log.exception("pull from %s", peer["name"])
         finally:
             self.pulling.pop(peer["node_id"], None)
+
+
+def _log_pull(peer: PeerName, report: dict[str, Any], seconds: float) -> None:
+    """Log a pull: a failure as a warning with its reason; one that brought envelopes at info, else at debug."""
+    if "error" in report:
+        problem = short_reason(report["error"])
+        log.warning(
+            "pull from %s failed: %s",
+            peer,
+            problem,
+            extra=peer.fields(event="pull.failed", outcome="failed", reason=problem, duration=seconds),
+        )
+        return
+    counts = {name: int(report.get(name, 0)) for name in ("accepted", "duplicate", "refused")}
+    log.log(
+        logging.INFO if any(counts.values()) else logging.DEBUG,
+        "pulled from %s: %d accepted, %d duplicate, %d refused%s",
+        peer,
+        *counts.values(),
+        " (more to come)" if report.get("more") else "",
+        extra=peer.fields(event="pull.done", outcome="pulled", duration=seconds, **counts),
+    )

@@ -8,6 +8,7 @@ existing peer's keys are never replaced by a descriptor that fails these checks.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 from contextlib import nullcontext
@@ -16,12 +17,15 @@ from typing import Any
 from node import audit
 from node.errors import NodeError, NotFound
 from node.home import Node
+from node.logs import PeerName
 from node.store import dumps, now_text, rows, write
 from node.users import ADMIN, NODE, Actor
 from protocol.descriptor import descriptor_keys, normalize_base_url
 from protocol.errors import ProtocolError
 from protocol.keys import FINGERPRINT_RE, check_node_id, fingerprint, public_key_from_b64
 from protocol.keys import safety_number as _safety_number
+
+log = logging.getLogger("praevnet.peers")
 
 
 def check_fingerprint_text(text: str) -> str:
@@ -117,6 +121,16 @@ def trust_descriptor(
                     peer_id,
                 ),
             )
+    named = PeerName(peer_id, descriptor["name"])
+    how = f"as a member of network {network}" if network else "by pairing" + (", pull-only" if pull_only else "")
+    log.info(
+        "%s %s %s, fingerprint %s",
+        "trusting" if existing is None else "updated",
+        named,
+        how,
+        expected_fingerprint,
+        extra=named.fields(event="peer.trusted", outcome="added" if existing is None else "updated"),
+    )
     return get_peer(node, peer_id)
 
 
@@ -200,6 +214,12 @@ def get_peer(node: Node, peer_id: str) -> dict[str, Any]:
     if not found:
         raise NotFound(f"{peer_id} is not a trusted peer (see `praevnet peers list`)")
     return _public(found[0])
+
+
+def peer_name(node: Node, node_id: str) -> PeerName:
+    """A node as log lines name it: its city name, if it is a trusted peer, next to its node id."""
+    found = node.db.execute("SELECT name FROM peers WHERE node_id = ?", (node_id,)).fetchone()
+    return PeerName(node_id, found[0] if found else None)
 
 
 def peer_exists(node: Node, peer_id: str) -> bool:

@@ -426,7 +426,7 @@ class ServedNode:
     def assert_clean_log(self) -> None:
         """Nothing in the serve processes' output hints at a crash or an internal error."""
         text = self.log_text()
-        for sign in ("Traceback", " ERROR ", "internal error", "Exception"):
+        for sign in ("Traceback", " ERROR ", '"level": "error"', '"level": "critical"', "internal error", "Exception"):
             assert sign not in text, f"{self.name} logged {sign!r}:\n{text}"
 
     def stored_bytes(self) -> bytes:
