@@ -22,6 +22,7 @@ from node.sharing.records import add_record, send_alert
 from node.sharing.shares import share_record
 from node.users import ADMIN
 from tests.e2e.helpers import PRAEVNET, ServedNode, cli_env, pair_directly, run_cli, wait_for
+from tests.planted import planted_record
 from tests.ports import hold_port
 
 NewNodes = Callable[..., list[ServedNode]]
@@ -255,21 +256,6 @@ def test_no_answer_of_any_listener_names_python_or_aiohttp(new_nodes: NewNodes) 
     a.assert_clean_log()
 
 
-def planted_record(token: str) -> dict[str, Any]:
-    """An experience record whose every value carries `token` and names its field."""
-    return {
-        "title": f"{token}-title Präventionsprojekt",
-        "summary": f"{token}-summary Kurzbeschreibung",
-        "problem": f"{token}-problem Ausgangslage",
-        "goals": f"{token}-goals Ziele",
-        "measures": f"{token}-measures Maßnahmen",
-        "topics": [f"{token}-topics"],
-        "implementation": {"duration": f"{token}-duration", "costs": f"{token}-costs"},
-        "lessons": {"pitfalls": f"{token}-pitfalls", "transferability": f"{token}-transferability"},
-        "internal_notes": f"{token}-internal_notes LOCAL-NOTE",
-    }
-
-
 def planted_alert(token: str) -> dict[str, Any]:
     """An alert whose every text carries `token`, with an exact case count that must leave only as a band."""
     return {
@@ -281,7 +267,7 @@ def planted_alert(token: str) -> dict[str, Any]:
         "severity": "Moderate",
         "certainty": "Observed",
         "case_count": 7,
-        "internal_notes": f"{token}-alert_notes LOCAL-NOTE",
+        "internal_notes": f"{token}-alert_notes",
     }
 
 
@@ -315,8 +301,7 @@ def test_the_logs_of_a_real_exchange_name_peers_and_outcomes_and_hold_no_content
 
     for served in (a, b):
         text = served.log_text()
-        assert token not in text, f"{served.name} logged content:\n{text}"
-        assert "LOCAL-NOTE" not in text
+        assert token not in text, f"{served.name} logged content:\n{text}"  # shared, local and kept-local values
         assert code not in text  # the invitation, with its secret
         for entry in log_entries(served):  # every log line is one JSON object with time, level and event
             assert {"time", "level", "event", "message"} <= set(entry)

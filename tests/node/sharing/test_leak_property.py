@@ -28,6 +28,7 @@ from node.trust.peers import remove_peer
 from node.users import ADMIN
 from protocol.tlp import CLEAR, LABELS, RED
 from tests.node.federation import Federation
+from tests.planted import planted_record
 
 PEERS = ("bonn", "chemnitz", "dresden")
 MARKABLE = ("problem", "goals", "measures", "implementation.costs", "lessons.pitfalls", "topics")
@@ -56,18 +57,7 @@ plans = st.builds(
 
 def content(index: int) -> dict[str, Any]:
     """A record whose every value carries a token naming record and field, so leaks can be traced."""
-    token = f"TOKEN{index}"
-    return {
-        "title": f"{token}-title Präventionsprojekt",
-        "summary": f"{token}-summary Kurzbeschreibung",
-        "problem": f"{token}-problem Ausgangslage",
-        "goals": f"{token}-goals Ziele",
-        "measures": f"{token}-measures Maßnahmen",
-        "topics": [f"{token}-topics"],
-        "implementation": {"duration": f"{token}-duration", "costs": f"{token}-costs"},
-        "lessons": {"pitfalls": f"{token}-pitfalls", "transferability": f"{token}-transferability"},
-        "internal_notes": f"{token}-internal_notes",
-    }
+    return planted_record(f"TOKEN{index}")
 
 
 def local_tokens(index: int, plan: Plan) -> list[str]:
