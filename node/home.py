@@ -126,13 +126,24 @@ def write_key(path: Path, key: NodeKey) -> None:
     write_private(path, key.seed)
 
 
-def _refuse_shared(home: Path) -> None:
-    """NodeError naming the first of the home and the node's files that group or others may use, and the fix."""
+@dataclass(frozen=True)
+class Exposed:
+    """A file or directory of the node that group or others may use: its mode, how, and the mode it needs."""
+
+    path: Path
+    mode: int
+    how: str  # "readable and writable", "readable", "writable" or "accessible"
+    fix: str  # "700" for a directory, "600" for a file
+
+
+def exposed(home: Path) -> list[Exposed]:
+    """The home and those of the node's files and directories that group or others may read, write or enter."""
     db = home / DB_FILE
     paths = [home, home / CONFIG_FILE, home / KEY_FILE, db, home / f"{DB_FILE}-wal", home / f"{DB_FILE}-shm"]
     for name in PRIVATE_DIRS:
         if (home / name).is_dir():
             paths += [home / name, *sorted((home / name).iterdir())]
+    found = []
     for path in paths:
         try:
             status = path.stat()
@@ -141,11 +152,17 @@ def _refuse_shared(home: Path) -> None:
         mode = stat.S_IMODE(status.st_mode)
         if mode & 0o077:
             how = " and ".join(word for word, bits in (("readable", 0o044), ("writable", 0o022)) if mode & bits)
-            fix = "700" if stat.S_ISDIR(status.st_mode) else "600"
-            raise NodeError(
-                f"{path} is {how or 'accessible'} by others (mode {mode:o}), but a node's home and files must be "
-                f"private to the account that runs it; run `chmod {fix} {path}` (or `chmod -R go= {home}`)"
-            )
+            found.append(Exposed(path, mode, how or "accessible", "700" if stat.S_ISDIR(status.st_mode) else "600"))
+    return found
+
+
+def _refuse_shared(home: Path) -> None:
+    """NodeError naming the first of the home and the node's files that group or others may use, and the fix."""
+    for item in exposed(home)[:1]:
+        raise NodeError(
+            f"{item.path} is {item.how} by others (mode {item.mode:o}), but a node's home and files must be "
+            f"private to the account that runs it; run `chmod {item.fix} {item.path}` (or `chmod -R go= {home}`)"
+        )
 
 
 @dataclass

@@ -11,6 +11,8 @@ import io
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -72,12 +74,13 @@ def _reason(exc: BaseException) -> str:
     return "the connection failed"
 
 
-def new_session(node: Node) -> aiohttp.ClientSession:
-    """An HTTP session with the node's configured timeouts."""
+def new_session(node: Node, *, within: float | None = None) -> aiohttp.ClientSession:
+    """An HTTP session with the node's configured timeouts, or at most `within` seconds each (quick checks)."""
     settings = node.config.delivery
-    timeout = aiohttp.ClientTimeout(
-        total=settings.request_timeout, connect=settings.connect_timeout, sock_read=settings.request_timeout
-    )
+    request, connect = settings.request_timeout, settings.connect_timeout
+    if within is not None:
+        request, connect = min(request, within), min(connect, within)
+    timeout = aiohttp.ClientTimeout(total=request, connect=connect, sock_read=request)
     return aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}, auto_decompress=False)
 
 
@@ -147,6 +150,65 @@ async def signed_request_bytes(
 ) -> bytes:
     """Send a signed request to a peer and return the answer's body once its signature is verified
     (not yet parsed: the caller parses it strictly)."""
+    request, status, headers, answer = await _exchange(node, session, peer, method, path, payload, key)
+    if not 200 <= status < 300:
+        raise HttpFailure(status, f"{request.url} answered HTTP {status}: {answer[:300].decode('utf-8', 'replace')}")
+    try:
+        verify_response(status, headers, answer, request, _only(node, peer, resolve))
+        return answer
+    except ProtocolError as exc:
+        raise PeerError(f"refusing the answer from {request.url}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class SignedAnswer:
+    """A peer's answer to a signed request, whatever its status, with the time the peer signed it."""
+
+    status: int
+    body: bytes
+    signed: datetime  # by the peer's clock
+
+
+async def signed_answer(
+    node: Node, session: aiohttp.ClientSession, peer: dict[str, Any], method: str, path: str, payload: Any = None
+) -> SignedAnswer:
+    """Send a signed request and return the peer's signed answer (an error status too), for comparing clocks.
+
+    The answer must be signed by the peer and bound to our request, as every answer; only the time of
+    its signature is not checked against ours. PeerError if it cannot be reached or the answer is not
+    the peer's.
+    """
+    request, status, headers, answer = await _exchange(node, session, peer, method, path, payload, None)
+    try:
+        info = verify_response(status, headers, answer, request, _only(node, peer, None), fresh=False)
+    except ProtocolError as exc:
+        raise PeerError(f"refusing the answer from {request.url} (HTTP {status}): {exc}") from None
+    return SignedAnswer(status, answer, datetime.fromtimestamp(info.created, UTC))
+
+
+def _only(
+    node: Node, peer: dict[str, Any], resolve: Callable[[str, str], bytes | None] | None
+) -> Callable[[str, str], bytes | None]:
+    """A key resolver that knows only `peer`'s keys (`resolve`, else the keys we hold for it)."""
+    expected = peer["node_id"]
+    lookup = resolve or key_resolver(node)
+
+    def only_peer(node_id: str, key_id: str) -> bytes | None:
+        return lookup(node_id, key_id) if node_id == expected else None
+
+    return only_peer
+
+
+async def _exchange(
+    node: Node,
+    session: aiohttp.ClientSession,
+    peer: dict[str, Any],
+    method: str,
+    path: str,
+    payload: Any,
+    key: NodeKey | None,
+) -> tuple[HttpRequest, int, list[tuple[str, str]], bytes]:
+    """Sign and send a request; return it with the answer's status, headers and body (read up to the limit)."""
     url = peer["url"] + path
     body = canonical_bytes(payload) if payload is not None else b""
     request = HttpRequest(method=method, url=url, headers={})
@@ -157,19 +219,6 @@ async def signed_request_bytes(
         data = (io.BytesIO(body) if len(body) > STREAM_ABOVE else body) if payload is not None else None
         async with session.request(method, url, data=data, headers=request.headers, allow_redirects=False) as response:
             answer = await _read_limited(response, MAX_RESPONSE_BYTES)
-            status = response.status
-            headers = [(k, v) for k, v in response.headers.items()]
+            return request, response.status, [(k, v) for k, v in response.headers.items()], answer
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise unreachable(peer["url"], exc) from None
-    if not 200 <= status < 300:
-        raise HttpFailure(status, f"{url} answered HTTP {status}: {answer[:300].decode('utf-8', 'replace')}")
-    expected = peer["node_id"]
-
-    def only_peer(node_id: str, key_id: str) -> bytes | None:
-        return (resolve or key_resolver(node))(node_id, key_id) if node_id == expected else None
-
-    try:
-        verify_response(status, headers, answer, request, only_peer)
-        return answer
-    except ProtocolError as exc:
-        raise PeerError(f"refusing the answer from {url}: {exc}") from None
