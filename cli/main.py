@@ -15,6 +15,7 @@ from cli.audit import audit_group
 from cli.common import emit, emit_json, home_option, json_option, opened, output_closed, resolve_home
 from cli.config_cmd import config_group
 from cli.demo import demo
+from cli.doctor import doctor
 from cli.inbox import inbox_group
 from cli.invite import invite_group
 from cli.keys import keys_group
@@ -249,6 +250,7 @@ COMMANDS = (
     audit_group,
     config_group,
     demo,
+    doctor,
 )
 for command in COMMANDS:
     main.add_command(command)
