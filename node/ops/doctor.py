@@ -15,6 +15,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from node.errors import NodeError
 from node.home import Node
 from node.ops.doctor_files import examine_home
 from node.ops.doctor_reach import examine_reach
@@ -41,7 +42,10 @@ def examine(home: Path, limits: Limits | None = None) -> list[Finding]:
             f"fix what is named above ({named}), then run `praevnet doctor` again",
         )
         return [*findings, skipped]
-    node = Node.open(home)
+    try:
+        node = Node.open(home)
+    except NodeError as exc:
+        return [*findings, Finding("node", FAIL, f"cannot be opened: {exc}", "restore what it names from the backup")]
     try:
         findings += examine_state(node, limits)
         findings += asyncio.run(examine_reach(node, limits))

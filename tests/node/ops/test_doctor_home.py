@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from node.home import CONFIG_FILE, DB_FILE, KEY_FILE, Node, init_home
+from node.home import CONFIG_FILE, DB_FILE, KEY_FILE, KEYS_DIR, Node, init_home
 from node.migrations import SCHEMA_VERSION, STEPS, migrate
 from node.ops.doctor import examine
 from node.ops.findings import FAIL, OK, WARN, Finding, Limits
 from node.sharing.records import add_record
+from node.trust.keyring import rotate_key
 from node.users import ADMIN
 from tests.ports import unreachable_url
 
@@ -82,6 +83,24 @@ def test_a_missing_node_key_fails(home: Path) -> None:
     keys = only(examine(home), "keys")
     assert (keys.status, keys.message) == (FAIL, f"the node key {home / KEY_FILE} is missing")
     assert "backup" in keys.advice
+
+
+def test_a_node_that_cannot_be_opened_fails_with_the_reason(home: Path) -> None:
+    node = Node.open(home)
+    try:
+        rotate_key(node, by=ADMIN)
+    finally:
+        node.close()
+    (home / KEYS_DIR / "ed25519-2.key").unlink()  # the key it rotated to is lost
+    findings = examine(home)
+    assert only(findings, "keys").status == OK  # node.key is there: the loss shows on opening
+    opened = only(findings, "node")
+    assert opened.status == FAIL
+    assert (
+        opened.message
+        == f"cannot be opened: no node key at {home / KEYS_DIR / 'ed25519-2.key'}; run `praevnet init` first"
+    )
+    assert "backup" in opened.advice
 
 
 def test_a_corrupted_database_page_fails_the_integrity_check(home: Path) -> None:
