@@ -5,37 +5,39 @@ with created, keyid, nonce and the tag `praevnet`. Responses cover @status and c
 are bound to the request they answer through the request's own signature. The HTTP key id names
 the node as well as the key (`<node id>#ed25519:<version>`), so a verifier learns who claims to
 speak before it trusts a word; replay caching of nonces is the caller's job.
+
+This is the one profile of SPEC.md section 7, implemented directly: the structured fields are parsed
+by http_sf (protocol.structured), the signature base is built by protocol.sigbase. The tests hold the
+http-message-signatures library as the reference and check both against each other, both ways.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from http_message_signatures import (
-    HTTPMessageSigner,
-    HTTPMessageVerifier,
-    HTTPSignatureAlgorithm,
-    HTTPSignatureKeyResolver,
-    InvalidSignature,
-)
-from http_message_signatures.exceptions import HTTPMessageSignaturesException
-
+from protocol.digest import check_content_digest, check_digest_member, content_digest
 from protocol.errors import ProtocolError, SignatureError
 from protocol.keys import NodeKey, check_key_id, check_node_id, verify
+from protocol.sigbase import Message, Request, Response, field_lines, signature_base
+from protocol.structured import Item, Params, is_inner_list, parse_dictionary, parse_item, ser_item
 
 TAG = "praevnet"
 RESPONSE_TAG = "praevnet-response"
 LABEL = "praevnet"
+ALGORITHM = "ed25519"
 MAX_AGE = timedelta(seconds=300)
+CLOCK_SKEW = timedelta(seconds=5)
 ANY_TIME = timedelta(days=36500)  # the clock skew a verifier that does not check the time tolerates
-# SIGNED is what we name to the signer, REQUIRED is what a verifier insists is covered (SPEC.md 7.2,
-# 7.3). They differ by "content-digest" alone: given the body, the signer computes the Content-Digest
-# header and appends "content-digest" to the covered components itself, last, as SPEC.md orders them;
-# a verifier must still demand it, or a signature could leave the body uncovered.
+PARAMETERS = frozenset({"created", "keyid", "alg", "nonce", "tag", "expires"})
+# SIGNED lists what a signer names, REQUIRED what a verifier insists is covered (SPEC.md 7.2, 7.3): they
+# differ by "content-digest" alone, which the signer covers last, once it has put the body's digest in
+# the Content-Digest header, as SPEC.md orders the components; a verifier must still demand it, or a
+# signature could leave the body uncovered.
 REQUEST_SIGNED = ("@method", "@authority", "@target-uri")
 REQUEST_REQUIRED = (*REQUEST_SIGNED, "content-digest")
 RESPONSE_SIGNED = (
@@ -45,6 +47,14 @@ RESPONSE_SIGNED = (
     f'"signature";req;key="{LABEL}"',
 )
 RESPONSE_REQUIRED = (*RESPONSE_SIGNED, "content-digest")
+
+
+def _components(names: Iterable[str]) -> tuple[Item, ...]:
+    return tuple(parse_item(name if name.startswith('"') else f'"{name}"') for name in names)
+
+
+_REQUEST_COMPONENTS = _components(REQUEST_REQUIRED)
+_RESPONSE_COMPONENTS = _components(RESPONSE_REQUIRED)
 
 
 def http_key_id(node_id: str, key_id: str) -> str:
@@ -86,84 +96,6 @@ class HttpResponse:
     request: HttpRequest
 
 
-class _Headers:
-    """A read-only, order-preserving header view over (name, value) pairs for the verifier."""
-
-    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
-        self._pairs = list(pairs)
-
-    def items(self) -> list[tuple[str, str]]:
-        return self._pairs
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(dict.fromkeys(name for name, _ in self._pairs))
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and any(k.lower() == name.lower() for k, _ in self._pairs)
-
-
-@dataclass
-class _View:
-    method: str
-    url: str
-    headers: _Headers
-
-
-@dataclass
-class _ResponseView:
-    status_code: int
-    headers: _Headers
-    request: _View
-
-
-class Ed25519(HTTPSignatureAlgorithm):
-    """The library's Ed25519, verifying with protocol.keys.verify (libsodium) as envelopes are verified.
-
-    Public keys are the raw 32 bytes; private keys are `cryptography` objects, which sign.
-    """
-
-    algorithm_id = "ed25519"
-
-    def __init__(self, public_key: bytes | None = None, private_key: Ed25519PrivateKey | None = None) -> None:
-        self.public_key = public_key
-        self.private_key = private_key
-
-    def sign(self, message: bytes) -> bytes:
-        """Sign the signature base."""
-        if self.private_key is None:
-            raise SignatureError("no private key to sign with")
-        return self.private_key.sign(message)
-
-    def verify(self, signature: bytes, message: bytes) -> None:
-        """Verify a signature over the signature base; raise SignatureError if it does not verify."""
-        if self.public_key is None:
-            raise SignatureError("no public key to verify with")
-        verify(self.public_key, signature, message)
-
-
-class _SigningKey(HTTPSignatureKeyResolver):
-    """The signer's view of our one key, whatever key id it is asked for."""
-
-    def __init__(self, key: NodeKey) -> None:
-        self._key = key
-
-    def resolve_private_key(self, key_id: str) -> object:
-        return self._key.private
-
-
-class _TrustedKeys(HTTPSignatureKeyResolver):
-    """The verifier's view of the keys `lookup` trusts, by HTTP key id; unknown ids are refused."""
-
-    def __init__(self, lookup: Callable[[str], bytes | None]) -> None:
-        self._lookup = lookup
-
-    def resolve_public_key(self, key_id: str) -> object:
-        raw = self._lookup(key_id)
-        if raw is None:
-            raise SignatureError(f"unknown key id {key_id!r}")
-        return raw
-
-
 @dataclass(frozen=True)
 class SignatureInfo:
     """What a verified signature says about its signer."""
@@ -184,16 +116,17 @@ def sign_request(
     created: datetime | None = None,
 ) -> None:
     """Add Content-Digest, Signature-Input and Signature headers to `request` in place."""
-    signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_SigningKey(key))
-    signer.sign(
-        request,
-        key_id=http_key_id(node_id, key.key_id),
-        created=created,
-        nonce=nonce if nonce is not None else new_nonce(),
-        label=LABEL,
-        tag=TAG,
-        covered_component_ids=REQUEST_SIGNED,
-        body=body,
+    fields = field_lines(request.headers.items())
+    _sign(
+        request.headers,
+        Request(request.method, request.url, fields),
+        _REQUEST_COMPONENTS,
+        body,
+        key,
+        node_id,
+        nonce,
+        created,
+        TAG,
     )
 
 
@@ -207,67 +140,44 @@ def sign_response(
     created: datetime | None = None,
 ) -> None:
     """Sign a response in place, bound to the signed request it answers."""
-    signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_SigningKey(key))
+    answered = Request(response.request.method, response.request.url, field_lines(response.request.headers.items()))
+    view = Response(response.status_code, field_lines(response.headers.items()), answered)
     try:
-        _sign_response(signer, response, body, key, node_id, nonce, created)
-    except HTTPMessageSignaturesException as exc:
+        _sign(response.headers, view, _RESPONSE_COMPONENTS, body, key, node_id, nonce, created, RESPONSE_TAG)
+    except SignatureError as exc:
         raise SignatureError(f"cannot sign the response: {exc}") from None
 
 
-def _sign_response(
-    signer: HTTPMessageSigner,
-    response: HttpResponse,
+def _sign(
+    headers: dict[str, str],
+    message: Message,
+    components: tuple[Item, ...],
     body: bytes,
     key: NodeKey,
     node_id: str,
     nonce: str | None,
     created: datetime | None,
-) -> None:
-    signer.sign(
-        response,
-        key_id=http_key_id(node_id, key.key_id),
-        created=created,
-        nonce=nonce if nonce is not None else new_nonce(),
-        label=LABEL,
-        tag=RESPONSE_TAG,
-        covered_component_ids=RESPONSE_SIGNED,
-        body=body,
-    )
-
-
-def _verify(
-    message: _View | _ResponseView,
-    body: bytes,
-    resolve: Callable[[str, str], bytes | None],
     tag: str,
-    components: tuple[str, ...],
-    *,
-    fresh: bool = True,
-) -> SignatureInfo:
-    def lookup(http_kid: str) -> bytes | None:
-        node_id, key_id = split_http_key_id(http_kid)
-        return resolve(node_id, key_id)
-
-    verifier = HTTPMessageVerifier(signature_algorithm=Ed25519, key_resolver=_TrustedKeys(lookup))
-    if not fresh:
-        verifier.max_clock_skew = ANY_TIME  # neither too old nor in the future: the caller compares the time
-    try:
-        results = verifier.verify(message, max_age=MAX_AGE, expect_tag=tag, require_components=components, body=body)
-    except SignatureError:
-        raise
-    except InvalidSignature as exc:
-        cause = exc.__cause__ if isinstance(exc.__cause__, SignatureError) else exc
-        raise SignatureError(f"HTTP signature refused: {str(cause) or 'signature does not verify'}") from None
-    except (HTTPMessageSignaturesException, ValueError, TypeError) as exc:
-        raise SignatureError(f"HTTP signature refused: {exc}") from None
-    if len(results) != 1:
-        raise SignatureError("expected exactly one praevnet signature")
-    params = results[0].parameters
-    nonce = params.get("nonce")
-    if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
-        raise SignatureError("HTTP signature needs a nonce of 16 to 64 characters")
-    node_id, key_id = split_http_key_id(str(params["keyid"]))
-    return SignatureInfo(node_id=node_id, key_id=key_id, nonce=nonce, created=int(params["created"]))
+) -> None:
+    """Build the signature over `message` and only then change `headers`: a refusal changes nothing."""
+    if "content-digest" in message.fields:
+        raise SignatureError("Content-Digest is already present")
+    digest = content_digest(body)
+    message.fields["content-digest"] = [digest]
+    params: Params = {
+        "created": int(created.timestamp()) if created is not None else int(time.time()),
+        "keyid": http_key_id(node_id, key.key_id),
+        "alg": ALGORITHM,
+        "nonce": nonce if nonce is not None else new_nonce(),
+        "tag": tag,
+    }
+    base, signature_params, _ = signature_base(components, params, message)
+    signature = base64.b64encode(key.sign(base)).decode("ascii")
+    for name in [name for name in headers if name.lower() in ("signature-input", "signature")]:
+        del headers[name]
+    headers["Content-Digest"] = digest
+    headers["Signature-Input"] = f"{LABEL}={signature_params}"
+    headers["Signature"] = f"{LABEL}=:{signature}:"
 
 
 def verify_request(
@@ -282,8 +192,8 @@ def verify_request(
     `url` is the absolute URL as this node is reached (its configured base URL plus the path).
     Raises SignatureError for anything short of a fresh, complete, valid signature.
     """
-    view = _View(method=method, url=url, headers=_Headers(headers))
-    return _verify(view, body, resolve, TAG, REQUEST_REQUIRED)
+    message = Request(method, url, field_lines(headers))
+    return _verify(message, body, resolve, TAG, _REQUEST_COMPONENTS, fresh=True)
 
 
 def verify_response(
@@ -300,6 +210,128 @@ def verify_response(
     With `fresh=False` everything but the signature's time is checked: its `created` (the signer's
     clock) may lie anywhere, for comparing the signer's clock with ours.
     """
-    req_view = _View(method=request.method, url=request.url, headers=_Headers(request.headers.items()))
-    view = _ResponseView(status_code=status, headers=_Headers(headers), request=req_view)
-    return _verify(view, body, resolve, RESPONSE_TAG, RESPONSE_REQUIRED, fresh=fresh)
+    answered = Request(request.method, request.url, field_lines(request.headers.items()))
+    message = Response(status, field_lines(headers), answered)
+    return _verify(message, body, resolve, RESPONSE_TAG, _RESPONSE_COMPONENTS, fresh=fresh)
+
+
+def _verify(
+    message: Message,
+    body: bytes,
+    resolve: Callable[[str, str], bytes | None],
+    tag: str,
+    required: tuple[Item, ...],
+    *,
+    fresh: bool,
+) -> SignatureInfo:
+    try:
+        return _check(message, body, resolve, tag, required, fresh)
+    except ProtocolError as exc:  # the resolver's refusals too (a malformed stored key, say)
+        raise SignatureError(f"HTTP signature refused: {exc}") from None
+
+
+def _check(
+    message: Message,
+    body: bytes,
+    resolve: Callable[[str, str], bytes | None],
+    tag: str,
+    required: tuple[Item, ...],
+    fresh: bool,
+) -> SignatureInfo:
+    components, params, signature = _select(message.fields, tag)
+    created = _check_time(params, CLOCK_SKEW if fresh else ANY_TIME)
+    if "alg" in params and params["alg"] != ALGORITHM:
+        raise SignatureError("Unexpected algorithm specified in the signature")
+    if "keyid" not in params:
+        raise SignatureError('Signature is missing a required "keyid" parameter')
+    for name in params:
+        if name not in PARAMETERS:
+            raise SignatureError(f'Unexpected signature metadata parameter "{name}"')
+    nonce = params.get("nonce")
+    if nonce is None or not 16 <= len(nonce) <= 64:
+        raise SignatureError("HTTP signature needs a nonce of 16 to 64 characters")
+    node_id, key_id = split_http_key_id(params["keyid"])
+    covered = {(name, frozenset(item_params.items())) for name, item_params in components}
+    for name, item_params in required:
+        if (name, frozenset(item_params.items())) not in covered:
+            raise SignatureError(f"Required component {ser_item(name, item_params)} was not covered by the signature")
+    public_key = resolve(node_id, key_id)
+    if public_key is None:
+        raise SignatureError(f"unknown key id {params['keyid']!r}")
+    base, _, values = signature_base(components, params, message)
+    verify(public_key, signature, base)
+    for name, item_params in components:
+        if name == "content-digest":
+            value = values[ser_item(name, item_params)]
+            if "key" in item_params:
+                check_digest_member(value, item_params["key"], body)
+            else:
+                check_content_digest(value, body)
+    return SignatureInfo(node_id=node_id, key_id=key_id, nonce=nonce, created=created)
+
+
+def _select(fields: dict[str, list[str]], tag: str) -> tuple[list[Item], Params, bytes]:
+    """The one signature with `tag` (SPEC.md 7.2 rule 1): its components, parameters and bytes."""
+    inputs = _dictionary(fields, "Signature-Input")
+    signatures = _dictionary(fields, "Signature")
+    if not inputs or not signatures:
+        raise SignatureError("No signatures found in the message")
+    if inputs.keys() != signatures.keys():
+        raise SignatureError("Signature-Input and Signature headers have different labels")
+    chosen = []
+    for label, member in inputs.items():
+        if not is_inner_list(member):
+            raise SignatureError(f'Signature-Input member "{label}" must be an Inner List')
+        value = signatures[label][0]
+        if type(value) is not bytes:
+            raise SignatureError(f'Signature member "{label}" must be a Byte Sequence')
+        components, params = member
+        _check_parameter_types(params)
+        if params.get("tag") == tag:
+            chosen.append((components, params, value))
+    if not chosen:
+        raise SignatureError(f"No signatures found with the expected tag {tag!r}")
+    if len(chosen) > 1:
+        raise SignatureError("expected exactly one praevnet signature")
+    return chosen[0]
+
+
+def _dictionary(fields: dict[str, list[str]], name: str) -> dict[str, Item | tuple[list[Item], Params]]:
+    lines = fields.get(name.lower())
+    if lines is None:
+        raise SignatureError(f'Expected "{name}" header field to be present')
+    try:
+        return parse_dictionary(", ".join(lines), unique=True)
+    except ValueError as exc:
+        raise SignatureError(f'Malformed structured header field "{name}": {exc}') from None
+
+
+def _check_parameter_types(params: Params) -> None:
+    for name, value in params.items():
+        if name in ("created", "expires") and type(value) is not int:
+            raise SignatureError(f'Parameter "{name}" must be a Structured Field Integer')
+        if name in ("alg", "keyid", "nonce", "tag") and type(value) is not str:
+            raise SignatureError(f'Parameter "{name}" must be a Structured Field String')
+
+
+def _check_time(params: Params, skew: timedelta) -> int:
+    """`created` (returned) and `expires` against our clock, with `skew` of tolerance (SPEC.md 7.2 rule 7)."""
+    if "created" not in params:
+        raise SignatureError('Signature is missing a required "created" parameter')
+    now, tolerance = time.time(), skew.total_seconds()
+    created = params["created"]
+    if _instant(created, "created") > now + tolerance:
+        raise SignatureError('Signature "created" parameter is set to a time in the future')
+    if "expires" in params and _instant(params["expires"], "expires") < now - tolerance:
+        raise SignatureError('Signature "expires" parameter is set to a time in the past')
+    if created + MAX_AGE.total_seconds() < now - tolerance:
+        raise SignatureError(f"Signature age exceeds maximum allowable age {MAX_AGE}")
+    return int(created)
+
+
+def _instant(value: int, name: str) -> int:
+    try:
+        datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise SignatureError(f'Malformed "{name}" parameter: {exc}') from None
+    return value
