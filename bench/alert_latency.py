@@ -122,7 +122,7 @@ class Served:
         """Start `praevnet serve` without waiting for it."""
         with self.log.open("wb") as sink:
             self.process = subprocess.Popen(
-                [PRAEVNET, "serve", "--home", str(self.home), "--port", str(self.port), "--no-ui"],
+                [PRAEVNET, "serve", "--home", str(self.home), "--port", str(self.port), "--no-ui", "--no-admin"],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

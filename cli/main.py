@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from cli.admin import admin_address, admin_listen_option, check_admin_apart, no_admin_option, with_admin
 from cli.audit import audit_group
 from cli.common import emit, emit_json, home_option, json_option, opened, output_closed, resolve_home
 from cli.config_cmd import config_group
@@ -116,6 +117,8 @@ def init(home: Path | None, name: str, url: str, port: int | None) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default 8470).")
 @click.option("--ui-listen", default=None, metavar="HOST:PORT", help="Web interface address (default [ui] listen).")
 @click.option("--no-ui", is_flag=True, help="Do not start the web interface (e.g. on a hub with no officers).")
+@admin_listen_option
+@no_admin_option
 @log_format_option
 @log_level_option
 def serve(
@@ -124,13 +127,16 @@ def serve(
     port: int | None,
     ui_listen: str | None,
     no_ui: bool,
+    admin_listen: str | None,
+    no_admin: bool,
     log_format: str | None,
     log_level: str | None,
 ) -> None:
     """Run the node: serve the federation endpoints, deliver queued shares and pull from peers.
 
     The officers' web interface starts beside it on its own address ([ui] listen, default
-    127.0.0.1:8471), never on the federation port. Started by a systemd socket unit
+    127.0.0.1:8471), never on the federation port; metrics, /healthz and /readyz on the admin
+    address ([admin] listen, default 127.0.0.1:8472). Started by a systemd socket unit
     (praevnet.socket), it listens on the socket systemd passes it. One serve per home: a second
     one refuses to start. SIGTERM stops it gracefully (exit 0).
     """
@@ -151,6 +157,9 @@ def serve(
         ui = None if no_ui or not node.config.ui.enabled else ui_address(node, ui_listen)
         if ui is not None:
             check_apart(ui, (host, port) if sock is None else (None, sock.getsockname()[1]))
+        admin = admin_address(node, admin_listen, no_admin)
+        if admin is not None:
+            check_admin_apart(admin, port if sock is None else sock.getsockname()[1], ui)
         if sock is None:
             sock = bind(host, port, "the federation server")
             where = f"{host}:{port}"
@@ -162,6 +171,8 @@ def serve(
             ui_sock = bind(ui[0], ui[1], "the web interface")
             ui_where = address_of(ui_sock)
             app.cleanup_ctx.append(with_ui(node, ui_sock, click.echo))
+        if admin is not None:
+            app.cleanup_ctx.append(with_admin(node, bind(admin[0], admin[1], "the admin address"), click.echo))
         asyncio.run(run(app, sock, Notifier.from_environment(), lambda: started(node, where, ui_where)))
     finally:
         node.close()

@@ -277,7 +277,8 @@ class ServedNode:
     `held` is the port of the node's URL; the process listens there, or on `behind` when a
     RecordingProxy (`proxy`) sits on the URL's port in front of it, or nothing does (unreachable).
     The officers' web interface listens on the held port `ui` if one is given, else it is off
-    (`--no-ui`), so that nodes never compete for the default [ui] listen port.
+    (`--no-ui`), so that nodes never compete for the default [ui] listen port; so does the admin
+    address (metrics and health) on the held port `admin`, else `--no-admin`.
     """
 
     name: str
@@ -290,6 +291,7 @@ class ServedNode:
     logs: list[Path] = field(default_factory=list)
     identity: dict[str, Any] = field(default_factory=dict)
     ui: Port | None = None
+    admin: Port | None = None
     environment: dict[str, str] = field(default_factory=dict)  # added to the serve process's environment
 
     @property
@@ -326,11 +328,16 @@ class ServedNode:
         return self.ui.url
 
     def serve_args(self) -> list[str]:
-        """The arguments of `praevnet serve` for this node: its home, and where its web interface listens."""
-        if self.ui is None:
-            return ["serve", "--home", str(self.home), "--no-ui"]
-        self.ui.handover()  # bound here but not listening: `serve` binds beside it (SO_REUSEADDR) and listens
-        return ["serve", "--home", str(self.home), "--ui-listen", f"127.0.0.1:{self.ui.number}"]
+        """The arguments of `praevnet serve` for this node: its home, and where its web interface and admin
+        address listen."""
+        args = ["serve", "--home", str(self.home)]
+        for port, option, off in ((self.ui, "--ui-listen", "--no-ui"), (self.admin, "--admin-listen", "--no-admin")):
+            if port is None:
+                args.append(off)
+            else:
+                port.handover()  # bound here but not listening: `serve` binds beside it (SO_REUSEADDR) and listens
+                args += [option, f"127.0.0.1:{port.number}"]
+        return args
 
     @property
     def node_id(self) -> str:
@@ -393,8 +400,9 @@ class ServedNode:
                 process.kill()
                 process.wait(timeout=seconds)
         self.listening.reclaim()  # down: its port refuses connections, and stays ours
-        if self.ui is not None:
-            self.ui.reclaim()
+        for port in (self.ui, self.admin):
+            if port is not None:
+                port.reclaim()
         return process.returncode
 
     def kill(self) -> int | None:
@@ -406,8 +414,9 @@ class ServedNode:
             process.send_signal(signal.SIGKILL)
         code = process.wait(timeout=10)
         self.listening.reclaim()  # down: its port refuses connections, and stays ours
-        if self.ui is not None:
-            self.ui.reclaim()
+        for port in (self.ui, self.admin):
+            if port is not None:
+                port.reclaim()
         return code
 
     def configure(self, section: str, **values: Any) -> None:

@@ -147,6 +147,7 @@ def test_serve_tells_systemd_ready_once_it_listens_and_stopping_on_sigterm(
         port.handover()
     log = tmp_path / "serve.log"
     args = ["serve", "--home", str(home), "--port", str(federation.number), "--ui-listen", f"127.0.0.1:{ui.number}"]
+    args.append("--no-admin")  # the admin address's default port may be another test's
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [PRAEVNET, *args], stdout=sink, stderr=subprocess.STDOUT, env={**cli_env(), "NOTIFY_SOCKET": notify.path}

@@ -39,7 +39,7 @@ def started() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 def serve(home: Path, fd: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
-        return start_activated(fd, ["serve", "--home", str(home), "--no-ui", *extra], sink)
+        return start_activated(fd, ["serve", "--home", str(home), "--no-ui", "--no-admin", *extra], sink)
 
 
 REQUEST = b"GET /.well-known/praevnet HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
