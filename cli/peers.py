@@ -21,6 +21,7 @@ from cli.common import (
     user_option,
 )
 from node.exchange.status import peer_status, retry_now
+from node.sharing.chain import chain_state
 from node.trust.invites import peer_pair_safety_number
 from node.trust.pairing import add_peer, add_peer_from_file
 from node.trust.peers import find_peer, list_peers, mark_verified, peer_id_of, remove_peer
@@ -113,8 +114,11 @@ def status(home: Path | None, as_json: bool) -> None:
     """Delivery per peer: queue depth, last success and error, next retry, and cursor positions."""
     with opened(home) as node:
         items = peer_status(node)
+        held = chain_state(node)["pending"]
 
     def human(data: list[dict[str, Any]]) -> None:
+        if held:
+            click.echo(f"this node's own envelopes are held until its peers tell it its chain head: {held}")
         if not data:
             click.echo("no trusted peers")
         for p in data:
@@ -125,6 +129,8 @@ def status(home: Path | None, as_json: bool) -> None:
                 f"refused {p['refused']}, forks refused {p['forks_refused']}"
             )
             click.echo(f"  last success {p['last_success'] or 'never'}; next retry {p['next_retry'] or 'now'}")
+            if p["chain_fork"]:
+                click.echo(f"  FORK: it refused this node's own envelope as a fork: {p['chain_fork']}")
             if p["last_error"]:
                 streak = f" ({p['failures']} sends failed in a row)" if p["failures"] else ""
                 click.echo(f"  last error{streak}: {short(p['last_error'], 100)}")

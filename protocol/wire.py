@@ -116,3 +116,21 @@ def page_remaining(body: Mapping[str, Any]) -> int | None:
     if isinstance(remaining, bool) or not isinstance(remaining, int) or remaining < 0:
         raise SchemaError("remaining", "must be a non-negative integer")
     return remaining
+
+
+def parse_chain_head(body: object) -> Mapping[str, Any] | None:
+    """The answer to `GET /fed/v1/chain-head` (SPEC 8.11): `{"envelope": <tombstone> | null}`, the envelope
+    unverified (the requester verifies it as its own)."""
+    if not isinstance(body, Mapping):
+        raise SchemaError("(body)", "chain head answer must be a JSON object")
+    unknown = sorted(set(body) - {"envelope"})
+    if unknown:
+        raise SchemaError(unknown[0], "unknown field")
+    if "envelope" not in body:
+        raise SchemaError("envelope", "required field is missing")
+    envelope = body["envelope"]
+    if envelope is not None and not isinstance(envelope, Mapping):
+        raise SchemaError("envelope", "must be an envelope object or null")
+    if envelope is not None and ("content" in envelope or "unsigned" in envelope):
+        raise SchemaError("envelope", "must be a tombstone: without content and unsigned")
+    return envelope

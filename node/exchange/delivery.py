@@ -8,7 +8,8 @@ deduplicates. A failed attempt is retried a few times at once (connection errors
 hours, and is reset as soon as the peer talks to us. Other 4xx answers are final and recorded.
 Pull-only peers are never pushed to. Envelopes come only from node.sharing.policy.releasable, and the
 envelopes of other origins that a network hub relays (node.networks.relays) only from node.sharing.policy.relayable;
-both travel in the same transactions, one transaction in flight per peer.
+both travel in the same transactions, one transaction in flight per peer. While this node's chain is held
+(node.sharing.chain), its own envelopes above the hold wait; a peer's fork refusal of one is reported there.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from node.errors import PeerError
 from node.home import Node
 from node.logs import PeerName, short_reason
 from node.sharing import policy
+from node.sharing.chain import held_above, note_delivery
 from node.store import now_text, rows, write
 from node.transport.auth import MAX_BODY
 from node.transport.client import HttpFailure, signed_request
 from node.trust.peers import get_peer, peer_name
 from node.users import NODE
 from protocol.canonical import canonical_bytes
+from protocol.envelope import MAX_SEQ
 from protocol.errors import ProtocolError
 from protocol.wire import MAX_ENVELOPES, parse_results
 
@@ -51,14 +54,20 @@ def due_peers(node: Node) -> list[str]:
         node.db,
         """
         SELECT d.peer_id FROM deliveries d JOIN peers p ON p.node_id = d.peer_id
-        WHERE d.state = 'pending' AND p.next_attempt <= :now AND p.pull_only = 0
+        WHERE d.state = 'pending' AND p.next_attempt <= :now AND p.pull_only = 0 AND d.seq <= :held
         UNION
         SELECT r.peer_id FROM relays r JOIN peers p ON p.node_id = r.peer_id
         WHERE r.state = 'pending' AND p.next_attempt <= :now AND p.pull_only = 0
         """,
-        {"now": time.time()},
+        {"now": time.time(), "held": _held(node.db.conn)},
     )
     return [row["peer_id"] for row in found]
+
+
+def _held(conn: sqlite3.Connection) -> int:
+    """The highest own seq that may be pushed now: all, unless the chain is held (node.sharing.chain)."""
+    above = held_above(conn)
+    return MAX_SEQ if above is None else above
 
 
 def claim_batches(node: Node, peer_ids: Sequence[str]) -> dict[str, str]:
@@ -89,9 +98,9 @@ def _claim(conn: sqlite3.Connection, peer_id: str) -> str:
         candidates = conn.execute(
             """
             SELECT d.id, length(CAST(e.envelope AS BLOB)) FROM deliveries d JOIN envelopes e ON e.seq = d.seq
-            WHERE d.peer_id = ? AND d.state = 'pending' ORDER BY d.priority, d.id LIMIT ?
+            WHERE d.peer_id = ? AND d.state = 'pending' AND d.seq <= ? ORDER BY d.priority, d.id LIMIT ?
             """,
-            (peer_id, MAX_ENVELOPES),
+            (peer_id, _held(conn), MAX_ENVELOPES),
         ).fetchall()
         chosen: list[int] = []
         size = 0
@@ -387,5 +396,7 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
         for index, (row_id, envelope) in enumerate(relaying, start=len(sending))
     ]
     _finish(node, delivered, relayed, peer_id, answered=True)
+    own = zip(delivered, sending, strict=True)
+    note_delivery(node, peer_id, [(envelope["seq"], item.state, item.reason) for item, (_, envelope) in own])
     _log_sent(PeerName(peer_id, peer["name"]), txn_id, [*delivered, *relayed], time.monotonic() - started)
     return sum(1 for item in (*delivered, *relayed) if item.state == "delivered")

@@ -18,6 +18,7 @@ from node import audit
 from node.errors import NotFound, PolicyError
 from node.events import RECEIVED, Refusal
 from node.exchange import network_routes
+from node.exchange.chain_head import ChainHeadEndpoint
 from node.exchange.gate import authenticate
 from node.exchange.inbox import ingest
 from node.exchange.worker import Worker
@@ -328,6 +329,7 @@ def create_app(node: Node, *, background: bool = True) -> web.Application:
     app.router.add_get("/.well-known/praevnet", well_known)
     app.router.add_put("/fed/v1/inbox/{txn_id}", inbox)
     app.router.add_get("/fed/v1/outbox", outbox)
+    app.router.add_get("/fed/v1/chain-head", ChainHeadEndpoint(node).answer)
     app.router.add_post("/fed/v1/pair", pair)
     app.router.add_put("/fed/v1/descriptor", descriptor_update)
     app.router.add_get("/fed/v1/networks/{network}/members", network_members)

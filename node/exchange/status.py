@@ -12,7 +12,7 @@ from node.store import rows, write
 
 _STATUS = """
 SELECT p.node_id, p.name, p.url, p.pull_only, p.failures, p.next_attempt, p.last_success, p.last_error,
-       p.pull_cursor, p.served_cursor, p.forks,
+       p.pull_cursor, p.served_cursor, p.forks, p.chain_fork,
        CASE WHEN p.pull_only THEN
            (SELECT count(*) FROM grants g WHERE g.peer_id = p.node_id AND g.cursor > p.served_cursor)
        ELSE (SELECT count(*) FROM deliveries d WHERE d.peer_id = p.node_id AND d.state = 'pending') END AS queued,
@@ -35,6 +35,8 @@ def peer_status(node: Node) -> list[dict[str, Any]]:
     """Per peer: queue depth, transaction in flight, outcomes, last success and error, next retry, cursors.
 
     For a pull-only peer the queue is what it has not pulled yet, judged by the cursor it last asked with.
+    `forks_refused` counts the peer's envelopes this node refused as forks; `chain_fork` is the peer's last
+    refusal of one of this node's own envelopes as a fork ("<time> seq N: <reason>", node.sharing.chain), or None.
     """
     result = []
     for row in rows(node.db, _STATUS):
@@ -56,6 +58,7 @@ def peer_status(node: Node) -> list[dict[str, Any]]:
                 "their_cursor_in_our_outbox": row["served_cursor"],
                 "our_outbox_end_for_them": row["outbox_end"],
                 "forks_refused": row["forks"],
+                "chain_fork": row["chain_fork"],
             }
         )
     return result

@@ -5,7 +5,8 @@ durable queue as soon as a commit queued something, in this process or another (
 every `poll_interval` seconds in any case. Pulls run at start, every `pull_interval` seconds, and within a second after
 a gap in a peer's chain, one pull per peer at a time, each in a task of its own (so a peer whose pull hangs
 until its `pull_timeout` holds up no other); expired alerts are purged at start and every ten minutes. The lists of
-every network this node belongs to are refreshed at start and every `pull_interval` seconds.
+every network this node belongs to are refreshed at start and every `pull_interval` seconds. While this node's own
+chain is held (node.sharing.chain: after a restore, or a fork refusal), its head is learned from the peers first.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 from typing import Any
 
 from node.checkpoints import checkpoint_loop
+from node.exchange.chain_head import chain_loop
 from node.exchange.delivery import claim_batches, due_peers, send_batch
 from node.exchange.pull import catch_up_requested, pull_one, pullable_peers
 from node.home import Node
@@ -60,6 +62,7 @@ class Worker:
             asyncio.create_task(self._keys_loop()),
             asyncio.create_task(self._networks_loop()),
             asyncio.create_task(checkpoint_loop(self.node)),  # signed audit checkpoints when due
+            asyncio.create_task(chain_loop(self.node, self.session, self.woken)),  # the chain head, when pending
         ]
 
     async def stop(self) -> None:

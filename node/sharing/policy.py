@@ -19,9 +19,11 @@ from node.errors import NodeError, PolicyError
 from node.home import Node
 from node.networks import crossing
 from node.networks.registry import share_audience
+from node.sharing.chain import held_above
 from node.sharing.pii import Finding, scan_content
 from node.store import rows
 from protocol.canonical import canonical_bytes
+from protocol.envelope import MAX_SEQ
 from protocol.records import LOCAL_FIELDS, SCHEMAS, Kind, case_band
 from protocol.tlp import RED, Scope, scope_refusal
 
@@ -228,11 +230,11 @@ def relayable(node: Node, peer_id: str, relay_ids: Sequence[int]) -> dict[int, d
 _OUTBOX = """
     SELECT g.cursor AS cursor, e.envelope AS envelope, NULL AS relay, NULL AS erased, NULL AS tlp
     FROM grants g JOIN envelopes e ON e.seq = g.seq JOIN peers p ON p.node_id = g.peer_id
-    WHERE g.peer_id = :peer AND g.cursor > :since
+    WHERE g.peer_id = :peer AND g.cursor > :since AND g.cursor < :bound
     UNION ALL
     SELECT r.cursor, i.envelope, r.id, i.erased, i.tlp
     FROM relays r JOIN inbox i ON i.origin = r.origin AND i.seq = r.seq JOIN peers p ON p.node_id = r.peer_id
-    WHERE r.peer_id = :peer AND r.cursor > :since
+    WHERE r.peer_id = :peer AND r.cursor > :since AND r.cursor < :bound
       AND ((r.state = 'pending' AND r.txn_id IS NULL) OR (r.state = 'delivered' AND r.reason = 'pulled'))
     ORDER BY 1 LIMIT :limit
 """
@@ -251,6 +253,18 @@ def outbox_remaining(node: Node, peer_id: str, after: int) -> int:
     return int(found[0])
 
 
+def _bound(node: Node, peer_id: str, since: int) -> int:
+    """The cursor a page must stop before: that of the first own envelope held back (node.sharing.chain), so that
+    the peer's cursor never passes it; past every cursor when nothing is held."""
+    above = held_above(node.db.conn)
+    found = None
+    if above is not None:
+        found = node.db.execute(
+            "SELECT min(cursor) FROM grants WHERE peer_id = ? AND cursor > ? AND seq > ?", (peer_id, since, above)
+        ).fetchone()[0]
+    return MAX_SEQ if found is None else int(found)
+
+
 class OutboxPage(NamedTuple):
     """One outbox page for a peer: what leaves, the next cursor, whether more remain, and the relays
     passed over because they may not go to this peer now (to be marked refused)."""
@@ -267,9 +281,11 @@ def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> OutboxPage:
 
     Each envelope comes with its stored canonical text, which is what leaves. A page holds at most
     `limit` envelopes and stops early at MAX_PAGE_BYTES (but never holds fewer than one), so that
-    pages stay well below what a client accepts.
+    pages stay well below what a client accepts. While this node's chain is held (node.sharing.chain), a page
+    ends before the first own envelope held back.
     """
-    found = rows(node.db, _OUTBOX, {"peer": peer_id, "since": since, "limit": limit + 1})
+    bound = _bound(node, peer_id, since)
+    found = rows(node.db, _OUTBOX, {"peer": peer_id, "since": since, "limit": limit + 1, "bound": bound})
     envelopes: list[Stored] = []
     withheld: list[int] = []
     cursor, size, taken = since, 0, 0

@@ -22,10 +22,9 @@ from node.migrations import search_erase_traces
 from node.networks import crossing
 from node.networks.registry import resolve_network
 from node.sharing import policy
-from node.store import first_row, flush_erased, now, now_text, write
+from node.sharing.chain import append_envelope
+from node.store import first_row, flush_erased, now_text, write
 from node.users import Actor
-from protocol.canonical import canonical_bytes
-from protocol.envelope import build_envelope, envelope_ref
 from protocol.tlp import Scope, scope_allowed
 
 PRIORITY = {"alert": 0, "retraction": 0, "experience": 1}
@@ -49,25 +48,6 @@ def version_row(conn: sqlite3.Connection, record_id: str, version: int) -> dict[
     if row is None:
         raise NotFound(f"record {record_id} has no version {version}")
     return row
-
-
-def _append_envelope(node: Node, conn: sqlite3.Connection, **fields: Any) -> tuple[int, dict[str, Any]]:
-    last = conn.execute("SELECT seq, ref FROM envelopes ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (1, None) if last is None else (last[0] + 1, last[1])
-    envelope = build_envelope(node.key, origin=node.node_id, seq=seq, prev=prev, created=now(), **fields)
-    conn.execute(
-        "INSERT INTO envelopes (seq, id, version, kind, ref, envelope, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            seq,
-            fields["record_id"],
-            fields["version"],
-            fields["kind"],
-            envelope_ref(envelope),
-            canonical_bytes(envelope).decode(),
-            now_text(),
-        ),
-    )
-    return seq, envelope
 
 
 def outgoing(node: Node, record: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +99,7 @@ def seal(
         ).fetchone()
         if found is not None:
             return int(found[0])
-    seq, _ = _append_envelope(
+    seq, _ = append_envelope(
         node,
         conn,
         kind=record["kind"],
@@ -349,7 +329,7 @@ def _withdraw(
         if granted:
             if network not in retraction_seqs:  # a network's retraction carries it, so that hubs relay it
                 version = version_row(conn, record["id"], record["version"])
-                retraction_seqs[network], _ = _append_envelope(
+                retraction_seqs[network], _ = append_envelope(
                     node,
                     conn,
                     kind="retraction",

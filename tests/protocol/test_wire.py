@@ -12,6 +12,7 @@ from protocol.wire import (
     MAX_OUTBOX_LIMIT,
     check_page_advances,
     check_txn_id,
+    parse_chain_head,
     parse_cursor,
     parse_limit,
     parse_outbox_page,
@@ -193,3 +194,26 @@ def test_a_page_that_neither_advances_nor_ends_is_refused(
     with pytest.raises(SchemaError) as info:
         check_page_advances(since, envelopes, following, more)
     assert (info.value.field, info.value.reason) == ("next", problem)
+
+
+def test_parse_chain_head_takes_a_tombstone_or_null() -> None:
+    tombstone = {"type": "experience", "seq": 3, "signatures": {}}
+    assert parse_chain_head({"envelope": tombstone}) == tombstone
+    assert parse_chain_head({"envelope": None}) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ([], "must be a JSON object"),
+        ({}, "envelope: required field is missing"),
+        ({"envelope": None, "seq": 5}, "seq: unknown field"),
+        ({"envelope": 7}, "must be an envelope object or null"),
+        ({"envelope": "x"}, "must be an envelope object or null"),
+        ({"envelope": {"seq": 1, "content": {}}}, "must be a tombstone"),
+        ({"envelope": {"seq": 1, "unsigned": {"crossing": {}}}}, "must be a tombstone"),
+    ],
+)
+def test_parse_chain_head_refuses_other_answers(body: Any, words: str) -> None:
+    with pytest.raises(SchemaError, match=words):
+        parse_chain_head(body)

@@ -30,6 +30,7 @@ from node.migrations.steps import (
     m0016_search,
     m0017_user_language,
     m0018_share_rejections,
+    m0019_chain_head,
 )
 
 
@@ -67,6 +68,7 @@ STEPS: tuple[Step, ...] = tuple(
         m0016_search,
         m0017_user_language,
         m0018_share_rejections,
+        m0019_chain_head,
     )
 )
 """Every step, in order; `node.migrations.migrate` runs those a database has not run yet."""

@@ -67,6 +67,7 @@ STATUS_FIELDS = {
     "their_cursor_in_our_outbox",
     "our_outbox_end_for_them",
     "forks_refused",
+    "chain_fork",
 }
 
 
@@ -466,6 +467,7 @@ def test_status_of_a_fresh_peer_and_of_no_peers(make_node: NodeFactory) -> None:
         "their_cursor_in_our_outbox": 0,
         "our_outbox_end_for_them": 0,
         "forks_refused": 0,
+        "chain_fork": None,
     }
 
 
