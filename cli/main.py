@@ -13,6 +13,7 @@ import click
 
 from cli.admin import admin_address, admin_listen_option, check_admin_apart, no_admin_option, with_admin
 from cli.audit import audit_group
+from cli.backup import backup, restore
 from cli.common import emit, emit_json, home_option, json_option, opened, output_closed, resolve_home
 from cli.config_cmd import config_group
 from cli.demo import demo
@@ -260,6 +261,8 @@ COMMANDS = (
     users_group,
     audit_group,
     config_group,
+    backup,
+    restore,
     demo,
     doctor,
 )
