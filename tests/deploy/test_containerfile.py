@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import tomllib
+import uuid
 from pathlib import Path
 
 import pytest
@@ -107,3 +110,44 @@ def test_the_constraints_pin_exactly_the_runtime_dependencies() -> None:
     for requirement in map(Requirement, project["dependencies"]):
         version = versions[canonicalize_name(requirement.name)]
         assert requirement.specifier.contains(version), f"{requirement.name}=={version} is outside {requirement}"
+
+
+def docker_can_build() -> str | None:
+    """Why the image cannot be built here, or None: a Docker engine must answer and hold the pinned base image."""
+    try:
+        if subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False).returncode != 0:
+            return "no Docker engine answers `docker info`"
+    except (OSError, subprocess.TimeoutExpired):
+        return "docker is not installed"
+    base = os.environ.get(BASE_ARG, "")
+    if not DIGEST.search(base):
+        return f"{BASE_ARG} is not set to a base image pinned by digest"
+    if subprocess.run(["docker", "image", "inspect", base], capture_output=True, timeout=30, check=False).returncode:
+        return f"the base image {base} is not pulled"
+    return None
+
+
+CANNOT_BUILD = docker_can_build()
+
+
+def docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(CANNOT_BUILD is not None, reason=f"the image is not built here: {CANNOT_BUILD}")
+def test_the_image_builds_and_initialises_a_node_in_its_volume_as_a_non_root_user() -> None:
+    tag, volume = f"praevnet-test:{uuid.uuid4().hex[:12]}", f"praevnet-test-{uuid.uuid4().hex[:12]}"
+    built = docker("build", "-f", "deploy/Containerfile", "--build-arg", BASE_ARG, "-t", tag, str(ROOT))
+    assert built.returncode == 0, built.stderr
+    try:
+        mount = f"{volume}:{image_env()['PRAEVNET_HOME']}"
+        init = docker("run", "--rm", "-v", mount, tag, "init", "--name", "Stadt Test", "--url", "https://x.example")
+        assert init.returncode == 0, init.stderr
+        shown = docker("run", "--rm", "-v", mount, tag, "id", "--json")
+        assert json.loads(shown.stdout)["name"] == "Stadt Test"
+        uid = docker("run", "--rm", "--entrypoint", "id", tag, "-u")
+        assert uid.stdout.strip() not in ("", "0")
+    finally:
+        docker("volume", "rm", "-f", volume)
+        docker("image", "rm", "-f", tag)
