@@ -1,4 +1,5 @@
-"""The doctor's checks of an opened node: network keys, audit chain, queues, forks, network certificates."""
+"""The doctor's checks of an opened node: network keys, audit chain, queues, forks and the chain, network
+certificates."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from node.exchange.status import peer_status
 from node.home import Node
 from node.networks.registry import RENEW_OWN_CERTIFICATE_BEFORE, list_networks, load_network_key
 from node.ops.findings import FAIL, OK, WARN, Finding, Limits
+from node.sharing.chain import chain_state, fork_refusals
 from node.store import now, rows
 from protocol.timestamps import parse_timestamp
 
@@ -29,7 +31,7 @@ def examine_state(node: Node, limits: Limits) -> list[Finding]:
         *network_keys(node),
         audit_chain(node),
         *(queue(node, status, oldest, limits) for status, oldest in _with_oldest(node, statuses)),
-        *forks(statuses),
+        *forks(node, statuses),
         *certificates(node, limits),
     ]
 
@@ -105,30 +107,41 @@ def queue(node: Node, status: dict[str, Any], oldest: datetime | None, limits: L
     return Finding(name, OK, said)
 
 
-def forks(statuses: list[dict[str, Any]]) -> list[Finding]:
-    """Peers that refuse this node's envelopes as forks of its chain, and forks this node refused from peers."""
+def forks(node: Node, statuses: list[dict[str, Any]]) -> list[Finding]:
+    """Peers that refuse this node's envelopes as forks of its chain (node.sharing.chain.fork_refusals), a chain
+    that waits to learn its head from the peers, and forks this node refused from peers."""
     found = []
-    for status in statuses:
-        refusal = status.get("chain_fork")
-        if refusal:
-            found.append(
-                Finding(
-                    f"fork {status['name']}",
-                    FAIL,
-                    f"{status['name']} refuses this node's envelopes as forks: {refusal}",
-                    "it holds more of this node's chain than this node does (restored from an older backup?): "
-                    "keep the node serving so that it learns its chain head from its peers, and watch "
-                    "`praevnet peers status`",
-                )
+    state = chain_state(node)
+    if state["pending"]:
+        found.append(
+            Finding(
+                "chain",
+                WARN,
+                f"this node's own envelopes after seq {state['held_above']} wait until a peer has said how much of "
+                f"this node's chain it holds ({state['pending']})",
+                "keep `praevnet serve` running with its peers reachable: it asks them and goes on by itself",
             )
+        )
+    for refusal in fork_refusals(node):
+        found.append(
+            Finding(
+                f"fork {refusal['name']}",
+                FAIL,
+                f"{refusal['name']} refuses this node's envelopes as forks: {refusal['chain_fork']}",
+                f"{refusal['name']} holds more of this node's chain than this node does (it was restored from an "
+                "older copy?): keep `praevnet serve` running so that it learns its chain head from its peers and "
+                "signs what was refused again after it; `praevnet peers status` shows when the peer takes it",
+            )
+        )
+    for status in statuses:
         if status["forks_refused"]:
             found.append(
                 Finding(
-                    f"fork {status['name']}",
+                    f"forks from {status['name']}",
                     WARN,
                     f"this node refused {status['forks_refused']} envelope(s) from {status['name']} as forks of "
                     "what it holds of that chain",
-                    f"ask {status['name']}'s administrator whether that node was restored from an older backup, "
+                    f"ask {status['name']}'s administrator whether that node was restored from an older copy, "
                     "and to run `praevnet doctor`",
                 )
             )

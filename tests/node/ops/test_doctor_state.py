@@ -7,25 +7,29 @@ import asyncio
 import sqlite3
 from contextlib import closing
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from node.exchange import delivery
 from node.exchange.delivery import send_batch
+from node.exchange.server import create_app
 from node.home import DB_FILE, Node
 from node.networks.operator import create_network
 from node.networks.registry import network_key_path
+from node.ops.backup import snapshot_database
 from node.ops.doctor import examine
 from node.ops.findings import FAIL, OK, WARN, Finding, Limits
 from node.sharing.records import add_record
 from node.sharing.shares import share_record
+from node.store import write_private
 from node.transport.client import new_session
 from node.trust.peers import trust_descriptor
 from node.users import ADMIN
 from protocol.canonical import canonical_bytes
 from tests.conftest import FakePeer, SetClock
-from tests.node.conftest import NodeFactory, Served
-from tests.ports import unreachable_url
+from tests.node.conftest import NodeFactory, Served, ServeOn, pair
+from tests.ports import hold_port, unreachable_url
 
 RECORD = {"title": "Nachbarschaftsbegehungen", "summary": "Gemeinsame Begehungen mit Anwohnern."}
 
@@ -133,10 +137,10 @@ async def test_forks_a_peer_sent_warn(served: Served, peer_b: FakePeer) -> None:
     await served.put_inbox(
         peer_b, "t2", canonical_bytes({"envelopes": [peer_b.envelope({"title": "Andere", "summary": "x"})]})
     )
-    found = only(await asyncio.to_thread(examine, served.node.home), "fork Stadt B")
+    found = only(await asyncio.to_thread(examine, served.node.home), "forks from Stadt B")
     assert found.status == WARN
     assert found.message == "this node refused 1 envelope(s) from Stadt B as forks of what it holds of that chain"
-    assert "older backup" in found.advice
+    assert "older copy" in found.advice
 
 
 def test_an_expiring_network_certificate_warns_then_fails(make_node: NodeFactory, clock: SetClock) -> None:
@@ -173,3 +177,46 @@ def test_a_missing_network_key_fails(make_node: NodeFactory) -> None:
     assert key.status == FAIL
     assert "is missing" in key.message
     assert "backup" in key.advice
+
+
+async def test_a_peer_refusing_our_envelopes_as_forks_fails_and_the_held_chain_warns(
+    make_node: NodeFactory, serve_on: ServeOn, tmp_path: Path
+) -> None:
+    """Stadt A comes back from an older copy of its home: its next share reuses a seq Stadt B holds."""
+    port_a, port_b = hold_port(), hold_port()
+    a, b = make_node("Stadt A", url=port_a.url), make_node("Stadt B", url=port_b.url)
+    server_a = await serve_on(create_app(a, background=False), port_a)
+    await serve_on(create_app(b, background=False), port_b)
+    pair(a, b)
+    older, _, _ = snapshot_database(a.home / DB_FILE)
+    first = add_record(a, "experience", RECORD, by=ADMIN)
+    share_record(a, first, [b.node_id], all_peers=False, by=ADMIN)
+    async with new_session(a) as session:
+        assert await send_batch(a, session, b.node_id) == 1
+    assert only(await asyncio.to_thread(examine, a.home), "forks").status == OK
+
+    home = tmp_path / "stadt-a-again"  # the copy, put back by hand under the same URL
+    home.mkdir(mode=0o700)
+    for name in ("praevnet.toml", "node.key"):
+        write_private(home / name, (a.home / name).read_bytes())
+    write_private(home / DB_FILE, older)
+    await server_a.close()
+    port_a.reclaim()
+    again = Node.open(home)
+    try:
+        await serve_on(create_app(again, background=False), port_a)
+        second = add_record(again, "experience", {**RECORD, "title": "Bericht Y"}, by=ADMIN)
+        share_record(again, second, [b.node_id], all_peers=False, by=ADMIN)
+        async with new_session(again) as session:
+            assert await send_batch(again, session, b.node_id) == 0  # refused as a fork of seq 1
+        findings = await asyncio.to_thread(examine, home)
+    finally:
+        again.close()
+    fork = only(findings, "fork Stadt B")
+    assert fork.status == FAIL
+    assert fork.message.startswith("Stadt B refuses this node's envelopes as forks: ")
+    assert "seq 1: fork:" in fork.message
+    assert "learns its chain head from its peers" in fork.advice
+    chain = only(findings, "chain")
+    assert chain.status == WARN
+    assert chain.message.startswith("this node's own envelopes after seq 0 wait until a peer has said")
