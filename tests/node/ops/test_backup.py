@@ -315,10 +315,26 @@ def newer_schema(manifest: dict[str, Any], files: dict[str, bytes]) -> None:
     manifest["steps"] = [*manifest["steps"], "0999_future"]
 
 
+def broken_index(manifest: dict[str, Any], files: dict[str, bytes]) -> None:
+    """The migrations' index made to point at another index's pages: readable, but not intact."""
+    conn = sqlite3.connect(":memory:")
+    image = bytearray(files["praevnet.db"])
+    image[18:20] = b"\x01\x01"
+    conn.deserialize(image)
+    conn.execute("PRAGMA writable_schema=ON")
+    conn.execute(
+        """UPDATE sqlite_master SET rootpage = (SELECT rootpage FROM sqlite_master WHERE name = 'envelopes_id')
+           WHERE name = 'idx__sqlite_migrations_migration_set_name'"""
+    )
+    conn.commit()
+    files["praevnet.db"] = conn.serialize()
+
+
 @pytest.mark.parametrize(
     ("alter", "words"),
     [
         (newer_schema, ["newer praevnet", "0999_future"]),
+        (broken_index, ["fails SQLite's integrity check", "2nd reference to page"]),
         (lambda m, f: f.update({"node.key": b"n" * 32}), ["node.key is not the key of node"]),
         (lambda m, f: f.update({"node.key": b"short"}), ["node.key is not a praevnet key"]),
         (lambda m, f: f.update({"keys/ed25519-2.key": b"r" * 32}), ["keys/ed25519-2.key is not the key version 2"]),
@@ -331,6 +347,7 @@ def newer_schema(manifest: dict[str, Any], files: dict[str, bytes]) -> None:
     ],
     ids=[
         "schema-newer",
+        "broken-index",
         "foreign-key",
         "short-key",
         "rotated-key",
