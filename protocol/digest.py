@@ -28,8 +28,8 @@ def check_content_digest(value: str, body: bytes) -> None:
         return
     try:
         members = parse_dictionary(value, unique=True)
-    except ValueError:
-        raise SignatureError("Malformed Content-Digest field") from None
+    except ValueError as exc:
+        raise SignatureError(f"Malformed Content-Digest field: {exc}") from None
     _check_members(members, body)
 
 
@@ -37,8 +37,8 @@ def check_digest_member(value: str, algorithm: str, body: bytes) -> None:
     """Check one serialised member of Content-Digest (a `"content-digest";key=...` component) against `body`."""
     try:
         member = parse_item(value)
-    except ValueError:
-        raise SignatureError("Malformed Content-Digest field") from None
+    except ValueError as exc:
+        raise SignatureError(f"Malformed Content-Digest field: {exc}") from None
     _check_members({algorithm: member}, body)
 
 

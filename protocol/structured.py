@@ -37,7 +37,7 @@ def parse_dictionary(text: str, *, unique: bool = False) -> dict[str, Member]:
 
     def duplicate(key: str, context: str) -> None:
         if context == "dictionary":
-            raise ValueError(f"duplicate label {key!r}")
+            raise ValueError(f"{key!r} appears twice")
 
     parsed = http_sf.parse(text.encode(), tltype="dictionary", on_duplicate_key=duplicate if unique else None)
     return cast(dict[str, Member], parsed)
