@@ -9,6 +9,8 @@ one therefore interoperate.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -264,3 +266,12 @@ def test_a_tampered_request_is_refused_by_both(url: str, body: bytes, nonce: str
         reference.verify_request(method, url, headers.items(), body, resolve)
     with pytest.raises(SignatureError):
         verify_request(method, url, headers.items(), body, resolve)
+
+
+def test_the_reference_is_not_needed_at_run_time() -> None:
+    """http-message-signatures is a test dependency only: signing and verifying must not import it."""
+    code = (
+        "import sys, protocol.httpsig, node.transport.auth, node.transport.client; "
+        "sys.exit('http_message_signatures' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
