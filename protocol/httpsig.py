@@ -16,7 +16,8 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -47,6 +48,8 @@ RESPONSE_SIGNED = (
     f'"signature";req;key="{LABEL}"',
 )
 RESPONSE_REQUIRED = (*RESPONSE_SIGNED, "content-digest")
+Resolve = Callable[[str, str], bytes | None]
+"""`resolve(node_id, key_id)`: the raw public key if that key of that node is trusted, else None."""
 
 
 def _components(names: Iterable[str]) -> tuple[Item, ...]:
@@ -116,18 +119,8 @@ def sign_request(
     created: datetime | None = None,
 ) -> None:
     """Add Content-Digest, Signature-Input and Signature headers to `request` in place."""
-    fields = field_lines(request.headers.items())
-    _sign(
-        request.headers,
-        Request(request.method, request.url, fields),
-        _REQUEST_COMPONENTS,
-        body,
-        key,
-        node_id,
-        nonce,
-        created,
-        TAG,
-    )
+    message = Request(request.method, request.url, field_lines(request.headers.items()))
+    _sign(request.headers, message, _REQUEST_COMPONENTS, body, key, node_id, nonce, created, TAG)
 
 
 def sign_response(
@@ -185,7 +178,7 @@ def verify_request(
     url: str,
     headers: Iterable[tuple[str, str]],
     body: bytes,
-    resolve: Callable[[str, str], bytes | None],
+    resolve: Resolve,
 ) -> SignatureInfo:
     """Verify a request's signature; `resolve(node_id, key_id)` returns a trusted public key or None.
 
@@ -193,7 +186,8 @@ def verify_request(
     Raises SignatureError for anything short of a fresh, complete, valid signature.
     """
     message = Request(method, url, field_lines(headers))
-    return _verify(message, body, resolve, TAG, _REQUEST_COMPONENTS, fresh=True)
+    with _refused():
+        return _check(message, body, resolve, TAG, _REQUEST_COMPONENTS, fresh=True)
 
 
 def verify_response(
@@ -201,7 +195,7 @@ def verify_response(
     headers: Iterable[tuple[str, str]],
     body: bytes,
     request: HttpRequest,
-    resolve: Callable[[str, str], bytes | None],
+    resolve: Resolve,
     *,
     fresh: bool = True,
 ) -> SignatureInfo:
@@ -212,28 +206,23 @@ def verify_response(
     """
     answered = Request(request.method, request.url, field_lines(request.headers.items()))
     message = Response(status, field_lines(headers), answered)
-    return _verify(message, body, resolve, RESPONSE_TAG, _RESPONSE_COMPONENTS, fresh=fresh)
+    with _refused():
+        return _check(message, body, resolve, RESPONSE_TAG, _RESPONSE_COMPONENTS, fresh=fresh)
 
 
-def _verify(
-    message: Message,
-    body: bytes,
-    resolve: Callable[[str, str], bytes | None],
-    tag: str,
-    required: tuple[Item, ...],
-    *,
-    fresh: bool,
-) -> SignatureInfo:
+@contextmanager
+def _refused() -> Iterator[None]:
+    """Every refusal, the resolver's too (a malformed stored key, say), as one SignatureError."""
     try:
-        return _check(message, body, resolve, tag, required, fresh)
-    except ProtocolError as exc:  # the resolver's refusals too (a malformed stored key, say)
+        yield
+    except ProtocolError as exc:
         raise SignatureError(f"HTTP signature refused: {exc}") from None
 
 
 def _check(
     message: Message,
     body: bytes,
-    resolve: Callable[[str, str], bytes | None],
+    resolve: Resolve,
     tag: str,
     required: tuple[Item, ...],
     fresh: bool,

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ("bench.catchup", ["--records", "300"]),
         ("bench.alert_latency", ["--peers", "2", "--alerts", "1"]),
         ("bench.backup", ["--records", "100"]),
+        ("bench.httpsig", ["--rounds", "20"]),
     ],
 )
 def test_a_benchmark_runs_at_a_tiny_size(module: str, args: list[str]) -> None:

@@ -108,32 +108,36 @@ def sign_request(
     request: HttpRequest, body: bytes, key: NodeKey, node_id: str, *, nonce: str, created: datetime | None = None
 ) -> None:
     """Sign as the old protocol.httpsig.sign_request did."""
-    signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_Keys(key))
-    signer.sign(
-        request,
-        key_id=http_key_id(node_id, key.key_id),
-        created=created,
-        nonce=nonce,
-        label=LABEL,
-        tag=TAG,
-        covered_component_ids=REQUEST_SIGNED,
-        body=body,
-    )
+    _sign(request, REQUEST_SIGNED, TAG, body, key, node_id, nonce, created)
 
 
 def sign_response(
     response: HttpResponse, body: bytes, key: NodeKey, node_id: str, *, nonce: str, created: datetime | None = None
 ) -> None:
     """Sign as the old protocol.httpsig.sign_response did."""
+    _sign(response, RESPONSE_SIGNED, RESPONSE_TAG, body, key, node_id, nonce, created)
+
+
+def _sign(
+    message: HttpRequest | HttpResponse,
+    components: tuple[str, ...],
+    tag: str,
+    body: bytes,
+    key: NodeKey,
+    node_id: str,
+    nonce: str,
+    created: datetime | None,
+) -> None:
     signer = HTTPMessageSigner(signature_algorithm=Ed25519, key_resolver=_Keys(key))
+    key_id = http_key_id(node_id, key.key_id)
     signer.sign(
-        response,
-        key_id=http_key_id(node_id, key.key_id),
+        message,
+        key_id=key_id,
         created=created,
         nonce=nonce,
         label=LABEL,
-        tag=RESPONSE_TAG,
-        covered_component_ids=RESPONSE_SIGNED,
+        tag=tag,
+        covered_component_ids=components,
         body=body,
     )
 
