@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from node.home import Node
+from node.sharing.chain import note_delivery
 from node.sharing.records import add_record
 from node.sharing.shares import share_record
 from node.store import now
@@ -44,6 +45,7 @@ STATUS_FIELDS = {
     "their_cursor_in_our_outbox",
     "our_outbox_end_for_them",
     "forks_refused",
+    "chain_fork",
 }
 
 
@@ -233,6 +235,8 @@ def test_peers_status_with_peers(home: Path, bonn: Path, tmp_path: Path) -> None
     assert "last success never; next retry now" in human
     assert "ours in their outbox 0, theirs in ours 0 of 2" in human
     assert "last error" not in human
+    assert "FORK" not in human
+    assert "held" not in human
 
     node = with_node(home)
     try:
@@ -248,6 +252,21 @@ def test_peers_status_with_peers(home: Path, bonn: Path, tmp_path: Path) -> None
     human = ok("peers", "status", "--home", str(home)).stdout
     assert "last error (3 sends failed in a row): 2026-01-01T00:00:00Z cannot reach" in human
     assert f"next retry {waiting['next_retry']}" in human
+
+
+def test_peers_status_shows_a_fork_refusal_of_our_own_envelope(home: Path) -> None:
+    peer = fake_peer_with_queue(home, 1)
+    node = with_node(home)
+    try:
+        note_delivery(node, peer.node_id, [(1, "refused", "fork: origin already sent a different envelope with seq 1")])
+    finally:
+        node.close()
+    [cologne] = ok_json("peers", "status", "--home", str(home))
+    assert cologne["chain_fork"].endswith("seq 1: fork: origin already sent a different envelope with seq 1")
+    human = ok("peers", "status", "--home", str(home)).stdout
+    assert human.startswith("this node's own envelopes are held until its peers tell it its chain head: ")
+    assert "Stadt Köln refused seq 1 of this node's chain as a fork" in human
+    assert f"  FORK: it refused this node's own envelope as a fork: {cologne['chain_fork']}\n" in human
 
 
 # --- peers retry -------------------------------------------------------------------------------------
