@@ -1,13 +1,13 @@
 """The doctor's checks over the network: the node's own public URL, and each peer's reachability, clock and
 descriptor, all at once, each request within `Limits.timeout` seconds.
 
-A peer is asked what this node asks it anyway after a key change: a signed PUT of this node's current
-descriptor (/fed/v1/descriptor), which changes nothing on the peer when the keys are as it holds
-them. Its answer is signed with the peer's clock, whatever the status: the time of that signature,
-verified but not required to be fresh (node.transport.client.signed_answer), against this node's
-clock halfway through the request, is the skew. Signatures dated more than a few seconds ahead are
-refused as "in the future" (and more than five minutes back as too old), so a few seconds matter.
-A pull-only peer is never contacted: it fetches from this node.
+A peer is asked what it answers without changing anything: a signed GET of /fed/v1/chain-head (how much
+of this node's chain it holds, SPEC 8.11). Its answer is signed with the peer's clock, whatever the
+status: the time of that signature, verified but not required to be fresh
+(node.transport.client.signed_answer), against this node's clock halfway through the request, is the
+skew. Signatures dated more than a few seconds ahead are refused as "in the future" (and more than five
+minutes back as too old), so a few seconds matter. A pull-only peer is never contacted: it fetches
+from this node.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from node.transport.client import SignedAnswer, fetch_descriptor, new_session, s
 from node.trust.peers import list_peers
 from protocol.timestamps import parse_timestamp
 
-PROBE = "/fed/v1/descriptor"
+PROBE = "/fed/v1/chain-head"  # signed, read-only, answered to every trusted peer
 
 
 async def examine_reach(node: Node, limits: Limits) -> list[Finding]:
@@ -121,7 +121,7 @@ async def _probe(
 ) -> tuple[SignedAnswer, datetime, datetime] | PeerError:
     sent = now()
     try:
-        answer = await signed_answer(node, session, peer, "PUT", PROBE, node.descriptor())
+        answer = await signed_answer(node, session, peer, "GET", PROBE)
     except PeerError as exc:
         return exc
     return answer, sent, now()

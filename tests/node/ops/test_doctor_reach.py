@@ -167,7 +167,7 @@ async def test_peers_are_checked_at_once(make_node: Callable[..., Node], serve_o
     after another, each would wait out its timeout instead."""
     a = make_node("Stadt A")
     count = 4
-    peers = Hanging(2 * count)  # a signed PUT and a GET of the descriptor each
+    peers = Hanging(2 * count)  # a signed GET of its chain head and a GET of its descriptor each
     for number in range(count):
         port = hold_port()
         await serve_on(peers.app(), port)
