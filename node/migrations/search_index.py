@@ -283,3 +283,40 @@ def search_erase_traces(conn: Any) -> list[int]:
     if shards:
         conn.execute("UPDATE search_shards SET dirty = 0 WHERE dirty = 1")
     return shards
+
+
+def search_pending_schema() -> list[str]:
+    """The statements of migration 0020: the queue of received records waiting to be indexed, filled by a
+    trigger on the inbox in place of 0016's, which indexed each record in the transaction that stored it."""
+    return [
+        """CREATE TABLE search_pending (        -- received records whose newest version may not be indexed yet
+            queued INTEGER PRIMARY KEY,         -- they are indexed in the order they arrived, as 0016 did
+            origin TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            UNIQUE (origin, record_id)
+        )""",
+        "DROP TRIGGER search_inbox_insert",
+        _trigger(
+            "search_inbox_insert_queued",
+            "AFTER INSERT ON inbox",
+            ["INSERT INTO search_pending (origin, record_id) VALUES (NEW.origin, NEW.id) ON CONFLICT DO NOTHING"],
+            "NEW.kind != 'retraction'",
+        ),
+    ]
+
+
+def index_pending(conn: Any, limit: int | None = None) -> int:
+    """Inside a write transaction: index the received records that wait in `search_pending` (at most `limit`),
+    as 0016's trigger did when they were stored; return how many were indexed.
+
+    Each is brought to what `search_received` says of it now, so a record erased or retracted while it
+    waited is not indexed (its erasure already took it out of the index).
+    """
+    sql = "SELECT origin, record_id FROM search_pending ORDER BY queued LIMIT ?"
+    waiting = [{"origin": origin, "id": record_id} for origin, record_id in conn.execute(sql, (limit or -1,))]
+    if not waiting:
+        return 0
+    for statement in refresh_received_sql(":origin", ":id"):
+        conn.executemany(statement, waiting)
+    conn.executemany("DELETE FROM search_pending WHERE origin = :origin AND record_id = :id", waiting)
+    return len(waiting)

@@ -24,9 +24,10 @@ from typing import Any, Literal
 
 from node.errors import NodeError
 from node.home import Node
+from node.migrations import index_pending
 from node.search.fold import fold
 from node.search.snippets import mark, snippet
-from node.store import now_text, rows
+from node.store import now_text, rows, write
 from node.trust.peers import peer_id_of
 from protocol.errors import SchemaError
 from protocol.records import EXPERIENCE_SCHEMA, RECORD_KINDS
@@ -247,6 +248,15 @@ def _select(node: Node, terms: Terms, filters: Filters, condition: str) -> str |
                JOIN search_docs d ON d.doc = m.doc WHERE {condition} ORDER BY m.score, d.doc"""  # noqa: S608 - constants
 
 
+def index_waiting(node: Node) -> int:
+    """Index every received record still waiting to be (node.migrations.index_pending), so that what a search
+    or the facets read holds everything received; return how many were indexed."""
+    if node.db.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone() is None:
+        return 0
+    with write(node.db, durable=False) as conn:
+        return index_pending(conn)
+
+
 def search(
     node: Node, query: str = "", filters: Filters | None = None, *, limit: int = 20, offset: int = 0
 ) -> dict[str, Any]:
@@ -269,6 +279,7 @@ def search(
         where.append(f"instr(search_fold({_FOLDED_TEXT}), :short{index}) > 0")
         params[f"short{index}"] = term
     params["match"] = terms.match()
+    index_waiting(node)  # only once the query and filters are known to be good: bad input changes nothing
     sql = _select(node, terms, filters, " AND ".join(where) or "1")
     if sql is None:
         return {"terms": list(terms.all), "total": 0, "hits": []}
@@ -286,6 +297,7 @@ def facets(node: Node) -> dict[str, Any]:
     Returns {"origins": [{"origin": "own" or a node id, "name": ..., "records": n}], "topics": [each
     topic once, in its most frequent spelling, sorted by its folded form]}.
     """
+    index_waiting(node)
     names = {peer: name for peer, name in node.db.execute("SELECT node_id, name FROM peers")}
     origins = [
         {

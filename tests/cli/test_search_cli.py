@@ -8,6 +8,7 @@ import pytest
 
 from node.exchange.inbox import ingest
 from node.home import Node
+from node.search.query import index_waiting
 from node.sharing.records import add_record
 from node.users import ADMIN
 from tests.cli.conftest import invoke, ok, ok_json, snapshot
@@ -36,6 +37,7 @@ def pool(home: Path) -> dict[str, str]:
             {"title": "Lagebild", "summary": "Wohnungseinbruchdiebstahl in der Strasse am Park"}, tlp="TLP:GREEN"
         )
         assert ingest(node, bonn.node_id, [envelope])["results"][0]["status"] == "accepted"
+        index_waiting(node)  # as the serving node's worker does soon after (node.exchange.indexing)
         return {"own": own, "alert": alert, "bonn": str(envelope["id"]), "bonn_id": bonn.node_id}
     finally:
         node.close()

@@ -31,6 +31,7 @@ from node.migrations.steps import (
     m0017_user_language,
     m0018_share_rejections,
     m0019_chain_head,
+    m0020_search_pending,
 )
 
 
@@ -69,6 +70,7 @@ STEPS: tuple[Step, ...] = tuple(
         m0017_user_language,
         m0018_share_rejections,
         m0019_chain_head,
+        m0020_search_pending,
     )
 )
 """Every step, in order; `node.migrations.migrate` runs those a database has not run yet."""

@@ -18,6 +18,7 @@ import pytest
 from node import checkpoints
 from node.exchange.inbox import ingest
 from node.home import DB_FILE, Node, init_home
+from node.migrations import index_pending
 from node.networks.operator import create_network
 from node.sharing.records import add_record, send_alert
 from node.sharing.shares import share_record
@@ -86,6 +87,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Source:
     node = Node.open(home)
     try:
         with write(node.db) as conn:
+            index_pending(conn)  # the received records indexed, as a search or the serving node's worker does
             filled = fill_empty(conn)
         rows = snapshot(node.db.conn, schema_of(node.db.conn))
     finally:

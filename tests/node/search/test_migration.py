@@ -1,4 +1,5 @@
-"""Migrations 0016 (search) and 0017 (users.language) on a database that was in use before them."""
+"""Migrations 0016 (search), 0017 (users.language) and 0020 (search_pending) on a database that was in use before
+them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from node.exchange.inbox import ingest
 from node.home import DB_FILE, Node
 from node.migrations import SEARCH_SHARDS
+from node.search.query import index_waiting
 from node.sharing.records import add_record, edit_record
 from node.sharing.shares import retract
 from node.users import ADMIN, add_user
@@ -19,7 +21,7 @@ INDEXED = "SELECT origin, record_id, version, seq, kind, tlp, evidence, topics, 
 
 
 def as_before_the_migrations(path: Path) -> None:
-    """Take the database back to where it was before 0016 and 0017: their tables, views and triggers gone."""
+    """Take the database back to where it was before 0016, 0017 and 0020: their tables, views and triggers gone."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         for kind in ("trigger", "view"):
@@ -31,8 +33,10 @@ def as_before_the_migrations(path: Path) -> None:
             conn.execute(f"DROP TABLE search_text_{shard}")
         conn.execute("DROP TABLE search_docs")
         conn.execute("DROP TABLE search_shards")
+        conn.execute("DROP TABLE search_pending")
         conn.execute("ALTER TABLE users DROP COLUMN language")
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name IN ('0016_search', '0017_user_language')")
+        steps = ("0016_search", "0017_user_language", "0020_search_pending")
+        conn.execute(f"DELETE FROM _sqlite_migrations WHERE name IN {steps}")
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'search%'").fetchone()[0] == 0
     finally:
         conn.close()
@@ -50,6 +54,7 @@ def test_the_search_migration_indexes_what_the_database_already_held(make_node: 
     erased = receive(node, bonn, {"title": "Widerrufen", "summary": "Fassung"})
     ingest(node, bonn.node_id, [bonn.envelope(kind="retraction", record_id=erased)])
     add_user(node, "olga", "officer", "correct horse battery", by=ADMIN)
+    index_waiting(node)  # what a search reads: the received records indexed
     as_maintained = node.db.execute(INDEXED).fetchall()
     home = Path(node.home)
     node.close()
