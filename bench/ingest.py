@@ -1,14 +1,23 @@
 """Ingest throughput: signed records pushed through a real node's inbox over loopback HTTP.
 
-Prints records/s ingested beside the raw Ed25519 verifications/s measured in the same run, and
-their ratio. Run: .venv/bin/python -m bench.ingest [--records N]
+Prints records/s ingested into an empty node beside the raw Ed25519 verifications/s measured in the same
+run, and their ratio; then how fast the serving node's worker indexes those records for search afterwards
+(node.exchange.indexing). With --preload N, a second node first gets N records of a fake peer written
+straight into SQLite (inbox rows and the search index as the node would hold them; not measured), and the
+rate into it is printed beside the rate into the empty node. The raw rate is measured before, between and
+after the runs; the ratios use their mean.
+
+Run: .venv/bin/python -m bench.ingest [--records N] [--preload N] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import socket
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,8 +27,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from node.exchange.indexing import index_some
 from node.exchange.server import create_app
 from node.home import Node, init_home
+from node.migrations import index_pending
+from node.migrations.search_index import search_pending_schema
+from node.store import now_text, write
 from node.trust.peers import trust_descriptor
 from protocol.canonical import canonical_bytes
 from protocol.descriptor import build_descriptor
@@ -35,6 +48,7 @@ CONTENT: dict[str, Any] = {
     "measures": "Maßnahmen und Wirkannahmen. " * 12,
     "topics": ["öffentlicher Raum", "Nachbarschaft"],
 }
+PRELOAD_CHUNK = 10_000  # rows per statement batch while preloading
 
 
 def raw_verify_rate(seconds: float = 1.0) -> float:
@@ -50,15 +64,15 @@ def raw_verify_rate(seconds: float = 1.0) -> float:
     return count / (time.perf_counter() - start)
 
 
-def make_batches(sender: NodeKey, total: int) -> list[bytes]:
-    """Signed envelopes of one origin chain, as transaction bodies of 50."""
+def make_envelopes(sender: NodeKey, total: int, prefix: str = "bench") -> list[dict[str, Any]]:
+    """Signed envelopes of one origin chain."""
     origin, prev, envelopes = node_id_for(sender.public), None, []
     for seq in range(1, total + 1):
         envelope = build_envelope(
             sender,
             origin=origin,
             kind="experience",
-            record_id=f"bench{seq:08d}",
+            record_id=f"{prefix}{seq:08d}",
             version=1,
             tlp="TLP:AMBER",
             seq=seq,
@@ -68,32 +82,86 @@ def make_batches(sender: NodeKey, total: int) -> list[bytes]:
         )
         prev = envelope_ref(envelope)
         envelopes.append(envelope)
+    return envelopes
+
+
+def make_batches(sender: NodeKey, total: int) -> list[bytes]:
+    """Signed envelopes of one origin chain, as transaction bodies of 50."""
+    envelopes = make_envelopes(sender, total)
     return [canonical_bytes({"envelopes": envelopes[i : i + MAX_ENVELOPES]}) for i in range(0, total, MAX_ENVELOPES)]
 
 
-async def run(total: int) -> None:
-    """Start a node, push `total` records into its inbox, and print the figures."""
-    with tempfile.TemporaryDirectory() as tmp:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        init_home(Path(tmp) / "receiver", name="Empfängerstadt", url=url)
-        node = Node.open(Path(tmp) / "receiver")
-        sender = NodeKey.generate()
-        sender_id = node_id_for(sender.public)
-        descriptor = build_descriptor(
-            [sender],
-            node_id=sender_id,
-            name="Senderstadt",
-            url="http://127.0.0.1:9",
-            valid_until=datetime.now(UTC) + timedelta(days=1),
+def preload(node: Node, total: int) -> None:
+    """Write `total` records of a fake peer straight into the node's SQLite: inbox rows, and their search
+    documents and trigram index as the node holds them once its worker indexed them.
+
+    One real envelope is stored and indexed the node's way; the others repeat its text under their own
+    record ids and seqs (nothing verifies stored rows at ingest), and their search documents repeat its
+    folded columns, inserted so the index's triggers fill the shards as they would have.
+    """
+    fake = NodeKey.generate()
+    origin = node_id_for(fake.public)
+    [template] = make_envelopes(fake, 1, prefix="preload")
+    text = canonical_bytes(template).decode()
+    ref, stamp = envelope_ref(template), now_text()
+    columns = "origin, seq, id, version, kind, tlp, ref, envelope, sender, received"
+    with write(node.db) as conn:
+        conn.execute(
+            f"INSERT INTO inbox ({columns}) VALUES (?,?,?,1,'experience','TLP:AMBER',?,?,?,?)",
+            (origin, 1, template["id"], ref, text, origin, stamp),
         )
-        trust_descriptor(node, "http://127.0.0.1:9", fingerprint(sender.public), descriptor)
-        runner = web.AppRunner(create_app(node, background=False), access_log=None)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        bodies = make_batches(sender, total)
+        index_pending(conn)
+        doc = conn.execute(
+            "SELECT kind, tlp, created, received, expires, evidence, topics, folded FROM search_docs WHERE origin = ?",
+            (origin,),
+        ).fetchone()
+        conn.execute("DROP TRIGGER search_inbox_insert_queued")  # these rows are indexed below, not queued
+        try:
+            for start in range(2, total + 1, PRELOAD_CHUNK):
+                seqs = range(start, min(start + PRELOAD_CHUNK, total + 1))
+                conn.executemany(
+                    f"INSERT INTO inbox ({columns}) VALUES (?,?,?,1,'experience','TLP:AMBER',?,?,?,?)",
+                    [(origin, seq, f"preload{seq:08d}", ref, text, origin, stamp) for seq in seqs],
+                )
+                conn.executemany(
+                    """INSERT INTO search_docs (shard, origin, record_id, version, seq, kind, tlp, created, received,
+                       expires, evidence, topics, folded) VALUES (
+                       coalesce((SELECT shard FROM search_shards WHERE docs < 2000 ORDER BY shard LIMIT 1), 63),
+                       ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [(origin, f"preload{seq:08d}", seq, *doc) for seq in seqs],
+                )
+        finally:
+            conn.execute(search_pending_schema()[-1])  # the queueing trigger, as migration 0020 made it
+
+
+async def ingest_into(home: Path, total: int, preloaded: int, profile: cProfile.Profile | None) -> tuple[float, float]:
+    """A node at `home` (with `preloaded` records written first) takes `total` records from a peer through
+    its inbox; return records/s ingested and records/s its worker then indexes them for search."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    init_home(home, name="Empfängerstadt", url=url)
+    node = Node.open(home)
+    if preloaded:
+        preload(node, preloaded)
+    sender = NodeKey.generate()
+    sender_id = node_id_for(sender.public)
+    descriptor = build_descriptor(
+        [sender],
+        node_id=sender_id,
+        name="Senderstadt",
+        url="http://127.0.0.1:9",
+        valid_until=datetime.now(UTC) + timedelta(days=1),
+    )
+    trust_descriptor(node, "http://127.0.0.1:9", fingerprint(sender.public), descriptor)
+    runner = web.AppRunner(create_app(node, background=False), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    bodies = make_batches(sender, total)
+    try:
         async with aiohttp.ClientSession() as session:
+            if profile is not None:
+                profile.enable()
             start = time.perf_counter()
             for index, body in enumerate(bodies):
                 target = f"{url}/fed/v1/inbox/bench{index}"
@@ -104,23 +172,66 @@ async def run(total: int) -> None:
                         raise SystemExit(f"inbox answered {response.status}: {await response.text()}")
                     await response.read()
             elapsed = time.perf_counter() - start
-        stored = node.db.execute("SELECT count(*) FROM inbox").fetchone()[0]
+            if profile is not None:
+                profile.disable()
+        stored = node.db.execute("SELECT count(*) FROM inbox WHERE origin = ?", (sender_id,)).fetchone()[0]
+        if stored != total:
+            raise SystemExit(f"stored {stored} of {total} records")
+        start = time.perf_counter()
+        while index_some(node):
+            pass
+        indexing = time.perf_counter() - start
+    finally:
         await runner.cleanup()
         node.close()
-    if stored != total:
-        raise SystemExit(f"stored {stored} of {total} records")
-    rate = total / elapsed
-    limit = raw_verify_rate()
-    print(f"ingest through the inbox: {rate:,.0f} records/s ({total} records, batches of {MAX_ENVELOPES})")
-    print(f"raw Ed25519 verify:       {limit:,.0f} verifications/s")
-    print(f"ratio:                    {rate / limit:.3f} (1.0 would be one verification per record and nothing else)")
+    return total / elapsed, total / indexing
+
+
+async def run(total: int, preloaded: int = 0, profile: bool = False) -> None:
+    """Push `total` records into an empty node (and into one holding `preloaded` records), print the figures."""
+    profiler = cProfile.Profile() if profile else None
+    limits = [raw_verify_rate()]
+    with tempfile.TemporaryDirectory() as tmp:
+        empty, indexed = await ingest_into(Path(tmp) / "empty", total, 0, profiler)
+        limits.append(raw_verify_rate())
+        if preloaded:
+            started = time.perf_counter()
+            full, _ = await ingest_into(Path(tmp) / "preloaded", total, preloaded, None)
+            setup = time.perf_counter() - started
+            limits.append(raw_verify_rate())
+    limit = statistics.mean(limits)
+    print(
+        f"ingest through the inbox: {empty:,.0f} records/s into an empty node "
+        f"({total} records, batches of {MAX_ENVELOPES})"
+    )
+    if preloaded:
+        print(
+            f"                          {full:,.0f} records/s into a node holding {preloaded:,} records "
+            f"({full / empty:.2f} of the empty node's rate; preloading and the run took {setup:,.0f} s)"
+        )
+    print(f"raw Ed25519 verify:       {limit:,.0f} verifications/s (mean of {', '.join(f'{x:,.0f}' for x in limits)})")
+    print(
+        f"ratio:                    {empty / limit:.3f} empty"
+        + (f", {full / limit:.3f} preloaded" if preloaded else "")
+        + " (1.0 would be one verification per record and nothing else)"
+    )
+    print(f"search indexing after:    {indexed:,.0f} records/s (the serving worker's queue, node.exchange.indexing)")
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
 
 
 def main() -> None:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=5000)
-    asyncio.run(run(parser.parse_args().records))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=5000, help="records pushed into each node (default 5000)")
+    parser.add_argument(
+        "--preload", type=int, default=0, help="also push into a node holding this many records (default: none)"
+    )
+    parser.add_argument("--profile", action="store_true", help="print where ingest into the empty node spends its time")
+    arguments = parser.parse_args()
+    if arguments.records < MAX_ENVELOPES or arguments.preload < 0:
+        parser.error(f"--records must be at least {MAX_ENVELOPES} and --preload at least 0")
+    asyncio.run(run(arguments.records, arguments.preload, arguments.profile))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
     ("module", "args"),
     [
         ("bench.ingest", ["--records", "100"]),
+        ("bench.ingest", ["--records", "100", "--preload", "300"]),
         ("bench.catchup", ["--records", "300"]),
         ("bench.alert_latency", ["--peers", "2", "--alerts", "1"]),
         ("bench.backup", ["--records", "100"]),

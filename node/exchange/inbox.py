@@ -110,11 +110,14 @@ def _crossing_plan(node: Node, sender: str, checked: Sequence[Checked]) -> dict[
     return plan
 
 
-def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None = None) -> dict[str, Any]:
+def ingest(
+    node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None = None, *, astral: bool | None = None
+) -> dict[str, Any]:
     """Verify and store envelopes from `sender`; return `{"results": [...]}` with one entry per envelope.
 
     With a `txn_id`, the answer is stored with the batch and a repeat of the same (sender, txn_id)
-    returns the stored answer without looking at the envelopes again.
+    returns the stored answer without looking at the envelopes again. `astral` only for envelopes of a
+    document that protocol.canonical.parse_scanned parsed (it returned `astral`): they are not scanned again.
     """
     if txn_id is not None:
         stored = stored_answer(node, sender, txn_id)
@@ -122,7 +125,7 @@ def ingest(node: Node, sender: str, envelopes: Sequence[Any], txn_id: str | None
             return stored
     book = KeyBook.load(node.db.conn)
     resolve = crossing_resolver(node, book, envelopes)
-    return admit_and_store(node, sender, envelopes, verify_each(envelopes, resolve), txn_id, book)
+    return admit_and_store(node, sender, envelopes, verify_each(envelopes, resolve, astral), txn_id, book)
 
 
 def admit_and_store(

@@ -35,7 +35,7 @@ from node.transport.server_name import name_no_software
 from node.trust.invites import answer_pair
 from node.trust.peer_keys import apply_descriptor, assess, stored_keys
 from node.users import NODE as NODE_ACTOR
-from protocol.canonical import canonical_bytes, parse
+from protocol.canonical import canonical_bytes, parse, parse_scanned
 from protocol.descriptor import verify_descriptor
 from protocol.errors import ProtocolError
 from protocol.wire import check_txn_id, outbox_page_body, parse_cursor, parse_limit, parse_transaction
@@ -186,11 +186,12 @@ async def inbox(request: web.Request) -> web.Response:
     peer, body = await authenticate(node, request)
     try:
         txn_id = check_txn_id(request.match_info["txn_id"])
-        envelopes = parse_transaction(parse(body))
+        document, astral = parse_scanned(body)  # scanned once: the envelopes are not scanned again
+        envelopes = parse_transaction(document)
     except ProtocolError as exc:
         raise _bad(exc) from None
     started = time.perf_counter()
-    answer = ingest(node, peer["node_id"], envelopes, txn_id)
+    answer = ingest(node, peer["node_id"], envelopes, txn_id, astral=astral)
     _log_received(PeerName(peer["node_id"], peer["name"]), txn_id, answer, time.perf_counter() - started)
     return json_response(answer)
 
