@@ -17,8 +17,13 @@ node.transport.client.signed_request from a measuring node to one receiver (5 pe
 limit, the same PUT is sent to all N receivers at once (once per alert): the time until each
 answers is what fanning out costs on this machine without the node's queue and delivery loop.
 
+The origin's own part: its delivery loop logs (event `delivery.fanout`) the moment the body of the
+last request of a round that started transactions to several peers has been written; the time from
+the commit (wall clock of the bench process) to that log line's time (wall clock of the origin,
+millisecond resolution) is the origin's time from commit to last request sent.
+
 Prints p50, p99 and max of the latency over all alert x receiver pairs beside p50 and p99 of
-both raw limits, the ratios, and whether the target (p99 under 200 ms) was met.
+both raw limits, the ratios, the origin's own time, and whether the target (p99 under 200 ms) was met.
 
 Run: .venv/bin/python -m bench.alert_latency [--peers N] [--alerts K]
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import random
@@ -43,7 +49,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -251,10 +257,40 @@ class InboxWatch:
         self.conn.close()
 
 
-async def deliver_one(origin: Node, watches: list[InboxWatch], index: int) -> list[float]:
-    """Send one alert to all peers; return the seconds until each receiver stored it, in receiver order."""
+class OriginLog:
+    """Reads the origin's log lines as they come: when its delivery loop had written its last request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def last_sent(self, committed: float, peers: int) -> float | None:
+        """Seconds from `committed` (wall clock) until the first fan-out to `peers` peers after it was sent."""
+        with self.path.open("rb") as source:
+            source.seek(self.offset)
+            text = source.read()
+        self.offset += len(text)
+        for line in text.decode("utf-8", "replace").splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("event") != "delivery.fanout" or entry.get("count") != peers:
+                    continue
+                moment = datetime.fromisoformat(entry["time"]).timestamp()
+                if moment >= committed - 0.001:  # the log's clock has millisecond resolution
+                    return max(0.0, moment - committed)
+        return None
+
+
+async def deliver_one(
+    origin: Node, watches: list[InboxWatch], index: int, samples: Samples | None = None
+) -> list[float]:
+    """Send one alert to all peers; return the seconds until each receiver stored it, in receiver order.
+
+    With `samples`, the origin's time from commit to last request sent is added to them (if it logged one).
+    """
     sent = send_alert(origin, alert_content(index), [], all_peers=True, by=ADMIN)
     committed = time.perf_counter()
+    committed_wall = time.time()
     for watch in watches:
         watch.version = -1  # look at least once
     arrived: dict[int, float] = {}
@@ -267,6 +303,10 @@ async def deliver_one(origin: Node, watches: list[InboxWatch], index: int) -> li
             missing = len(watches) - len(arrived)
             raise SystemExit(f"alert {index}: {missing} receiver(s) did not store it within {ALERT_TIMEOUT:.0f} s")
         await asyncio.sleep(WATCH_SLEEP)
+    if samples is not None and samples.origin_log is not None:
+        mark = samples.origin_log.last_sent(committed_wall, len(watches))
+        if mark is not None:
+            samples.origin_sent.append(mark)
     return [arrived[position] for position in range(len(watches))]
 
 
@@ -341,6 +381,8 @@ class Samples:
     latency: list[list[float]] = field(default_factory=list)  # per alert, per receiver
     raw: list[float] = field(default_factory=list)  # single signed PUTs to one receiver
     fanout: list[float] = field(default_factory=list)  # signed PUTs to every receiver at once
+    origin_sent: list[float] = field(default_factory=list)  # per alert: origin's commit -> last request sent
+    origin_log: OriginLog | None = None
 
 
 async def measure(fed: Federation, alerts: int, seed: int) -> Samples:
@@ -352,15 +394,15 @@ async def measure(fed: Federation, alerts: int, seed: int) -> Samples:
     watches = [InboxWatch(served.home / DB_FILE, origin.node_id) for served in fed.receivers]
     rounds = alerts + 1
     raw = RawProbe(probe, [served.node_id for served in fed.receivers], rounds * RAW_PER_ALERT, rounds)
-    samples = Samples(poll_interval=pause)
+    samples = Samples(poll_interval=pause, origin_log=OriginLog(fed.origin.log))
     try:
         async with new_session(probe) as session:
-            await deliver_one(origin, watches, 0)  # warm-up, not counted
+            await deliver_one(origin, watches, 0, Samples(poll_interval=pause, origin_log=samples.origin_log))
             await raw.round_trips(session, RAW_PER_ALERT)
             await raw.fanout(session)
             for index in range(1, alerts + 1):
                 await asyncio.sleep(rng.uniform(0, pause))  # a random moment of the origin's delivery loop
-                samples.latency.append(await deliver_one(origin, watches, index))
+                samples.latency.append(await deliver_one(origin, watches, index, samples))
                 samples.raw += await raw.round_trips(session, RAW_PER_ALERT)
                 samples.fanout += await raw.fanout(session)
     finally:
@@ -405,6 +447,14 @@ def report(peers: int, samples: Samples) -> None:
     ratio("ratio latency / raw:", samples.raw)
     line(f"raw fan-out: that PUT to all {peers} at once:", samples.fanout, f"({alerts} fan-outs)")
     ratio("ratio latency / raw fan-out:", samples.fanout)
+    if samples.origin_sent:
+        line(
+            "origin: commit -> last request sent:",
+            samples.origin_sent,
+            f"({len(samples.origin_sent)} of {alerts} alerts logged as one fan-out)",
+        )
+    else:
+        print("origin: commit -> last request sent:     not logged (no round sent to every receiver at once)")
     print(f"target p99 < {TARGET_P99_MS:.0f} ms: {'met' if ms(latency, 99) < TARGET_P99_MS else 'missed'}")
 
 

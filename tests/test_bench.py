@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ("bench.ingest", ["--records", "100", "--preload", "300"]),
         ("bench.catchup", ["--records", "300"]),
         ("bench.alert_latency", ["--peers", "2", "--alerts", "1"]),
+        ("bench.hub_fanout", ["--members", "20", "--processes", "2"]),
         ("bench.backup", ["--records", "100"]),
         ("bench.httpsig", ["--rounds", "20"]),
     ],

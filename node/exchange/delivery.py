@@ -10,6 +10,8 @@ Pull-only peers are never pushed to. Envelopes come only from node.sharing.polic
 envelopes of other origins that a network hub relays (node.networks.relays) only from node.sharing.policy.relayable;
 both travel in the same transactions, one transaction in flight per peer. While this node's chain is held
 (node.sharing.chain), its own envelopes above the hold wait; a peer's fork refusal of one is reported there.
+A fan-out is claimed in one commit and its sends write nothing before their request goes out; the answers
+that come in together are recorded in one commit (node.exchange.group_commit).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import aiohttp
 
 from node import audit
 from node.errors import PeerError
+from node.exchange.group_commit import GroupCommit
 from node.home import Node
 from node.logs import PeerName, short_reason
 from node.sharing import policy
@@ -82,17 +85,23 @@ def claim_batches(node: Node, peer_ids: Sequence[str]) -> dict[str, str]:
         return {peer_id: _claim(conn, peer_id) for peer_id in peer_ids}
 
 
-def _claim(conn: sqlite3.Connection, peer_id: str) -> str:
-    """Inside a write transaction: the peer's unfinished transaction id, else a new one claiming up to 50."""
-    inflight = conn.execute(
+def _inflight(conn: sqlite3.Connection, peer_id: str) -> str | None:
+    """The id of the peer's claimed, unfinished transaction, if there is one."""
+    found = conn.execute(
         """SELECT txn_id FROM deliveries WHERE peer_id = :peer AND state = 'pending' AND txn_id IS NOT NULL
            UNION ALL
            SELECT txn_id FROM relays WHERE peer_id = :peer AND state = 'pending' AND txn_id IS NOT NULL
            LIMIT 1""",
         {"peer": peer_id},
     ).fetchone()
+    return None if found is None else str(found[0])
+
+
+def _claim(conn: sqlite3.Connection, peer_id: str) -> str:
+    """Inside a write transaction: the peer's unfinished transaction id, else a new one claiming up to 50."""
+    inflight = _inflight(conn, peer_id)
     if inflight is not None:
-        txn_id = str(inflight[0])
+        txn_id = inflight
     else:
         txn_id = uuid.uuid4().hex
         candidates = conn.execute(
@@ -134,7 +143,8 @@ def _claim_batch(node: Node, peer_id: str) -> tuple[str, list[dict[str, Any]]]:
     Returns the transaction id and this node's own envelopes in it; the relays (other origins'
     envelopes a hub passes on) claimed into the same transaction are read with `_claimed_relays`.
     """
-    txn_id = claim_batches(node, [peer_id])[peer_id]
+    # Claimed already (the worker claims a whole fan-out in one commit): read it without a write of its own.
+    txn_id = _inflight(node.db.conn, peer_id) or claim_batches(node, [peer_id])[peer_id]
     batch = rows(
         node.db,
         "SELECT id, seq FROM deliveries WHERE peer_id = ? AND txn_id = ? AND state = 'pending' ORDER BY priority, id",
@@ -187,36 +197,53 @@ def _finish(
 
     With `answered`, the peer's backoff is reset in the same transaction (see `record_success`).
     """
-    stamp = now_text()
     with write(node.db) as conn:
-        for delivery in deliveries:
-            conn.execute(_FINISH_DELIVERY, (delivery.state, delivery.reason, stamp, delivery.id))
-        for relay in relays:
-            conn.execute(_FINISH_RELAY, (relay.state, relay.reason, stamp, relay.id))
-        if answered:
-            _reset_backoff(conn, peer_id, stamp)
-        sent = [(item.envelope, item) for item in (*deliveries, *relays) if item.envelope is not None]
-        if not sent:  # withheld before sending: no bytes left, nothing to audit
-            return
-        audit.append_many(
-            conn,
-            [
-                {
-                    "user": NODE.name,
-                    "action": "sent",
-                    "record_id": envelope["id"],
-                    "version": envelope["version"],
-                    "recipients": [peer_id],
-                    "digest": audit.digest_of(canonical_bytes(envelope)),
-                    "detail": f"{envelope['type']}"
-                    + (f" of {envelope['origin']} (relayed)" if envelope["origin"] != node.node_id else "")
-                    + f": {'accepted' if item.state == 'delivered' else f'refused: {item.reason}'}",
-                }
-                for envelope, item in sent
-            ],
-        )
-    for envelope, item in sent:
-        node.events.sent(envelope["type"], "delivered" if item.state == "delivered" else "refused")
+        _record_outcomes(conn, node, deliveries, relays, peer_id, answered=answered)
+    _count_sent(node, (*deliveries, *relays))
+
+
+def _record_outcomes(
+    conn: sqlite3.Connection,
+    node: Node,
+    deliveries: Sequence[DeliveryOutcome],
+    relays: Sequence[RelayOutcome],
+    peer_id: str,
+    *,
+    answered: bool,
+) -> None:
+    """Inside a write transaction: what `_finish` records."""
+    stamp = now_text()
+    conn.executemany(_FINISH_DELIVERY, [(item.state, item.reason, stamp, item.id) for item in deliveries])
+    conn.executemany(_FINISH_RELAY, [(item.state, item.reason, stamp, item.id) for item in relays])
+    if answered:
+        _reset_backoff(conn, peer_id, stamp)
+    sent = [(item.envelope, item) for item in (*deliveries, *relays) if item.envelope is not None]
+    if not sent:  # withheld before sending: no bytes left, nothing to audit
+        return
+    audit.append_many(
+        conn,
+        [
+            {
+                "user": NODE.name,
+                "action": "sent",
+                "record_id": envelope["id"],
+                "version": envelope["version"],
+                "recipients": [peer_id],
+                "digest": audit.digest_of(canonical_bytes(envelope)),
+                "detail": f"{envelope['type']}"
+                + (f" of {envelope['origin']} (relayed)" if envelope["origin"] != node.node_id else "")
+                + f": {'accepted' if item.state == 'delivered' else f'refused: {item.reason}'}",
+            }
+            for envelope, item in sent
+        ],
+    )
+
+
+def _count_sent(node: Node, outcomes: Sequence[Outcome]) -> None:
+    """After the commit: count every envelope whose bytes reached the peer in the node's metrics."""
+    for item in outcomes:
+        if item.envelope is not None:
+            node.events.sent(item.envelope["type"], "delivered" if item.state == "delivered" else "refused")
 
 
 def _verdict(result: dict[str, Any]) -> tuple[str, str | None]:
@@ -325,6 +352,15 @@ def _retryable(exc: PeerError) -> bool:
     return True  # connection refused, reset, timed out
 
 
+def _may_change_chain(node: Node, peer_id: str, own: Sequence[tuple[int, str, str | None]]) -> bool:
+    """Whether node.sharing.chain.note_delivery has anything to do: a refusal (perhaps as a fork), or an
+    envelope the peer took while it shows an old fork refusal. Otherwise its write would change nothing."""
+    if any(state != "delivered" for _, state, _ in own):
+        return True
+    shown = node.db.execute("SELECT chain_fork FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
+    return bool(own) and shown is not None and shown[0] is not None
+
+
 async def _put(
     node: Node, session: aiohttp.ClientSession, peer: dict[str, Any], txn_id: str, payload: dict[str, Any]
 ) -> Any:
@@ -341,8 +377,14 @@ async def _put(
             await asyncio.sleep(pause)
 
 
-async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -> int:
-    """Send the next batch of queued envelopes to one peer; return how many it took."""
+async def send_batch(
+    node: Node, session: aiohttp.ClientSession, peer_id: str, commits: GroupCommit | None = None
+) -> int:
+    """Send the next batch of queued envelopes to one peer; return how many it took.
+
+    The outcome is recorded through `commits`, shared by a fan-out's sends (one commit for the answers that
+    come in together), else in a transaction of its own.
+    """
     if node.db.execute("SELECT 1 FROM peers WHERE node_id = ? AND pull_only = 1", (peer_id,)).fetchone():
         return 0  # a pull-only peer is never pushed to
     txn_id, batch = _claim_batch(node, peer_id)
@@ -395,8 +437,12 @@ async def send_batch(node: Node, session: aiohttp.ClientSession, peer_id: str) -
         RelayOutcome(row_id, *_verdict(by_index.get(index, {})), envelope)
         for index, (row_id, envelope) in enumerate(relaying, start=len(sending))
     ]
-    _finish(node, delivered, relayed, peer_id, answered=True)
-    own = zip(delivered, sending, strict=True)
-    note_delivery(node, peer_id, [(envelope["seq"], item.state, item.reason) for item, (_, envelope) in own])
+    await (commits or GroupCommit(node)).record(
+        lambda conn: _record_outcomes(conn, node, delivered, relayed, peer_id, answered=True)
+    )
+    _count_sent(node, (*delivered, *relayed))
+    own = [(envelope["seq"], item.state, item.reason) for item, (_, envelope) in zip(delivered, sending, strict=True)]
+    if _may_change_chain(node, peer_id, own):
+        note_delivery(node, peer_id, own)
     _log_sent(PeerName(peer_id, peer["name"]), txn_id, [*delivered, *relayed], time.monotonic() - started)
     return sum(1 for item in (*delivered, *relayed) if item.state == "delivered")

@@ -1,6 +1,6 @@
 """Background work of a serving node: the push sender loop and scheduled pulls.
 
-One transaction in flight per peer; a slow peer never holds up the others. The loop looks at the
+One transaction in flight per peer, at most MAX_SENDING at once; a slow peer never holds up the others. The loop looks at the
 durable queue as soon as a commit queued something, in this process or another (node.wake), and
 every `poll_interval` seconds in any case. Pulls run at start, every `pull_interval` seconds, and within a second after
 a gap in a peer's chain, one pull per peer at a time, each in a task of its own (so a peer whose pull hangs
@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
+
+import aiohttp
 
 from node.checkpoints import checkpoint_loop
 from node.exchange.chain_head import chain_loop
 from node.exchange.delivery import claim_batches, due_peers, send_batch
+from node.exchange.group_commit import GroupCommit
 from node.exchange.indexing import index_loop
 from node.exchange.pull import catch_up_requested, pull_one, pullable_peers
 from node.home import Node
@@ -35,6 +41,19 @@ CATCH_UP_CHECK = 1.0
 KEYS_INTERVAL = 2.0
 MIN_ROUND = 0.005  # seconds between two looks at the queue, however often the node is woken
 STOP_GRACE = 5.0  # seconds a transaction in flight may take to finish when the node stops
+MAX_SENDING = 100  # transactions (and so connections) in flight at once; a larger fan-out waits its turn
+
+
+@dataclass
+class FanOut:
+    """The transactions one round of the delivery loop started, until each one's request has been written."""
+
+    expected: int
+    started: float  # the loop's clock when the round looked at the queue
+    reached: set[str] = field(default_factory=set)  # the peers' base URLs whose request body went out
+
+
+ROUND: contextvars.ContextVar[FanOut | None] = contextvars.ContextVar("praevnet_round", default=None)
 
 
 class Worker:
@@ -49,10 +68,15 @@ class Worker:
         self.listener: Listener | None = None
         self.finished = 0  # transactions in flight at stop() that finished
         self.handed_back = 0  # transactions in flight at stop() handed back to the queue
+        self.commits = GroupCommit(node)  # the answers of a fan-out are recorded in shared commits
+        self.sending = asyncio.Semaphore(MAX_SENDING)
 
     async def start(self) -> None:
         """Open the HTTP session, listen for wake-ups, and start the loops."""
-        self.session = new_session(self.node)
+        trace = aiohttp.TraceConfig()
+        trace.on_request_start.append(self._request_start)
+        trace.on_request_chunk_sent.append(self._request_sent)
+        self.session = new_session(self.node, trace_configs=[trace])
         self.listener = Listener.open(database_of(self.node.db.conn))
         if self.listener is not None:
             asyncio.get_running_loop().add_reader(self.listener.fileno(), self.listener.drain, self.woken.set)
@@ -85,6 +109,7 @@ class Worker:
             task.cancel()
         await self._settle(late)
         self.finished, self.handed_back = len(done), len(late)
+        await self.commits.drain()
         if self.listener is not None:
             asyncio.get_running_loop().remove_reader(self.listener.fileno())
             self.listener.close()
@@ -106,6 +131,8 @@ class Worker:
             try:
                 idle = [peer_id for peer_id in due_peers(self.node) if peer_id not in self.inflight]
                 claim_batches(self.node, idle)  # one commit for the whole fan-out
+                if idle:
+                    ROUND.set(FanOut(len(idle), started))  # each send task below starts with it
                 # All sends start in one loop turn, so every request is signed before the first one is
                 # written (aiohttp writes a body in a task of its own). Letting each reach the wire first
                 # was measured (bench/alert_latency): the first peer then hears in 25 ms instead of 150,
@@ -120,11 +147,37 @@ class Worker:
 
     async def _send(self, peer_id: str) -> None:
         try:
-            await send_batch(self.node, self.session, peer_id)  # which logs what the peer answered
+            async with self.sending:
+                await send_batch(self.node, self.session, peer_id, self.commits)  # which logs what the peer answered
         except Exception:
             log.exception("delivery to %s", peer_id)
         finally:
             self.inflight.pop(peer_id, None)
+
+    async def _request_start(
+        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        """Note the fan-out round an inbox transaction belongs to (None for other requests)."""
+        inbox = params.method == "PUT" and params.url.path.startswith("/fed/v1/inbox/")
+        context.fanout = ROUND.get() if inbox else None
+
+    async def _request_sent(
+        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestChunkSentParams
+    ) -> None:
+        """Once the body of the round's last request has been written, log how long the round took to get there."""
+        fanout: FanOut | None = getattr(context, "fanout", None)
+        if fanout is None or len(fanout.reached) >= fanout.expected:
+            return
+        fanout.reached.add(str(params.url.origin()))
+        if len(fanout.reached) == fanout.expected:
+            seconds = asyncio.get_running_loop().time() - fanout.started
+            log.log(
+                logging.INFO if fanout.expected > 1 else logging.DEBUG,
+                "sent the requests of %d transaction(s) in %.1f ms",
+                fanout.expected,
+                seconds * 1000,
+                extra={"event": "delivery.fanout", "count": fanout.expected, "duration": seconds},
+            )
 
     async def _keys_loop(self) -> None:
         """Pick up key changes made by the CLI, and push our descriptor to peers that lack the newest."""

@@ -74,14 +74,19 @@ def _reason(exc: BaseException) -> str:
     return "the connection failed"
 
 
-def new_session(node: Node, *, within: float | None = None) -> aiohttp.ClientSession:
-    """An HTTP session with the node's configured timeouts, or at most `within` seconds each (quick checks)."""
+def new_session(
+    node: Node, *, within: float | None = None, trace_configs: list[aiohttp.TraceConfig] | None = None
+) -> aiohttp.ClientSession:
+    """An HTTP session with the node's configured timeouts, or at most `within` seconds each (quick checks);
+    `trace_configs` are aiohttp's request hooks (the worker times its fan-outs with them)."""
     settings = node.config.delivery
     request, connect = settings.request_timeout, settings.connect_timeout
     if within is not None:
         request, connect = min(request, within), min(connect, within)
     timeout = aiohttp.ClientTimeout(total=request, connect=connect, sock_read=request)
-    return aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}, auto_decompress=False)
+    return aiohttp.ClientSession(
+        timeout=timeout, headers={"User-Agent": USER_AGENT}, auto_decompress=False, trace_configs=trace_configs
+    )
 
 
 async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
