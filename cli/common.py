@@ -138,18 +138,3 @@ def url_or_file(source: str) -> tuple[str | None, Path]:
             f"e.g. https://{source.rstrip('/')}"
         )
     return None, path
-
-
-def output_closed() -> click.exceptions.Exit:
-    """The way out when whoever read standard output stopped (`praevnet records list | head -1`).
-
-    Not an error: what is left to print goes to /dev/null (so that Python's last flush does not fail
-    again), and the command ends quietly with status 0.
-    """
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # a stream without a file descriptor (tests); nothing will be flushed there
-        pass
-    return click.exceptions.Exit(0)

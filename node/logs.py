@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from aiohttp.http_exceptions import HttpProcessingError
-
 FORMATS = ("auto", "json", "text")
 """`auto`: JSON unless the stream is a terminal."""
 LEVELS = ("debug", "info", "warning", "error")
@@ -123,7 +121,13 @@ class _MalformedRequests(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if record.name == "aiohttp.server" and exc is not None and isinstance(exc, HttpProcessingError):
+        if record.name != "aiohttp.server" or exc is None:
+            return True
+        # Imported here, where aiohttp already runs, so that commands without a server (`praevnet id`)
+        # start without loading aiohttp.
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if isinstance(exc, HttpProcessingError):
             record.remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.msg, record.args = "refused a malformed HTTP request", ()
