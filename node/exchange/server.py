@@ -206,6 +206,10 @@ async def outbox(request: web.Request) -> web.Response:
         limit = parse_limit(request.query.get("limit"))
     except ProtocolError as exc:
         raise _bad(exc) from None
+    went_back = "SELECT 1 FROM peers WHERE node_id = ? AND served_cursor > ?"
+    if node.db.execute(went_back, (peer["node_id"], since)).fetchone() is not None:
+        with write(node.db) as conn:  # it may have lost what it acknowledged by push (restored from a backup)
+            policy.forget_pushed(conn, peer["node_id"], since)
     page = policy.outbox_page(node, peer["node_id"], since, limit)
     stamp = now_text()
     with write(node.db) as conn:

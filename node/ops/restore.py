@@ -149,6 +149,9 @@ def _write_home(home: Path, files: dict[str, bytes], manifest: dict[str, Any], s
         try:
             with write(db) as conn:
                 mark_restored(conn)
+                # Pull everything again: a peer's outbox passes over what this node acknowledged by push, also
+                # after the backup was made; a pull from an earlier cursor makes it serve that again (SPEC 8.3).
+                conn.execute("UPDATE peers SET pull_cursor = 0, catch_up = 1")
                 audit.append(
                     conn,
                     user=ADMIN.name,

@@ -12,6 +12,7 @@ by `_relay_outgoing`.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -227,27 +228,36 @@ def relayable(node: Node, peer_id: str, relay_ids: Sequence[int]) -> dict[int, d
 
 # A relay the outbox serves: not pushed and not claimed by a push in flight, or served by pull before
 # (so that a page asked for again after a lost answer holds it again).
-_OUTBOX = """
+PUSHED = "d.state = 'delivered' AND d.reason IS NULL"
+"""A delivery the peer acknowledged, by push, as accepted or duplicate (node.exchange.delivery): it holds that
+envelope, so its outbox passes over it (SPEC 8.3). A delivered row with a reason is not passed over
+(`forget_pushed`)."""
+FORGOTTEN = "pushed; the peer pulled from an earlier cursor since"
+"""The reason `forget_pushed` gives an acknowledged delivery whose envelope the peer may have lost."""
+
+_OUTBOX = f"""
     SELECT g.cursor AS cursor, e.envelope AS envelope, NULL AS relay, NULL AS erased, NULL AS tlp
     FROM grants g JOIN envelopes e ON e.seq = g.seq JOIN peers p ON p.node_id = g.peer_id
-    WHERE g.peer_id = :peer AND g.cursor > :since AND g.cursor < :bound
+    WHERE g.peer_id = :peer AND g.cursor > :since AND g.cursor < :bound AND NOT EXISTS (
+        SELECT 1 FROM deliveries d WHERE d.peer_id = g.peer_id AND d.seq = g.seq AND {PUSHED})
     UNION ALL
     SELECT r.cursor, i.envelope, r.id, i.erased, i.tlp
     FROM relays r JOIN inbox i ON i.origin = r.origin AND i.seq = r.seq JOIN peers p ON p.node_id = r.peer_id
     WHERE r.peer_id = :peer AND r.cursor > :since AND r.cursor < :bound
       AND ((r.state = 'pending' AND r.txn_id IS NULL) OR (r.state = 'delivered' AND r.reason = 'pulled'))
     ORDER BY 1 LIMIT :limit
-"""
+"""  # noqa: S608 - PUSHED is a constant
 
 
 def outbox_remaining(node: Node, peer_id: str, after: int) -> int:
     """How many envelopes `peer_id` could still pull after cursor `after` (grants and relays)."""
     found = node.db.execute(
-        """SELECT (SELECT count(*) FROM grants g JOIN peers p ON p.node_id = g.peer_id
-                    WHERE g.peer_id = :peer AND g.cursor > :after)
+        f"""SELECT (SELECT count(*) FROM grants g JOIN peers p ON p.node_id = g.peer_id
+                    WHERE g.peer_id = :peer AND g.cursor > :after AND NOT EXISTS (
+                        SELECT 1 FROM deliveries d WHERE d.peer_id = g.peer_id AND d.seq = g.seq AND {PUSHED}))
                  + (SELECT count(*) FROM relays r JOIN peers p ON p.node_id = r.peer_id
                     WHERE r.peer_id = :peer AND r.cursor > :after AND (r.state = 'pending' AND r.txn_id IS NULL
-                         OR r.state = 'delivered' AND r.reason = 'pulled'))""",
+                         OR r.state = 'delivered' AND r.reason = 'pulled'))""",  # noqa: S608 - PUSHED is a constant
         {"peer": peer_id, "after": after},
     ).fetchone()
     return int(found[0])
@@ -309,4 +319,23 @@ def outbox_page(node: Node, peer_id: str, since: int, limit: int) -> OutboxPage:
             envelopes.append(Stored(own, canonical_bytes(own).decode()))
         elif own is None:
             envelopes.append(Stored(envelope, text))
-    return OutboxPage(envelopes, cursor, len(found) > taken, withheld)
+    more = len(found) > taken
+    if not more:  # whatever is left before the bound the peer acknowledged by push: move its cursor past that too
+        passed = node.db.execute(
+            f"""SELECT max(g.cursor) FROM grants g JOIN deliveries d ON d.peer_id = g.peer_id AND d.seq = g.seq
+                WHERE g.peer_id = ? AND g.cursor > ? AND g.cursor < ? AND {PUSHED}""",  # noqa: S608 - a constant
+            (peer_id, cursor, bound),
+        ).fetchone()[0]
+        cursor = max(cursor, int(passed or 0))
+    return OutboxPage(envelopes, cursor, more, withheld)
+
+
+def forget_pushed(conn: sqlite3.Connection, peer_id: str, since: int) -> int:
+    """The peer asks from `since`, before where it asked last (`served_cursor`): it may have lost what it held
+    (restored from a backup), so what it acknowledged by push after `since` is served again (given the reason
+    FORGOTTEN, no longer skipped). Returns how many acknowledgements were forgotten."""
+    return conn.execute(
+        f"""UPDATE deliveries AS d SET reason = ? WHERE d.peer_id = ? AND {PUSHED}
+            AND d.seq IN (SELECT seq FROM grants WHERE peer_id = ? AND cursor > ?)""",  # noqa: S608 - a constant
+        (FORGOTTEN, peer_id, peer_id, since),
+    ).rowcount
