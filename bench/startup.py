@@ -10,13 +10,15 @@ records through the node's own functions (node.sharing.records.insert_record and
 node.sharing.shares.seal, in large write transactions; timed apart, not part of any figure), and
 serve's memory is measured holding them. Targets (issue #14): --help at most 150 ms, id at most
 250 ms, idle serve at most 60 MB, at most 150 MB holding 1,000,000 records.
-Run: .venv/bin/python -m bench.startup [--runs N] [--records N] [--home DIR]
+To compare with another checkout, name how to run it: --praevnet "python -m cli.main" with PYTHONPATH set.
+Run: .venv/bin/python -m bench.startup [--runs N] [--records N] [--home DIR] [--praevnet COMMAND]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import socket
 import statistics
@@ -38,7 +40,8 @@ TARGET_HELP_MS, TARGET_ID_MS = 150.0, 250.0
 TARGET_IDLE_MB, TARGET_HOLDING_MB, TARGET_HOLDING_RECORDS = 60.0, 150.0, 1_000_000
 CHUNK = 10_000  # records per write transaction while preparing the home
 SETTLE_SECONDS = 2.0  # how long serve stays idle after READY=1 before its memory is read
-PRAEVNET = str(Path(sys.executable).with_name("praevnet"))
+CONSOLE_SCRIPT = str(Path(sys.executable).with_name("praevnet"))
+SERVE_CODE = "from cli.main import main\nmain.get_command(None, 'serve')"  # what serve imports before it starts
 ID_CODE = "from cli.main import main\ntry:\n    main(['id', '--home', {home!r}])\nexcept SystemExit:\n    pass"
 
 
@@ -99,14 +102,17 @@ def python_rss_mb(code: str) -> float:
             proc.stdin.close()
 
 
-def serve_rss_mb(home: Path, work: Path) -> tuple[float, float]:
-    """Start `praevnet serve` on free loopback ports; its VmRSS once idle after READY=1, and seconds to READY."""
-    address = str(work / "notify.sock")
+def serve_rss_mb(praevnet: list[str], home: Path, work: Path, *options: str) -> tuple[float, float]:
+    """Start `praevnet serve OPTIONS` on free loopback ports: VmRSS idle after READY=1, and seconds to READY."""
+    address = str(work / f"notify-{time.monotonic_ns()}.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(address)
         notify.settimeout(120)
-        args = [PRAEVNET, "serve", "--home", str(home), "--port", str(free_port())]
-        args += ["--ui-listen", f"127.0.0.1:{free_port()}", "--admin-listen", f"127.0.0.1:{free_port()}"]
+        args = [*praevnet, "serve", "--home", str(home), "--port", str(free_port()), *options]
+        if "--no-ui" not in options:
+            args += ["--ui-listen", f"127.0.0.1:{free_port()}"]
+        if "--no-admin" not in options:
+            args += ["--admin-listen", f"127.0.0.1:{free_port()}"]
         start = time.perf_counter()
         env = {**os.environ, "NOTIFY_SOCKET": address}
         with subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
@@ -144,7 +150,7 @@ def verdict(value: float, target: float) -> str:
     return "met" if value <= target else "missed"
 
 
-def run(runs: int, records: int, home: Path | None) -> None:
+def run(praevnet: list[str], runs: int, records: int, home: Path | None) -> None:
     """Measure and print every figure."""
     with tempfile.TemporaryDirectory(prefix="praevnet-startup-") as tmp:
         work = Path(tmp)
@@ -165,20 +171,21 @@ def run(runs: int, records: int, home: Path | None) -> None:
         row("python -c 'import click'", click_only, "ms", "raw limit for a click program")
         floor = median_ms([sys.executable, "-c", libraries(ID_CODE.format(home=str(home)))], runs)
         row("python importing id's libraries", floor, "ms", "raw limit for id: click, sqlite-utils, cryptography...")
-        shown = median_ms([PRAEVNET, "--help"], runs)
+        shown = median_ms([*praevnet, "--help"], runs)
         row("praevnet --help", shown, "ms", f"target {TARGET_HELP_MS:.0f} ms: {verdict(shown, TARGET_HELP_MS)}")
-        ident = median_ms([PRAEVNET, "id", "--home", str(home)], runs)
+        ident = median_ms([*praevnet, "id", "--home", str(home)], runs)
         row("praevnet id", ident, "ms", f"target {TARGET_ID_MS:.0f} ms: {verdict(ident, TARGET_ID_MS)}")
-        listed = median_ms([PRAEVNET, "records", "list", "--home", str(home)], runs)
+        listed = median_ms([*praevnet, "records", "list", "--home", str(home)], runs)
         row("praevnet records list", listed, "ms", f"{count} records in the home")
         print("memory (VmRSS):")
         row("python -c pass", python_rss_mb("pass"), "MB", "raw limit")
-        floor = python_rss_mb(libraries("import cli.serve_cmd"))
+        floor = python_rss_mb(libraries(SERVE_CODE))
         row("python importing serve's libraries", floor, "MB", "raw limit for serve: aiohttp, jinja2, cryptography...")
-        idle, ready = serve_rss_mb(home, work)
         target = TARGET_HOLDING_MB if count >= TARGET_HOLDING_RECORDS else TARGET_IDLE_MB
-        note = f"holding {count} records, READY=1 after {ready:.2f} s; target {target:.0f} MB: {verdict(idle, target)}"
-        row("praevnet serve, idle", idle, "MB", note)
+        for label, options in (("serve", ()), ("serve --no-ui --no-admin", ("--no-ui", "--no-admin"))):
+            idle, ready = serve_rss_mb(praevnet, home, work, *options)
+            note = f"{count} records, READY=1 after {ready:.2f} s; target {target:.0f} MB: {verdict(idle, target)}"
+            row(f"praevnet {label}, idle", idle, "MB", note)
 
 
 def row(label: str, value: float, unit: str, note: str) -> None:
@@ -192,12 +199,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per start-up figure (median)")
     parser.add_argument("--records", type=int, default=0, help="records to give a new home before measuring serve")
     parser.add_argument("--home", type=Path, default=None, help="measure an existing node home instead (kept)")
+    parser.add_argument("--praevnet", default=CONSOLE_SCRIPT, help="how to run praevnet (default: the console script)")
     args = parser.parse_args()
     if args.runs < 1 or args.records < 0:
         parser.error("--runs must be at least 1 and --records not negative")
-    if shutil.which(PRAEVNET) is None:
-        parser.error(f"{PRAEVNET} not found: install the project (pip install -e .)")
-    run(args.runs, args.records, args.home)
+    praevnet = shlex.split(args.praevnet)
+    if not praevnet or shutil.which(praevnet[0]) is None:
+        parser.error(f"{args.praevnet!r} not found: install the project (pip install -e .)")
+    run(praevnet, args.runs, args.records, args.home)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from cli.socket_activation import address_of
 from node.config import split_listen
 from node.errors import NodeError
 from node.home import Node
-from web.app import create_ui_app
 
 
 def ui_address(node: Node, listen: str | None) -> tuple[str, int]:
@@ -37,6 +36,10 @@ def with_ui(
     """A cleanup context for the federation app that serves the web interface on the bound `sock` while it runs."""
 
     async def serve_ui(app: web.Application) -> AsyncIterator[None]:
+        # Imported only when the interface starts: `serve --no-ui` (a hub) does without its templates,
+        # translations and their libraries.
+        from web.app import create_ui_app
+
         runner = web.AppRunner(create_ui_app(node), access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()

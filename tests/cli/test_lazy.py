@@ -94,3 +94,9 @@ def test_a_command_is_imported_once_and_can_be_replaced() -> None:
 def test_a_target_that_is_no_command_is_refused() -> None:
     with pytest.raises(TypeError, match=r"cli\.main:PROGRESS_FROM is not a click command"):
         load("cli.main:PROGRESS_FROM")
+
+
+def test_serve_loads_the_web_interface_only_when_it_starts() -> None:
+    modules = loaded_modules("serve", "--help")
+    assert "cli.serve_cmd" in modules
+    assert not [name for name in modules if name.split(".")[0] in ("web", "jinja2", "aiohttp_jinja2", "babel")]
