@@ -36,6 +36,7 @@ import contextlib
 import json
 import math
 import os
+import pstats
 import random
 import signal
 import socket
@@ -109,6 +110,7 @@ class Served:
     port: int
     node_id: str = ""
     process: subprocess.Popen[bytes] | None = None
+    profile: Path | None = None  # where cProfile writes the process's profile, if it runs under one
 
     @property
     def url(self) -> str:
@@ -127,8 +129,14 @@ class Served:
     def launch(self) -> None:
         """Start `praevnet serve` without waiting for it."""
         with self.log.open("wb") as sink:
+            profiled = [sys.executable, "-m", "cProfile", "-o", str(self.profile)] if self.profile else []
             self.process = subprocess.Popen(
-                [PRAEVNET, "serve", "--home", str(self.home), "--port", str(self.port), "--no-ui", "--no-admin"],
+                [
+                    *profiled,
+                    PRAEVNET,
+                    "serve",
+                    *("--home", str(self.home), "--port", str(self.port), "--no-ui", "--no-admin"),
+                ],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -458,6 +466,16 @@ def report(peers: int, samples: Samples) -> None:
     print(f"target p99 < {TARGET_P99_MS:.0f} ms: {'met' if ms(latency, 99) < TARGET_P99_MS else 'missed'}")
 
 
+def show_profile(path: Path, lines: int = 30) -> None:
+    """Print the origin's profile: the functions with the most time of their own, then by cumulative time."""
+    if not path.exists():
+        print("no profile was written (the origin did not end normally)")
+        return
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(lines)
+    stats.sort_stats("cumulative").print_stats(lines)
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -474,6 +492,11 @@ def main() -> None:
         metavar="SECONDS",
         help="set the origin's [delivery] poll_interval (default: the node's default)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the origin under cProfile and print where it spends its time (slows the origin down)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the random pauses between alerts (default 1)")
     args = parser.parse_args()
     if args.peers < 1 or args.alerts < 1:
@@ -483,6 +506,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     with tempfile.TemporaryDirectory(prefix="praevnet-latency-") as tmp:
         fed = build(Path(tmp), args.peers, args.poll_interval)
+        if args.profile:
+            fed.origin.profile = Path(tmp) / "origin.prof"
         try:
             started = time.perf_counter()
             start(fed)
@@ -493,7 +518,9 @@ def main() -> None:
             raise SystemExit("interrupted; stopping every serve process") from None
         finally:
             stop(fed)
-    report(args.peers, samples)
+        report(args.peers, samples)
+        if fed.origin.profile is not None:
+            show_profile(fed.origin.profile)
 
 
 if __name__ == "__main__":

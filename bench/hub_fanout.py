@@ -42,7 +42,7 @@ from typing import Any
 import aiohttp
 import tomli_w
 
-from bench.alert_latency import Served, alert_content, child_env, free_port, percentile
+from bench.alert_latency import Served, alert_content, child_env, free_port, percentile, show_profile
 from node.exchange.worker import MAX_SENDING
 from node.home import CONFIG_FILE, DB_FILE, Node
 from node.networks.operator import admit_member, create_network
@@ -52,7 +52,7 @@ from protocol.canonical import canonical_bytes, parse
 from protocol.descriptor import build_descriptor
 from protocol.envelope import build_envelope, envelope_ref
 from protocol.httpsig import HttpRequest, sign_request, verify_response
-from protocol.keys import NodeKey, fingerprint, node_id_for, public_key_from_b64
+from protocol.keys import NodeKey, fingerprint, node_id_for
 
 TARGET_SECONDS = 5.0
 READY_TIMEOUT = 120.0
@@ -64,7 +64,7 @@ class Member:
     """A simulated member: its key, node id and port."""
 
     key: NodeKey
-    port: int
+    port: int = 0  # where its simulated member listens, once started
 
     @property
     def node_id(self) -> str:
@@ -88,21 +88,16 @@ def trusted_entry(key: NodeKey) -> dict[str, str]:
     return {"node_id": node_id_for(key.public), "key_id": key.key_id, "public": key.public_b64}
 
 
-async def build(base: Path, count: int) -> tuple[Served, str, Member, list[Member], list[dict[str, str]]]:
-    """Create the hub's home and network, admit the origin and `count` members; return them, and the
-    keys a member trusts (the hub's and the origin's)."""
-    hub = Served("Knotenstadt", base / "hub", free_port())
-    hub.init()
+async def build(hub: Served, origin: Member, members: list[Member]) -> str:
+    """Create the hub's home and network and admit the origin and the members (listening already)."""
     config = hub.home / CONFIG_FILE
     settings = tomllib.loads(config.read_text(encoding="utf-8"))
     settings.setdefault("delivery", {})["pull_interval"] = 86400.0  # no scheduled pulls while measuring
     config.write_text(tomli_w.dumps(settings), encoding="utf-8")
-    origin = Member(NodeKey.generate(), free_port())  # never listens: it only sends
-    members = [Member(NodeKey.generate(), free_port()) for _ in range(count)]
     node = Node.open(hub.home)
     try:
         hub.node_id = node.node_id
-        network = create_network(node, "Bench", by=ADMIN)["id"]
+        network = str(create_network(node, "Bench", by=ADMIN)["id"])
         for index, member in enumerate([origin, *members]):
             await admit_member(
                 node,
@@ -112,10 +107,9 @@ async def build(base: Path, count: int) -> tuple[Served, str, Member, list[Membe
                 descriptor=member.descriptor(f"Mitglied {index}"),
                 by=ADMIN,
             )
-        trusted = [trusted_entry(node.key), trusted_entry(origin.key)]
     finally:
         node.close()
-    return hub, network, origin, members, trusted
+    return network
 
 
 @dataclass
@@ -127,11 +121,12 @@ class Simulation:
     readers: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self, base: Path, members: list[Member], trusted: list[dict[str, str]], processes: int) -> None:
-        """Start the member processes and wait until every port listens."""
+        """Start the member processes, wait until every member listens, and note each one's port."""
+        by_id = {member.node_id: member for member in members}
         for part in range(processes):
             share = members[part::processes]
             path = base / f"members-{part}.json"
-            entries = [{"seed": m.key.seed.hex(), "node_id": m.node_id, "port": m.port} for m in share]
+            entries = [{"seed": m.key.seed.hex(), "node_id": m.node_id} for m in share]
             path.write_text(json.dumps({"members": entries, "trusted": trusted}), encoding="utf-8")
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.hub_members", str(path), stdout=subprocess.PIPE, env=child_env()
@@ -139,7 +134,9 @@ class Simulation:
             self.processes.append(process)
         for process in self.processes:
             assert process.stdout is not None
-            line = await asyncio.wait_for(process.stdout.readline(), READY_TIMEOUT)
+            while (line := await asyncio.wait_for(process.stdout.readline(), READY_TIMEOUT)).startswith(b"port "):
+                _, node_id, port = line.decode().split()
+                by_id[node_id].port = int(port)
             if line.strip() != b"ready":
                 raise SystemExit("a member process did not start")
             self.readers.append(asyncio.create_task(self._read(process)))
@@ -211,6 +208,44 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> float:
+    """CPU seconds every CPU of the machine has been busy so far (Linux /proc/stat: all but idle and iowait)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds used so far: by the hub, the member processes, this process, and the whole machine."""
+
+    hub: float
+    members: float
+    bench: float
+    machine: float
+
+    @classmethod
+    def now(cls, hub: int, members: list[int]) -> Cpu:
+        """Read them now."""
+        return cls(cpu_seconds(hub), sum(cpu_seconds(pid) for pid in members), own_cpu(), machine_busy())
+
+    def since(self, before: Cpu) -> Cpu:
+        """What was used between `before` and this reading."""
+        return Cpu(
+            self.hub - before.hub,
+            self.members - before.members,
+            self.bench - before.bench,
+            self.machine - before.machine,
+        )
+
+    def describe(self, wall: float) -> str:
+        """Where the CPU time went, beside the CPU time the machine had."""
+        others = max(0.0, self.machine - self.hub - self.members - self.bench)
+        return (
+            f"hub {self.hub:5.2f} s, members {self.members:5.2f} s, bench {self.bench:5.2f} s,"
+            f" rest of the machine {others:5.2f} s, of {wall * (os.cpu_count() or 1):5.2f} s the CPUs had"
+        )
+
+
 def own_cpu() -> float:
     """This process's user + system CPU time so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -242,13 +277,18 @@ async def settle(pid: int, quiet: float = 0.05) -> None:
         before = after
 
 
-async def measure(base: Path, count: int, processes: int) -> dict[str, Any]:
+async def measure(base: Path, count: int, processes: int, profile: bool = False) -> dict[str, Any]:
     """Build, start, relay one alert through the hub, then the raw fan-out; return the figures."""
-    hub, network, origin, members, trusted = await build(base, count)
-    hub_key = public_key_from_b64(trusted[0]["public"])
+    hub = Served("Knotenstadt", base / "hub", free_port(), profile=base / "hub.prof" if profile else None)
+    hub.init()
+    with contextlib.closing(Node.open(hub.home)) as node:
+        hub_key = node.key
+    origin = Member(NodeKey.generate(), free_port())  # never listens: it only sends
+    members = [Member(NodeKey.generate()) for _ in range(count)]
     sim = Simulation()
-    await sim.start(base, members, trusted, processes)
+    await sim.start(base, members, [trusted_entry(hub_key), trusted_entry(origin.key)], processes)
     try:
+        network = await build(hub, origin, members)
         hub.launch()
         deadline = time.monotonic() + READY_TIMEOUT
         while not hub.ready():
@@ -260,24 +300,31 @@ async def measure(base: Path, count: int, processes: int) -> dict[str, Any]:
         connector = aiohttp.TCPConnector(limit=MAX_SENDING)
         async with aiohttp.ClientSession(connector=connector) as session:
             alert = network_alert(origin, network, 1)
+            pids = [process.pid for process in sim.processes]
+            cpu_at_start = Cpu.now(hub.process.pid, pids)
             cpu_before, started = cpu_seconds(hub.process.pid), time.time()
-            await signed_put(session, origin, hub, alert, hub_key)
+            await signed_put(session, origin, hub, alert, hub_key.public)
             accepted = time.time() - started
             arrived = await sim.wait_for(alert["id"], count)
             cpu_spent = cpu_seconds(hub.process.pid) - cpu_before
+            relay_cpu = Cpu.now(hub.process.pid, pids).since(cpu_at_start)
             await relays_recorded(hub)
             cpu_done, finished = cpu_seconds(hub.process.pid) - cpu_before, time.time() - started
             # the raw limit: bare signed PUTs from one process
             raw_alert = network_alert(origin, network, 2, envelope_ref(alert))
+            raw_at_start = Cpu.now(hub.process.pid, pids)
             raw_cpu, raw_started = own_cpu(), time.time()
             await asyncio.gather(*(signed_put(session, origin, m, raw_alert, m.key.public) for m in members))
             raw_wall, raw_cpu = time.time() - raw_started, own_cpu() - raw_cpu
+            raw_split = Cpu.now(hub.process.pid, pids).since(raw_at_start)
             raw_arrived = await sim.wait_for(raw_alert["id"], count)
     finally:
         await sim.stop()
         if hub.process is not None and hub.process.poll() is None:
             hub.process.terminate()
             hub.process.wait(timeout=15)
+        if hub.profile is not None:
+            show_profile(hub.profile)
     return {
         "reached": sorted(moment - started for moment in arrived.values()),
         "accepted": accepted,
@@ -287,6 +334,8 @@ async def measure(base: Path, count: int, processes: int) -> dict[str, Any]:
         "raw": sorted(moment - raw_started for moment in raw_arrived.values()),
         "raw_wall": raw_wall,
         "raw_cpu": raw_cpu,
+        "relay_cpu": relay_cpu,
+        "raw_split": raw_split,
     }
 
 
@@ -313,6 +362,8 @@ def report(count: int, processes: int, figures: dict[str, Any]) -> None:
         f" p50 arrival {percentile(raw, 50):6.2f} s; CPU {figures['raw_cpu']:6.2f} s"
     )
     print(f"ratio hub / raw (last member):             {last / raw_last:6.1f}")
+    print(f"CPU while the hub relayed:  {figures['relay_cpu'].describe(last)}")
+    print(f"CPU during the raw fan-out: {figures['raw_split'].describe(raw_last)}")
     print(f"target: all {count} within {TARGET_SECONDS:.0f} s: {'met' if within == count else 'missed'}")
 
 
@@ -321,13 +372,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=1000, help="simulated members (default 1000)")
     parser.add_argument("--processes", type=int, default=4, help="processes the members run in (default 4)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the hub under cProfile and print where it spends its time (slows the hub down)",
+    )
     args = parser.parse_args()
     if args.members < 1 or args.processes < 1:
         parser.error("--members and --processes must be at least 1")
     processes = min(args.processes, args.members)
     with tempfile.TemporaryDirectory(prefix="praevnet-hub-") as tmp:
         started = time.perf_counter()
-        figures = asyncio.run(measure(Path(tmp), args.members, processes))
+        figures = asyncio.run(measure(Path(tmp), args.members, processes, args.profile))
         print(f"(setup and run took {time.perf_counter() - started:.0f} s)")
     report(args.members, processes, figures)
 

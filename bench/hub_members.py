@@ -7,8 +7,9 @@ every envelope's signature with its origin's key, and answers its results signed
 bound to the request. What is simulated: nothing is stored (no SQLite, no audit, no chain or relay
 checks), so a member costs about what the wire protocol costs. Any other request gets a plain 404.
 
-Run by bench.hub_fanout: `python -m bench.hub_members CONFIG.json`. It prints `ready` once every port
-listens, then one line `arrived NODE_ID RECORD_ID UNIX_TIME` per envelope accepted, and ends on SIGTERM.
+Run by bench.hub_fanout: `python -m bench.hub_members CONFIG.json`. Every member listens on a port the
+system picks; the process prints `port NODE_ID PORT` for each, then `ready`, then one line
+`arrived NODE_ID RECORD_ID UNIX_TIME` per envelope accepted, and ends on SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -37,10 +39,10 @@ class Members:
     """The members served by this process, by port, and the keys they trust."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.members = {
-            int(member["port"]): (NodeKey.from_seed(bytes.fromhex(member["seed"])), member["node_id"])
-            for member in config["members"]
-        }
+        self.keys = [
+            (NodeKey.from_seed(bytes.fromhex(member["seed"])), member["node_id"]) for member in config["members"]
+        ]
+        self.members: dict[int, tuple[NodeKey, str]] = {}  # by the port it listens on
         self.trusted = {
             (node["node_id"], node["key_id"]): public_key_from_b64(node["public"]) for node in config["trusted"]
         }
@@ -90,8 +92,13 @@ async def serve(config: dict[str, Any]) -> None:
     app.router.add_route("*", "/{tail:.*}", members.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    for port in members.members:
-        await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+    for key, node_id in members.keys:
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        port = int(listening.getsockname()[1])
+        members.members[port] = (key, node_id)
+        await web.SockSite(runner, listening, backlog=1024).start()
+        print(f"port {node_id} {port}", flush=True)
     stopped = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
     print("ready", flush=True)
