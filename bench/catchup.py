@@ -3,23 +3,32 @@
 The origin holds N records (default 100,000) shared with one peer. Its chain is built with the
 node's own functions (node.sharing.records.insert_record, node.sharing.shares.seal and grant) in a few large
 write transactions; that preparation is timed and printed separately and is not part of the
-figure. The origin then serves in a separate process (its aiohttp app from node.exchange.server.create_app,
-without the push worker, so that everything the peer gets comes by pull), and a fresh peer node in
-this process pulls everything with node.exchange.pull.pull_from over a node.transport.client.new_session session.
+figure. Each catch-up starts from fresh copies of both homes: the origin serves in a process of its own (its
+aiohttp app from node.exchange.server.create_app, without the push worker, so that everything the peer gets
+comes by pull), and the fresh peer pulls everything in another process with node.exchange.pull.pull_from
+over a node.transport.client.new_session session, verifying pages in its worker processes
+(node.exchange.verify_pool) as `praevnet serve` would.
 
 Prints records/s and total seconds of the pull (and how long the origin was busy answering outbox
-pages) beside the raw Ed25519 verifications/s measured in the same run
-(bench.ingest.raw_verify_rate), their ratio, and whether the target (under 20 s for 100,000
-records) was met; checks that the peer's inbox holds exactly N rows.
+pages), the peak RSS of the origin, the peer and its largest verification worker, beside the raw Ed25519
+verifications/s measured in the same run (bench.ingest.raw_verify_rate), their ratio, and whether the
+target (at most 20 s for 100,000 records) was met; checks that the peer's inbox holds exactly N rows.
+With --pin it catches up a second time with the origin on one core and the peer (and so its workers) on
+another (os.sched_setaffinity, as taskset does), as two machines would be, and judges the target by that.
+--profile DIR writes cProfiles of the origin and the peer process.
 
-Run: .venv/bin/python -m bench.catchup [--records N]
+Run: .venv/bin/python -m bench.catchup [--records N] [--pin] [--profile DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import multiprocessing
+import os
+import resource
+import shutil
 import signal
 import socket
 import tempfile
@@ -27,6 +36,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -38,6 +49,7 @@ from aiohttp import web
 from bench.ingest import CONTENT, raw_verify_rate
 from node.exchange.pull import PAGE_SIZE, pull_from
 from node.exchange.server import create_app
+from node.exchange.verify_pool import shutdown
 from node.home import Node, init_home
 from node.sharing.records import insert_record
 from node.sharing.shares import grant, seal, version_row
@@ -50,6 +62,7 @@ from protocol.records import validate_content
 TARGET_SECONDS = 20.0
 TARGET_RECORDS = 100_000
 CHUNK = 10_000  # records per write transaction while preparing the origin
+Cpus = set[int] | None
 
 
 def free_port() -> int:
@@ -95,11 +108,27 @@ def prepare(base: Path, total: int) -> tuple[Path, Path, int, float]:
     return origin_home, peer_home, port, seconds
 
 
-def serve_origin(home: str, port: int, busy: Synchronized[float]) -> None:
+def pin(cpus: set[int] | None) -> None:
+    """Bind this process (and the processes it starts later, such as verification workers) to `cpus`."""
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """The peak resident set size of this process (or of its largest finished child), in MB."""
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def serve_origin(
+    home: str, port: int, busy: Synchronized[float], peak: Synchronized[float], cpus: Cpus, profile: str | None
+) -> None:
     """Child process: serve the origin's federation endpoints (no push worker, no scheduled pulls).
 
-    Adds up in `busy` the seconds the origin spends answering requests.
+    Adds up in `busy` the seconds the origin spends answering requests; leaves its peak RSS (MB) in `peak`;
+    with `profile`, writes a cProfile of itself there.
     """
+    pin(cpus)
+    profiler = cProfile.Profile() if profile else None
     node = Node.open(Path(home))
 
     @web.middleware
@@ -112,9 +141,12 @@ def serve_origin(home: str, port: int, busy: Synchronized[float]) -> None:
         finally:
             with busy.get_lock():
                 busy.value += time.perf_counter() - start
+            peak.value = peak_rss_mb()
 
     app = create_app(node, background=False)
     app.middlewares.insert(0, timed)
+    if profiler is not None:
+        profiler.enable()
     try:
         web.run_app(
             app,
@@ -125,6 +157,9 @@ def serve_origin(home: str, port: int, busy: Synchronized[float]) -> None:
             handle_signals=True,
         )
     finally:
+        if profiler is not None and profile is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
         node.close()
 
 
@@ -159,39 +194,110 @@ async def pull(peer_home: Path) -> tuple[dict[str, Any], float, int]:
     return report, seconds, stored
 
 
-def run(total: int) -> None:
-    """Prepare the origin, serve it, let a fresh peer pull everything, and print the figures."""
+def pull_process(peer_home: str, cpus: Cpus, answer: Connection, profile: str | None) -> None:
+    """Child process: the peer pulls (with its verification workers, on `cpus`); sends back the report, seconds,
+    inbox rows, its own peak RSS and that of its largest verification worker (MB). With `profile`, writes a
+    cProfile of its own process (not of the workers) there."""
+    pin(cpus)
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
+    report, seconds, stored = asyncio.run(pull(Path(peer_home)))
+    if profiler is not None and profile is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    shutdown()  # the verification workers, so that their peak is counted
+    answer.send((report, seconds, stored, peak_rss_mb(), peak_rss_mb(resource.RUSAGE_CHILDREN)))
+
+
+@dataclass
+class Outcome:
+    """One catch-up: seconds, the origin's busy seconds, peak RSS of origin, peer and worker (MB)."""
+
+    seconds: float
+    serving: float
+    origin_mb: float
+    peer_mb: float
+    worker_mb: float
+
+
+def catch_up(
+    base: Path, homes: tuple[Path, Path], port: int, total: int, cpus: tuple[Cpus, Cpus], profile: Path | None
+) -> Outcome:
+    """Copy the prepared homes, serve the origin and let the fresh peer pull everything, origin and peer on
+    `cpus` (None: unpinned); check the peer stored all `total` records. With `profile`, the origin and the
+    peer write cProfiles into that directory (origin-*.prof, peer-*.prof)."""
+    tag = "unpinned" if cpus[0] is None else "pinned"
+    profiles = [None if profile is None else str(profile / f"{who}-{tag}.prof") for who in ("origin", "peer")]
+    work = Path(tempfile.mkdtemp(dir=base))
+    origin_home, peer_home = work / "origin", work / "peer"
+    shutil.copytree(homes[0], origin_home)
+    shutil.copytree(homes[1], peer_home)
+    context = multiprocessing.get_context("spawn")
+    busy, peak = context.Value("d", 0.0), context.Value("d", 0.0)
+    origin = context.Process(
+        target=serve_origin, args=(str(origin_home), port, busy, peak, cpus[0], profiles[0]), name="origin", daemon=True
+    )
+    origin.start()
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", origin)
+        before = busy.value
+        receiving, sending = context.Pipe(duplex=False)
+        peer = context.Process(target=pull_process, args=(str(peer_home), cpus[1], sending, profiles[1]), name="peer")
+        peer.start()
+        report, seconds, stored, peer_mb, worker_mb = receiving.recv()
+        peer.join()
+        serving = busy.value - before
+    finally:
+        origin.terminate()
+        origin.join(10)
+        if origin.is_alive():
+            origin.kill()
+            origin.join()
+    shutil.rmtree(work)
+    if stored != total or report.get("accepted") != total:
+        raise SystemExit(f"the peer stored {stored} of {total} records (pull report: {report})")
+    return Outcome(seconds, serving, peak.value, peer_mb, worker_mb)
+
+
+def report_line(label: str, total: int, outcome: Outcome) -> None:
+    """Print one catch-up's figures."""
+    rate = total / outcome.seconds
+    print(f"{label:<20}{rate:,.0f} records/s ({total:,} records in {outcome.seconds:.1f} s, pages of {PAGE_SIZE})")
+    print(f"  the origin was busy answering outbox pages for {outcome.serving:.1f} s of these {outcome.seconds:.1f} s")
+    print(
+        f"  peak RSS: origin {outcome.origin_mb:.0f} MB, peer {outcome.peer_mb:.0f} MB, "
+        f"largest verification worker {outcome.worker_mb:.0f} MB"
+    )
+
+
+def run(total: int, pinned: bool, profile: Path | None) -> None:
+    """Prepare the origin, serve it, let a fresh peer pull everything (unpinned, then with --pin pinned to
+    separate cores), and print the figures."""
+    cores = sorted(os.sched_getaffinity(0))
+    if pinned and len(cores) < 2:
+        raise SystemExit("--pin needs at least two usable CPU cores")
     with tempfile.TemporaryDirectory(prefix="praevnet-catchup-") as tmp:
         origin_home, peer_home, port, prep_seconds = prepare(Path(tmp), total)
         print(f"preparation (not measured): {total:,} records sealed and granted in {prep_seconds:.1f} s")
-        context = multiprocessing.get_context("spawn")
-        busy = context.Value("d", 0.0)
-        process = context.Process(target=serve_origin, args=(str(origin_home), port, busy), name="origin", daemon=True)
-        process.start()
-        try:
-            wait_ready(f"http://127.0.0.1:{port}", process)
-            before = busy.value
-            report, seconds, stored = asyncio.run(pull(peer_home))
-            serving = busy.value - before
-        finally:
-            process.terminate()
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join()
-    if stored != total or report.get("accepted") != total:
-        raise SystemExit(f"the peer stored {stored} of {total} records (pull report: {report})")
-    rate = total / seconds
+        homes = (origin_home, peer_home)
+        free = catch_up(Path(tmp), homes, port, total, (None, None), profile)
+        bound = catch_up(Path(tmp), homes, port, total, ({cores[0]}, {cores[1]}), profile) if pinned else None
     limit = raw_verify_rate()
     budget = TARGET_SECONDS * total / TARGET_RECORDS
-    print(f"pull catch-up:      {rate:,.0f} records/s ({total:,} records in {seconds:.1f} s, pages of {PAGE_SIZE})")
-    print(f"  the origin was busy answering outbox pages for {serving:.1f} s of these {seconds:.1f} s")
-    print(f"raw Ed25519 verify: {limit:,.0f} verifications/s")
-    print(f"ratio:              {rate / limit:.3f} (1.0 would be one verification per record and nothing else)")
+    report_line(f"unpinned ({len(cores)} cores):", total, free)
+    if bound is not None:
+        report_line(f"pinned (cores {cores[0]}|{cores[1]}):", total, bound)
+    print(f"raw Ed25519 verify: {limit:,.0f} verifications/s (one core)")
+    for label, outcome in (("unpinned", free), ("pinned", bound)):
+        if outcome is not None:
+            print(f"ratio {label + ':':<13}{total / outcome.seconds / limit:.3f} (1.0: one verification per record)")
     scaled = "" if total == TARGET_RECORDS else f", scaled to {budget:.1f} s for {total:,} records"
-    verdict = "met" if seconds < budget else "missed"
-    print(f"target < {TARGET_SECONDS:.0f} s for {TARGET_RECORDS:,} records{scaled}: {verdict}")
-    print(f"the peer's inbox holds {stored:,} rows, as it should")
+    judged = bound if bound is not None else free
+    verdict = "met" if judged.seconds <= budget else "missed"
+    which = "pinned" if bound is not None else "unpinned (run with --pin for the target's setting)"
+    print(f"target <= {TARGET_SECONDS:.0f} s for {TARGET_RECORDS:,} records{scaled}, {which}: {verdict}")
+    print(f"the peer's inbox held {total:,} rows after each catch-up, as it should")
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -204,12 +310,26 @@ def main() -> None:
     parser.add_argument(
         "--records", type=int, default=TARGET_RECORDS, help=f"records to catch up (default {TARGET_RECORDS:,})"
     )
-    total = parser.parse_args().records
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="also catch up with origin and peer (and its verification workers) pinned to two separate cores",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="write cProfiles of the origin and the peer process into DIR (origin-*.prof, peer-*.prof)",
+    )
+    options = parser.parse_args()
+    total = options.records
     if total < 1:
         parser.error("--records must be at least 1")
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        run(total)
+        if options.profile is not None:
+            options.profile.mkdir(parents=True, exist_ok=True)
+        run(total, options.pin, options.profile)
     except KeyboardInterrupt:
         raise SystemExit("interrupted") from None
 

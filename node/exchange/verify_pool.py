@@ -35,13 +35,15 @@ class PageRefused(Exception):
 
 
 def worker_count(setting: int) -> int:
-    """How many worker processes a `verify_workers` setting means: -1 is one per usable CPU core."""
+    """How many worker processes a `verify_workers` setting means: -1 is one per usable CPU core, and none when
+    only one is usable (a worker there would only take turns with the node's process and add the round trips)."""
     if setting >= 0:
         return setting
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return cores if cores > 1 else 0
 
 
 def _verify(body: bytes, keys: KeyTable) -> tuple[str | None, list[VerifiedEnvelope | str]]:
