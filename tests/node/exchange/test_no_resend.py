@@ -165,3 +165,20 @@ async def test_a_peer_restored_from_a_backup_gets_what_it_acknowledged_after_the
         assert (report["accepted"], report["duplicate"]) == (2, 2)
     finally:
         restored.close()
+
+
+async def test_remaining_leaves_out_what_was_pushed(fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of one: the three records the push left come one by one, `remaining` counting only those still to
+    come, not the alert pushed after them in cursor order."""
+    a, b = fed.nodes["augsburg"], fed.nodes["bonn"]
+    ids = share(a, b, 52)
+    send_alert(a, alert_content(), [b.node_id], all_peers=False, by=ADMIN)
+    async with new_session(a) as session:
+        assert await send_batch(a, session, b.node_id) == 50
+    monkeypatch.setattr("node.exchange.pull.PAGE_SIZE", 1)
+    remaining: list[int] = []
+    async with new_session(b) as session:
+        report = await pull_from(b, session, get_peer(b, a.node_id), lambda _n, _r, left: remaining.append(left))
+    assert remaining == [2, 1, 0]
+    assert (report["accepted"], report["cursor"]) == (3, 53)
+    assert set(ids) <= inbox_ids(b)
