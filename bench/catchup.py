@@ -265,10 +265,10 @@ def report_line(label: str, total: int, outcome: Outcome) -> None:
     rate = total / outcome.seconds
     print(f"{label:<20}{rate:,.0f} records/s ({total:,} records in {outcome.seconds:.1f} s, pages of {PAGE_SIZE})")
     print(f"  the origin was busy answering outbox pages for {outcome.serving:.1f} s of these {outcome.seconds:.1f} s")
-    print(
-        f"  peak RSS: origin {outcome.origin_mb:.0f} MB, peer {outcome.peer_mb:.0f} MB, "
-        f"largest verification worker {outcome.worker_mb:.0f} MB"
-    )
+    workers = "no verification worker"
+    if outcome.worker_mb:
+        workers = f"largest verification worker {outcome.worker_mb:.0f} MB"
+    print(f"  peak RSS: origin {outcome.origin_mb:.0f} MB, peer {outcome.peer_mb:.0f} MB, {workers}")
 
 
 def run(total: int, pinned: bool, profile: Path | None) -> None:
