@@ -1,7 +1,12 @@
 """The audit log: append-only and hash-chained, for the data-protection officer.
 
 Every entry records when, who, what, which record (id and version), to or from whom, and the
-SHA-256 of the bytes that left or arrived. Entries are numbered contiguously from 1 (`seq`); each
+SHA-256 of the bytes that left or arrived. An entry about a whole batch received from a peer (a
+transaction or a pulled page) lists instead, in `records`, each envelope's action, record id, version,
+digest and detail, as the entry of its own would have held them; entries without `records` hash as if
+the field did not exist, so entries made before it existed verify unchanged.
+
+Entries are numbered contiguously from 1 (`seq`); each
 carries the hash of the entry before it (`prev`, empty for the first) and its own `hash`: the
 base64url SHA-256 of the canonical JSON of all its other fields. The `audit_head` row holds the seq
 and hash of the last entry; a trigger moves it with every inserted entry, in the same transaction,
@@ -36,11 +41,26 @@ from protocol.encoding import sha256_b64url
 from protocol.errors import ProtocolError
 from protocol.timestamps import format_timestamp
 
-FIELDS = ("seq", "time", "user", "action", "record_id", "version", "recipients", "digest", "detail", "prev", "hash")
+FIELDS = (
+    "seq",
+    "time",
+    "user",
+    "action",
+    "record_id",
+    "version",
+    "recipients",
+    "digest",
+    "detail",
+    "records",
+    "prev",
+    "hash",
+)
 """The columns of an entry, in the order list, export and the CSV header use."""
 
 HASHED = FIELDS[:-1]
-"""The fields an entry's hash covers: all but the hash itself."""
+"""The fields an entry's hash covers: all but the hash itself (and `records` only where it is not null)."""
+RECORD_FIELDS = ("action", "record_id", "version", "digest", "detail")
+"""What `records` holds of each envelope of a batch, in this order."""
 
 TRIGGERS = (
     "audit_no_update",
@@ -62,9 +82,15 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + sha256_b64url(data)
 
 
+def _hashed(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields an entry's hash covers: every one but `hash`, and `records` only when it is not null."""
+    return {name: entry[name] for name in HASHED if name != "records" or entry.get("records") is not None}
+
+
 def entry_hash(entry: dict[str, Any]) -> str:
-    """The hash of an entry: base64url SHA-256 of the canonical JSON of every field but `hash`."""
-    return sha256_b64url(canonical_bytes({name: entry[name] for name in HASHED}))
+    """The hash of an entry: base64url SHA-256 of the canonical JSON of every field but `hash` (and `records`
+    when it is null)."""
+    return sha256_b64url(canonical_bytes(_hashed(entry)))
 
 
 def _check_text(name: str, value: object, *, optional: bool = False) -> None:
@@ -82,6 +108,7 @@ def _checked(
     recipients: Sequence[str] = (),
     digest: str | None = None,
     detail: str | None = None,
+    records: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The fields of one new entry, checked; NodeError names a bad one."""
     _check_text("user", user)
@@ -95,6 +122,7 @@ def _checked(
     if isinstance(recipients, str) or not all(isinstance(r, str) and r for r in recipients):
         raise NodeError(f"audit: recipients must be a list of node ids, not {recipients!r}")
     return {
+        "records": None if records is None else [_checked_record(item) for item in records],
         "user": user,
         "action": action,
         "record_id": record_id,
@@ -103,6 +131,14 @@ def _checked(
         "digest": digest,
         "detail": detail,
     }
+
+
+def _checked_record(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One envelope of a batch entry's `records`, checked as an entry of its own would be."""
+    if not isinstance(item, Mapping) or set(item) != set(RECORD_FIELDS):
+        raise NodeError(f"audit: each of records must hold exactly {', '.join(RECORD_FIELDS)}, not {item!r}")
+    checked = _checked("node", **item)  # the batch entry's own user is checked with it
+    return {name: checked[name] for name in RECORD_FIELDS}
 
 
 _INSERT = f"INSERT INTO audit ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})"  # noqa: S608 - constants
@@ -128,10 +164,11 @@ def append_many(conn: sqlite3.Connection, entries: Sequence[Mapping[str, Any]]) 
         seq += 1
         entry = {"seq": seq, "time": time, **fields, "prev": prev}
         try:  # `_checked` kept every field inside the canonical profile but for lone surrogates, which fail here
-            entry["hash"] = prev = sha256_b64url(encode_scanned(entry, astral=False))
+            entry["hash"] = prev = sha256_b64url(encode_scanned(_hashed(entry), astral=False))
         except UnicodeEncodeError:
             raise NodeError("audit: cannot log this entry: a text contains a lone surrogate") from None
         entry["recipients"] = dumps(entry["recipients"])
+        entry["records"] = None if entry["records"] is None else dumps(entry["records"])
         stored.append(tuple(entry[name] for name in FIELDS))
     conn.executemany(_INSERT, stored)
     return seq
@@ -147,6 +184,7 @@ def append(
     recipients: Sequence[str] = (),
     digest: str | None = None,
     detail: str | None = None,
+    records: Sequence[Mapping[str, Any]] | None = None,
 ) -> int:
     """Append an entry inside the caller's write transaction (`with write(node.db) as conn:`); return its seq.
 
@@ -160,6 +198,7 @@ def append(
         "recipients": recipients,
         "digest": digest,
         "detail": detail,
+        "records": records,
     }
     return append_many(conn, [entry])
 
@@ -184,10 +223,12 @@ def _select(conn: sqlite3.Connection, where: str = "", params: tuple[Any, ...] =
 
 
 def _present(row: dict[str, Any]) -> dict[str, Any]:
-    """An entry as list and export show it: recipients as a list (as stored if that is not JSON)."""
+    """An entry as list and export show it: recipients and records as lists (as stored if that is not JSON)."""
     entry = dict(row)
-    with suppress(TypeError, ValueError):
-        entry["recipients"] = json.loads(row["recipients"])
+    for name in ("recipients", "records"):
+        if row[name] is not None:
+            with suppress(TypeError, ValueError):
+                entry[name] = json.loads(row[name])
     return entry
 
 
@@ -243,10 +284,15 @@ class EntryFilter:
         """The SQL condition (with its leading WHERE, or empty) and its parameters."""
         clauses: list[str] = []
         params: list[Any] = []
-        for column, value in (("user", self.user), ("record_id", self.record_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+        if self.user is not None:
+            clauses.append("user = ?")
+            params.append(self.user)
+        if self.record_id is not None:  # an entry about the record, or a batch entry that lists it
+            clauses.append(
+                "(record_id = ? OR (records IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(iif(json_valid(records),"
+                " records, '[]')) r WHERE json_extract(r.value, '$.record_id') = ?)))"
+            )
+            params += [self.record_id, self.record_id]
         if self.action is not None:  # a prefix, compared as text: no LIKE wildcards to escape
             clauses.append("substr(action, 1, length(?)) = ?")
             params += [self.action, self.action]
@@ -280,6 +326,20 @@ def list_entries(
     return [_present(row) for row in found]
 
 
+def per_record(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Entries as listed (`list_entries`), one row per record they name: a batch entry gives one row per record
+    in its `records` (with the batch entry's seq, time, user and recipients), any other entry itself."""
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        records = entry.get("records")
+        if not isinstance(records, list):
+            rows.append({name: entry[name] for name in FIELDS if name != "records"})
+            continue
+        shared = {name: entry[name] for name in ("seq", "time", "user", "recipients", "prev", "hash")}
+        rows.extend({**shared, **{name: item.get(name) for name in RECORD_FIELDS}} for item in records)
+    return rows
+
+
 def _both(only: EntryFilter, record_id: str) -> EntryFilter:
     """`only` narrowed to `record_id` as well; NodeError if it names another record (nothing could match)."""
     if only.record_id not in (None, record_id):
@@ -291,7 +351,8 @@ def _recomputed(row: dict[str, Any]) -> str | None:
     """The hash the row's content should have, or None if the content cannot even be hashed."""
     try:
         recipients = json.loads(row["recipients"])
-        return entry_hash({**row, "recipients": recipients})
+        records = None if row["records"] is None else json.loads(row["records"])
+        return entry_hash({**row, "recipients": recipients, "records": records})
     except (TypeError, ValueError, ProtocolError):
         return None
 
@@ -430,7 +491,11 @@ def export(node: Node, fmt: Literal["csv", "json"], *, only: EntryFilter | None 
     writer = csv.DictWriter(out, fieldnames=FIELDS)
     writer.writeheader()
     for entry in entries:
-        recipients = entry["recipients"]
-        cells = {**entry, "recipients": dumps(recipients) if isinstance(recipients, list) else recipients}
+        recipients, records = entry["recipients"], entry["records"]
+        cells = {
+            **entry,
+            "recipients": dumps(recipients) if isinstance(recipients, list) else recipients,
+            "records": dumps(records) if isinstance(records, list) else records,
+        }
         writer.writerow({name: _csv_cell(name, cells[name]) for name in FIELDS})
     return out.getvalue()

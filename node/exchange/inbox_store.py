@@ -6,8 +6,9 @@ envelope with a seq already held is a fork (refused, counted and audited), a ver
 retracted is refused, and a missing predecessor marks the origin for catch-up. A record keeps its
 kind, and each of its versions one type, label and content: an envelope that would change them is a
 conflict, refused and counted like a fork (a version sealed again with the same type, label and
-content, e.g. for a network share, is stored). Every stored envelope gets its audit entry, in batch
-order.
+content, e.g. for a network share, is stored). The batch gets one audit entry (`received.batch`) that
+lists every stored envelope in batch order with its action, record id, version, digest and detail; each
+fork or conflict refused gets an entry of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from protocol.envelope import VerifiedEnvelope, redact
 from protocol.timestamps import format_timestamp
 
 log = logging.getLogger("praevnet.ingest")
+
+BATCH_ACTION = "received.batch"
+"""The audit action of the entry that lists what one received transaction or pulled page stored."""
 
 _CHUNK = 400  # bound parameters per IN (...) list, well below SQLite's limit
 
@@ -110,7 +114,8 @@ class _Batch:
             for origin, record_id, version, kind, tlp, digest in held_versions
         }
         self.inserts: list[tuple[Any, ...]] = []
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[dict[str, Any]] = []  # forks and conflicts refused
+        self.records: list[dict[str, Any]] = []  # what the batch entry lists: each envelope stored
         self.gaps: set[str] = set()
 
     def flush(self) -> None:
@@ -160,9 +165,9 @@ class _Batch:
             _retract(self.conn, item, self.stamp)
             key = (item.origin, item.id)
             self.retracted[key] = max(self.retracted.get(key, 0), item.version)
-            self._audit(item, "retraction.received", f"{item.kind} from {item.origin}")
+            self._listed(item, "retraction.received")
         else:
-            self._audit(item, "received", f"{item.kind} from {item.origin}")
+            self._listed(item, "received")
         return None
 
     def _conflict(self, item: VerifiedEnvelope) -> str | None:
@@ -182,6 +187,18 @@ class _Batch:
         self.conn.execute("UPDATE peers SET forks = forks + 1 WHERE node_id = ?", (item.origin,))
         self._audit(item, f"{what}.refused", f"origin {item.origin} {detail}")
 
+    def _listed(self, item: VerifiedEnvelope, action: str) -> None:
+        """Note a stored envelope in the batch's audit entry."""
+        self.records.append(
+            {
+                "action": action,
+                "record_id": item.id,
+                "version": item.version,
+                "digest": audit.digest_of(item.canonical),
+                "detail": f"{item.kind} from {item.origin}",
+            }
+        )
+
     def _audit(self, item: VerifiedEnvelope, action: str, detail: str) -> None:
         self.entries.append(
             {
@@ -196,10 +213,18 @@ class _Batch:
         )
 
     def finish(self) -> None:
-        """Write what waits: inserts, catch-up marks for origins with gaps, and the audit entries."""
+        """Write what waits: inserts, catch-up marks for origins with gaps, and the audit entries: the batch's
+        (if it stored anything), then those of forks and conflicts."""
         self.flush()
         self.conn.executemany("UPDATE peers SET catch_up = 1 WHERE node_id = ?", [(o,) for o in sorted(self.gaps)])
-        audit.append_many(self.conn, self.entries)
+        batch = {
+            "user": NODE.name,
+            "action": BATCH_ACTION,
+            "recipients": [self.sender],
+            "detail": f"{len(self.records)} envelope(s) stored",
+            "records": self.records,
+        }
+        audit.append_many(self.conn, [batch, *self.entries] if self.records else self.entries)
 
 
 def store_batch(

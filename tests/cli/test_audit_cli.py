@@ -16,7 +16,7 @@ from node.home import DB_FILE, Node
 from node.store import write
 from tests.cli.conftest import invoke, ok, ok_json
 
-COPY = "time, user, action, record_id, version, recipients, digest, detail, hash, hash"  # prev = hash of 5
+COPY = "time, user, action, record_id, version, recipients, digest, detail, hash, hash, records"  # prev = hash of 5
 
 
 def log(home: Path, count: int) -> list[str]:

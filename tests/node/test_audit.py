@@ -68,7 +68,7 @@ def row(node: Node, seq: int) -> dict[str, Any]:
 def insert(conn: sqlite3.Connection, entry: dict[str, Any]) -> None:
     conn.execute(
         f"INSERT INTO audit ({', '.join(audit.FIELDS)}) VALUES ({', '.join('?' * len(audit.FIELDS))})",
-        tuple(entry[name] for name in audit.FIELDS),
+        tuple(entry.get(name) for name in audit.FIELDS),  # records: null unless given
     )
 
 

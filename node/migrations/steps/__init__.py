@@ -32,6 +32,7 @@ from node.migrations.steps import (
     m0018_share_rejections,
     m0019_chain_head,
     m0020_search_pending,
+    m0021_audit_records,
 )
 
 
@@ -71,6 +72,7 @@ STEPS: tuple[Step, ...] = tuple(
         m0018_share_rejections,
         m0019_chain_head,
         m0020_search_pending,
+        m0021_audit_records,
     )
 )
 """Every step, in order; `node.migrations.migrate` runs those a database has not run yet."""

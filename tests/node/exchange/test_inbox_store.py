@@ -59,12 +59,16 @@ def test_gaps_inside_a_batch_ask_for_a_catch_up_and_a_closed_chain_does_not(make
     assert "inbox_ref" not in indexes
 
 
-def test_each_stored_envelope_is_audited_in_order_and_kept_canonical(make_node: NodeFactory) -> None:
+def test_each_stored_envelope_is_listed_by_the_batch_audit_entry_in_order(
+    make_node: NodeFactory,
+) -> None:
     node = make_node("Stadt A")
     peer = FakePeer("Stadt B", "http://127.0.0.1:9").trusted_by(node)
     envelopes = [peer.envelope({"title": f"Bericht {n} \u2013 Straße", "summary": "ß"}) for n in range(5)]
     assert statuses(ingest(node, peer.node_id, envelopes)) == ["accepted"] * 5
-    received = [e for e in audit.list_entries(node) if e["action"] == "received"]
+    [batch] = [e for e in audit.list_entries(node) if e["action"] == "received.batch"]  # one entry per batch
+    assert (batch["record_id"], batch["digest"], batch["recipients"]) == (None, None, [peer.node_id])
+    received = [e for e in audit.per_record([batch]) if e["action"] == "received"]
     assert [e["record_id"] for e in received] == [e["id"] for e in envelopes]
     assert [e["digest"] for e in received] == [audit.digest_of(canonical_bytes(e)) for e in envelopes]
     stored = [row[0] for row in node.db.execute("SELECT envelope FROM inbox ORDER BY seq")]

@@ -209,7 +209,7 @@ async def test_preview_shows_byte_for_byte_what_the_share_sends(fed: Federation)
     [push] = fed.bytes_from(a)
     assert push.body == b'{"envelopes":[' + shown["bytes"].encode() + b"]}"
     sent = [e for e in audit.list_entries(a) if e["action"] == "sent"]
-    received = [e for e in audit.list_entries(b) if e["action"] == "received"]
+    received = [e for e in audit.per_record(audit.list_entries(b)) if e["action"] == "received"]
     assert [e["digest"] for e in sent] == [e["digest"] for e in received] == [shown["sha256"]]
 
 
