@@ -58,6 +58,7 @@ from typing import Any
 import aiohttp
 import tomli_w
 
+from bench.cputime import Cpu
 from node.home import CONFIG_FILE, DB_FILE, Node, init_home
 from node.sharing.records import send_alert
 from node.store import now
@@ -87,6 +88,15 @@ def alert_content(index: int) -> dict[str, Any]:
         "trend": "rising",
         "instruction": "Seniorentreffs informieren: Die Polizei holt nie Wertsachen ab.",
     }
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different TCP ports on 127.0.0.1 that were free a moment ago (held together while picked)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 def free_port() -> int:
@@ -150,9 +160,12 @@ class Served:
             raise SystemExit(f"{self.name} is not running:\n{tail}")
         try:
             with urllib.request.urlopen(f"{self.url}/.well-known/praevnet", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+                served = json.loads(response.read()).get("node_id") if response.status == 200 else None
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return False
+        if self.node_id and served != self.node_id:  # another process took its port before it could
+            raise SystemExit(f"{self.name}: port {self.port} answers as {served}; run the bench again")
+        return served is not None
 
 
 @dataclass
@@ -186,17 +199,19 @@ def pair(a: Node, b: Node) -> None:
 
 def build(base: Path, peers: int, poll_interval: float | None) -> Federation:
     """Create every home, and pair the origin and the measuring node with each receiver."""
-    fed = Federation(base=base, origin=Served("Ursprungsstadt", base / "origin", free_port()))
+    ports = free_ports(peers + 2)
+    fed = Federation(base=base, origin=Served("Ursprungsstadt", base / "origin", ports[0]))
     fed.receivers = [
-        Served(f"Empfängerstadt {i + 1}", base / f"receiver-{i + 1:02d}", free_port()) for i in range(peers)
+        Served(f"Empfängerstadt {i + 1}", base / f"receiver-{i + 1:02d}", ports[i + 2]) for i in range(peers)
     ]
     for served in fed.served:
         served.init()
     if poll_interval is not None:
         set_poll_interval(fed.origin.home, poll_interval)
     fed.probe_home = base / "probe"
-    init_home(fed.probe_home, name="Messpunkt", url=f"http://127.0.0.1:{free_port()}")  # never served
+    init_home(fed.probe_home, name="Messpunkt", url=f"http://127.0.0.1:{ports[1]}")  # never served
     origin, probe = Node.open(fed.origin.home), Node.open(fed.probe_home)
+    fed.origin.node_id = origin.node_id
     try:
         for served in fed.receivers:
             receiver = Node.open(served.home)
@@ -382,6 +397,32 @@ class RawProbe:
 
 
 @dataclass
+class CpuSpans:
+    """CPU time used over several spans of wall-clock time, added up."""
+
+    cpu: Cpu | None = None
+    wall: float = 0.0
+    count: int = 0
+
+    def add(self, used: Cpu, wall: float) -> None:
+        """Add one span."""
+        self.cpu = used if self.cpu is None else self.cpu.plus(used)
+        self.wall += wall
+        self.count += 1
+
+    def describe(self) -> str:
+        """CPU per span in ms, by whom, beside what the CPUs had."""
+        if self.cpu is None:
+            return "not measured"
+        return self.cpu.describe(self.wall, unit=self.count / 1000.0, label="ms")
+
+
+def pids(served: Served) -> list[int]:
+    """The process id of a served node (none if it is not running)."""
+    return [served.process.pid] if served.process is not None else []
+
+
+@dataclass
 class Samples:
     """Everything measured, in seconds."""
 
@@ -391,6 +432,8 @@ class Samples:
     fanout: list[float] = field(default_factory=list)  # signed PUTs to every receiver at once
     origin_sent: list[float] = field(default_factory=list)  # per alert: origin's commit -> last request sent
     origin_log: OriginLog | None = None
+    cpu_alerts: CpuSpans = field(default_factory=lambda: CpuSpans())  # from before each alert to its last arrival
+    cpu_fanouts: CpuSpans = field(default_factory=lambda: CpuSpans())  # each raw fan-out
 
 
 async def measure(fed: Federation, alerts: int, seed: int) -> Samples:
@@ -408,11 +451,16 @@ async def measure(fed: Federation, alerts: int, seed: int) -> Samples:
             await deliver_one(origin, watches, 0, Samples(poll_interval=pause, origin_log=samples.origin_log))
             await raw.round_trips(session, RAW_PER_ALERT)
             await raw.fanout(session)
+            groups = {"origin": pids(fed.origin), "receivers": [pid for s in fed.receivers for pid in pids(s)]}
             for index in range(1, alerts + 1):
                 await asyncio.sleep(rng.uniform(0, pause))  # a random moment of the origin's delivery loop
+                before, started = Cpu.now(groups), time.perf_counter()
                 samples.latency.append(await deliver_one(origin, watches, index, samples))
+                samples.cpu_alerts.add(Cpu.now(groups).since(before), time.perf_counter() - started)
                 samples.raw += await raw.round_trips(session, RAW_PER_ALERT)
+                before, started = Cpu.now(groups), time.perf_counter()
                 samples.fanout += await raw.fanout(session)
+                samples.cpu_fanouts.add(Cpu.now(groups).since(before), time.perf_counter() - started)
     finally:
         for watch in watches:
             watch.close()
@@ -463,6 +511,8 @@ def report(peers: int, samples: Samples) -> None:
         )
     else:
         print("origin: commit -> last request sent:     not logged (no round sent to every receiver at once)")
+    print(f"CPU per alert (commit to last stored): {samples.cpu_alerts.describe()}")
+    print(f"CPU per raw fan-out:                   {samples.cpu_fanouts.describe()}")
     print(f"target p99 < {TARGET_P99_MS:.0f} ms: {'met' if ms(latency, 99) < TARGET_P99_MS else 'missed'}")
 
 

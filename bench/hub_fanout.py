@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import aiohttp
 import tomli_w
 
 from bench.alert_latency import Served, alert_content, child_env, free_port, percentile, show_profile
+from bench.cputime import Cpu, cpu_seconds, own_cpu
 from node.exchange.worker import MAX_SENDING
 from node.home import CONFIG_FILE, DB_FILE, Node
 from node.networks.operator import admit_member, create_network
@@ -202,56 +202,6 @@ async def signed_put(
     verify_response(status, headers, answer, request, lambda node_id, key_id: key)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy() -> float:
-    """CPU seconds every CPU of the machine has been busy so far (Linux /proc/stat: all but idle and iowait)."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class Cpu:
-    """CPU seconds used so far: by the hub, the member processes, this process, and the whole machine."""
-
-    hub: float
-    members: float
-    bench: float
-    machine: float
-
-    @classmethod
-    def now(cls, hub: int, members: list[int]) -> Cpu:
-        """Read them now."""
-        return cls(cpu_seconds(hub), sum(cpu_seconds(pid) for pid in members), own_cpu(), machine_busy())
-
-    def since(self, before: Cpu) -> Cpu:
-        """What was used between `before` and this reading."""
-        return Cpu(
-            self.hub - before.hub,
-            self.members - before.members,
-            self.bench - before.bench,
-            self.machine - before.machine,
-        )
-
-    def describe(self, wall: float) -> str:
-        """Where the CPU time went, beside the CPU time the machine had."""
-        others = max(0.0, self.machine - self.hub - self.members - self.bench)
-        return (
-            f"hub {self.hub:5.2f} s, members {self.members:5.2f} s, bench {self.bench:5.2f} s,"
-            f" rest of the machine {others:5.2f} s, of {wall * (os.cpu_count() or 1):5.2f} s the CPUs had"
-        )
-
-
-def own_cpu() -> float:
-    """This process's user + system CPU time so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def pending_relays(hub: Served) -> int:
     """Relays the hub has not finished yet (its database, read-only)."""
     with contextlib.closing(sqlite3.connect(f"file:{hub.home / DB_FILE}?mode=ro", uri=True)) as db:
@@ -301,22 +251,23 @@ async def measure(base: Path, count: int, processes: int, profile: bool = False)
         async with aiohttp.ClientSession(connector=connector) as session:
             alert = network_alert(origin, network, 1)
             pids = [process.pid for process in sim.processes]
-            cpu_at_start = Cpu.now(hub.process.pid, pids)
+            groups = {"hub": [hub.process.pid], "members": pids}
+            cpu_at_start = Cpu.now(groups)
             cpu_before, started = cpu_seconds(hub.process.pid), time.time()
             await signed_put(session, origin, hub, alert, hub_key.public)
             accepted = time.time() - started
             arrived = await sim.wait_for(alert["id"], count)
             cpu_spent = cpu_seconds(hub.process.pid) - cpu_before
-            relay_cpu = Cpu.now(hub.process.pid, pids).since(cpu_at_start)
+            relay_cpu = Cpu.now(groups).since(cpu_at_start)
             await relays_recorded(hub)
             cpu_done, finished = cpu_seconds(hub.process.pid) - cpu_before, time.time() - started
             # the raw limit: bare signed PUTs from one process
             raw_alert = network_alert(origin, network, 2, envelope_ref(alert))
-            raw_at_start = Cpu.now(hub.process.pid, pids)
+            raw_at_start = Cpu.now(groups)
             raw_cpu, raw_started = own_cpu(), time.time()
             await asyncio.gather(*(signed_put(session, origin, m, raw_alert, m.key.public) for m in members))
             raw_wall, raw_cpu = time.time() - raw_started, own_cpu() - raw_cpu
-            raw_split = Cpu.now(hub.process.pid, pids).since(raw_at_start)
+            raw_split = Cpu.now(groups).since(raw_at_start)
             raw_arrived = await sim.wait_for(raw_alert["id"], count)
     finally:
         await sim.stop()
