@@ -75,7 +75,7 @@ def test_a_sent_alert_is_listed_until_it_expires_then_shown_as_expired(
     assert page.locator("#hits li").count() == 1
 
     clock_file.write_text(f"+{int(timedelta(hours=2).total_seconds())}\n")  # an hour past the expiry
-    wait_for(lambda: session_ended(page, augsburg.ui_url), 30, "Augsburg's clock to move on")
+    wait_for(lambda: session_ended(page, augsburg.ui_url), 90, "Augsburg's clock to move on")
     assert login(page, augsburg.ui_url, "olga") == 200
     assert HEADLINE not in page.locator("main").inner_text()
     assert "Keine aktuellen Warnungen." in page.locator("main").inner_text()
@@ -89,7 +89,7 @@ def test_a_sent_alert_is_listed_until_it_expires_then_shown_as_expired(
     assert_accessible(page)
     screenshot(page, "received-alert-expired")
 
-    wait_for(lambda: session_ended(page, bonn.ui_url), 30, "Bonn's clock to move on")
+    wait_for(lambda: session_ended(page, bonn.ui_url), 90, "Bonn's clock to move on")
     assert login(page, bonn.ui_url, "olga", then="/records") == 200
     assert HEADLINE not in page.locator("main").inner_text()  # own list: current records and alerts
     page.click("a[href='/records?expired=1']")
