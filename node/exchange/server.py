@@ -57,6 +57,8 @@ ERROR_CODES = {
 
 REFUSED_BY_STATUS: dict[int, Refusal] = {400: "malformed", 401: "auth", 403: "policy", 413: "size", 415: "malformed"}
 """The answers that refuse a request, and the reason each is counted under (node.events)."""
+SERVED_BATCH = "served.batch"
+"""The audit action of the entry that lists the envelopes of one outbox page a peer pulled."""
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 """The methods reported by name; any other a client makes up is reported as `other`."""
 
@@ -221,23 +223,26 @@ async def outbox(request: web.Request) -> web.Response:
         served = relays.mark_served(conn, peer["node_id"], relayed, stamp)
         envelopes = [stored for stored in page.envelopes if stored.relay is None or stored.relay in served]
         texts = [stored.text.encode() for stored in envelopes]
-        audit.append_many(
-            conn,
-            [
-                {
-                    "user": NODE_ACTOR.name,
-                    "action": "served",
-                    "record_id": stored.envelope["id"],
-                    "version": stored.envelope["version"],
-                    "recipients": [peer["node_id"]],
-                    "digest": audit.digest_of(text),
-                    "detail": f"{stored.envelope['type']}"
-                    + (f" of {stored.envelope['origin']} (relayed)" if stored.relay is not None else "")
-                    + " pulled by the peer",
-                }
-                for stored, text in zip(envelopes, texts, strict=True)
-            ],
-        )
+        if envelopes:  # one entry for the page, naming every envelope in it (node.audit.per_record)
+            audit.append(
+                conn,
+                user=NODE_ACTOR.name,
+                action=SERVED_BATCH,
+                recipients=[peer["node_id"]],
+                detail=f"{len(envelopes)} envelope(s) pulled by the peer",
+                records=[
+                    {
+                        "action": "served",
+                        "record_id": stored.envelope["id"],
+                        "version": stored.envelope["version"],
+                        "digest": audit.digest_of(text),
+                        "detail": f"{stored.envelope['type']}"
+                        + (f" of {stored.envelope['origin']} (relayed)" if stored.relay is not None else "")
+                        + " pulled by the peer",
+                    }
+                    for stored, text in zip(envelopes, texts, strict=True)
+                ],
+            )
     cursor, more = page.cursor, page.more
     remaining = policy.outbox_remaining(node, peer["node_id"], cursor) if more else 0
     body = outbox_page_body(texts, cursor, more, remaining)

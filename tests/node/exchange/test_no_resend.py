@@ -20,6 +20,7 @@ from node.sharing.shares import share_record
 from node.transport.client import new_session
 from node.trust.peers import get_peer
 from node.users import ADMIN
+from protocol.canonical import canonical_bytes
 from tests.conftest import RECORD, alert_content
 from tests.node.federation import Federation, Wire
 
@@ -52,7 +53,7 @@ def pulled(fed: Federation, a: Node) -> list[Wire]:
 
 def actions(a: Node, action: str) -> Counter[str]:
     """How many audit entries of `action` each record has on `a`."""
-    return Counter(entry["record_id"] for entry in audit.list_entries(a) if entry["action"] == action)
+    return Counter(entry["record_id"] for entry in audit.per_record(audit.list_entries(a)) if entry["action"] == action)
 
 
 def cursor_of(b: Node, a: Node) -> int:
@@ -82,6 +83,7 @@ async def test_a_pull_after_a_complete_push_transfers_only_the_cursor(fed: Feder
     assert cursor_of(b, a) == 3
     assert actions(a, "sent") == dict.fromkeys(ids, 1)
     assert actions(a, "served") == {}
+    assert a.db.execute("SELECT count(*) FROM audit WHERE action = 'served.batch'").fetchone()[0] == 0
 
 
 async def test_a_partly_done_push_leaves_the_rest_to_the_pull_gaps_included(fed: Federation) -> None:
@@ -104,6 +106,10 @@ async def test_a_partly_done_push_leaves_the_rest_to_the_pull_gaps_included(fed:
     assert inbox_ids(b) == {*ids, alert}
     assert cursor_of(b, a) == 51
     assert actions(a, "sent") + actions(a, "served") == dict.fromkeys([*ids, alert], 1)
+    served = [entry for entry in audit.per_record(audit.list_entries(a)) if entry["action"] == "served"]
+    assert [entry["digest"] for entry in served] == [audit.digest_of(canonical_bytes(e)) for e in page.envelopes()]
+    assert a.db.execute("SELECT count(*) FROM audit WHERE action = 'served.batch'").fetchone()[0] == 1
+    assert audit.verify(a) == []
 
 
 async def test_a_refused_push_is_served_again(fed: Federation) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from node import audit
 from node.errors import NodeError
 from node.exchange.worker import Worker
 from node.home import Node
@@ -119,8 +120,8 @@ async def test_a_pull_only_town_pulls_relays_from_the_hub_exactly_as_signed(town
     assert relays(h.o, h.t) == [("delivered", "pulled")]
     sender = h.t.db.execute("SELECT sender FROM inbox WHERE origin = ?", (h.m.node_id,)).fetchone()[0]
     assert sender == h.o.node_id
-    served = h.o.db.execute("SELECT detail FROM audit WHERE action = 'served'").fetchall()
-    assert served == [(f"experience of {h.m.node_id} (relayed) pulled by the peer",)]
+    served = [e["detail"] for e in audit.per_record(audit.list_entries(h.o)) if e["action"] == "served"]
+    assert served == [f"experience of {h.m.node_id} (relayed) pulled by the peer"]
 
     again = await h.fed.pull(h.t, h.o)  # the cursor moved on: nothing twice
     assert again.get("accepted", 0) == 0
@@ -231,7 +232,7 @@ async def test_a_malformed_outbox_request_is_refused_and_serves_no_relay(town: T
     assert status == 400
     assert "since" in message or "limit" in message or "evil" in message
     assert relays(h.o, h.t) == [("pending", None)]
-    assert not h.o.db.execute("SELECT 1 FROM audit WHERE action = 'served'").fetchone()
+    assert not [e for e in audit.per_record(audit.list_entries(h.o)) if e["action"] == "served"]
 
 
 async def test_a_stranger_gets_no_relay(town: Town) -> None:
