@@ -15,7 +15,11 @@ The raw limit, measured in the same run between the alerts: the round-trip time 
 real delivery, one signed inbox PUT carrying one pre-signed alert envelope, sent directly with
 node.transport.client.signed_request from a measuring node to one receiver (5 per alert). As a second
 limit, the same PUT is sent to all N receivers at once (once per alert): the time until each
-answers is what fanning out costs on this machine without the node's queue and delivery loop.
+answers is what fanning out costs on this machine without the node's queue and delivery loop. The
+disk's part of it, measured after the alerts: one durable SQLite commit (as each receiver makes per
+transaction) in N processes at once. And where the CPU went: per alert (commit to last stored) and per
+raw fan-out, the CPU time of the origin, the receivers, the bench and the rest of the machine (others'
+work on a shared machine), beside what the CPUs had in that time (bench.cputime).
 
 The origin's own part: its delivery loop logs (event `delivery.fanout`) the moment the body of the
 last request of a round that started transactions to several peers has been written; the time from
@@ -35,6 +39,7 @@ import asyncio
 import contextlib
 import json
 import math
+import multiprocessing
 import os
 import pstats
 import random
@@ -71,6 +76,7 @@ from protocol.timestamps import format_timestamp
 PRAEVNET = str(Path(sys.executable).parent / "praevnet")
 TARGET_P99_MS = 200.0
 RAW_PER_ALERT = 5
+DISK_ROUNDS = 5  # rounds of one durable commit in every receiver's place at once
 WATCH_SLEEP = 0.005  # seconds between sweeps over the receivers' databases
 ALERT_TIMEOUT = 60.0  # seconds one alert may take to reach every receiver before the bench gives up
 
@@ -433,6 +439,7 @@ class Samples:
     origin_sent: list[float] = field(default_factory=list)  # per alert: origin's commit -> last request sent
     origin_log: OriginLog | None = None
     cpu_alerts: CpuSpans = field(default_factory=lambda: CpuSpans())  # from before each alert to its last arrival
+    commits: list[float] = field(default_factory=list)  # durable commits in N processes at once
     cpu_fanouts: CpuSpans = field(default_factory=lambda: CpuSpans())  # each raw fan-out
 
 
@@ -469,6 +476,42 @@ async def measure(fed: Federation, alerts: int, seed: int) -> Samples:
     return samples
 
 
+def _one_commit(path: str, go: Any, done: Any) -> None:
+    """In a process of its own: open a database as a node does, wait for `go`, make one durable commit."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE IF NOT EXISTS t (x)")
+    go.wait()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO t VALUES (1)")
+    conn.execute("COMMIT")
+    done.put(time.time())
+    conn.close()
+
+
+def concurrent_commits(base: Path, count: int, rounds: int) -> list[float]:
+    """The disk's part of the limit: one durable SQLite commit (WAL, synchronous=FULL, as every node commits) in
+    each of `count` processes at once, `rounds` times; the seconds until each commit returned."""
+    context = multiprocessing.get_context("fork")
+    times: list[float] = []
+    for round_ in range(rounds):
+        go, done = context.Event(), context.Queue()
+        workers = [
+            context.Process(target=_one_commit, args=(str(base / f"disk-{round_}-{i}.db"), go, done))
+            for i in range(count)
+        ]
+        for worker in workers:
+            worker.start()
+        time.sleep(1.0)  # every process has opened its database and waits
+        started = time.time()
+        go.set()
+        times += [done.get(timeout=60) - started for _ in workers]
+        for worker in workers:
+            worker.join()
+    return times
+
+
 def percentile(values: list[float], p: float) -> float:
     """The nearest-rank p-th percentile."""
     ordered = sorted(values)
@@ -503,6 +546,8 @@ def report(peers: int, samples: Samples) -> None:
     ratio("ratio latency / raw:", samples.raw)
     line(f"raw fan-out: that PUT to all {peers} at once:", samples.fanout, f"({alerts} fan-outs)")
     ratio("ratio latency / raw fan-out:", samples.fanout)
+    if samples.commits:
+        line(f"raw disk: a durable commit in {peers} processes:", samples.commits, f"({DISK_ROUNDS} rounds)")
     if samples.origin_sent:
         line(
             "origin: commit -> last request sent:",
@@ -564,6 +609,7 @@ def main() -> None:
             print(f"started {len(fed.served)} serve processes in {time.perf_counter() - started:.1f} s")
             time.sleep(3.0)  # let the pulls every node makes at start finish
             samples = asyncio.run(measure(fed, args.alerts, args.seed))
+            samples.commits = concurrent_commits(Path(tmp), args.peers, DISK_ROUNDS)
         except KeyboardInterrupt:
             raise SystemExit("interrupted; stopping every serve process") from None
         finally:
