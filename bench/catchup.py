@@ -196,9 +196,10 @@ async def pull(peer_home: Path) -> tuple[dict[str, Any], float, int]:
 
 def pull_process(peer_home: str, cpus: Cpus, answer: Connection, profile: str | None) -> None:
     """Child process: the peer pulls (with its verification workers, on `cpus`); sends back the report, seconds,
-    inbox rows, its own peak RSS and that of its largest verification worker (MB). With `profile`, writes a
-    cProfile of its own process (not of the workers) there."""
+    inbox rows, its own peak RSS and that of its largest verification worker (MB), and the CPU seconds of its
+    own process and of its workers. With `profile`, writes a cProfile of its own process (not of the workers)."""
     pin(cpus)
+    started = cpu_seconds(resource.RUSAGE_SELF)
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
         profiler.enable()
@@ -206,19 +207,29 @@ def pull_process(peer_home: str, cpus: Cpus, answer: Connection, profile: str | 
     if profiler is not None and profile is not None:
         profiler.disable()
         profiler.dump_stats(profile)
-    shutdown()  # the verification workers, so that their peak is counted
-    answer.send((report, seconds, stored, peak_rss_mb(), peak_rss_mb(resource.RUSAGE_CHILDREN)))
+    shutdown()  # the verification workers, so that their peak and CPU time are counted
+    own, workers = cpu_seconds(resource.RUSAGE_SELF) - started, cpu_seconds(resource.RUSAGE_CHILDREN)
+    answer.send((report, seconds, stored, peak_rss_mb(), peak_rss_mb(resource.RUSAGE_CHILDREN), own, workers))
+
+
+def cpu_seconds(who: int) -> float:
+    """User and system CPU seconds of this process (or of its finished children) so far."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
 class Outcome:
-    """One catch-up: seconds, the origin's busy seconds, peak RSS of origin, peer and worker (MB)."""
+    """One catch-up: seconds, the origin's busy seconds, peak RSS of origin, peer and worker (MB), and the CPU
+    seconds of the peer's process and of its verification workers."""
 
     seconds: float
     serving: float
     origin_mb: float
     peer_mb: float
     worker_mb: float
+    peer_cpu: float
+    worker_cpu: float
 
 
 def catch_up(
@@ -245,7 +256,7 @@ def catch_up(
         receiving, sending = context.Pipe(duplex=False)
         peer = context.Process(target=pull_process, args=(str(peer_home), cpus[1], sending, profiles[1]), name="peer")
         peer.start()
-        report, seconds, stored, peer_mb, worker_mb = receiving.recv()
+        report, seconds, stored, peer_mb, worker_mb, peer_cpu, worker_cpu = receiving.recv()
         peer.join()
         serving = busy.value - before
     finally:
@@ -257,7 +268,7 @@ def catch_up(
     shutil.rmtree(work)
     if stored != total or report.get("accepted") != total:
         raise SystemExit(f"the peer stored {stored} of {total} records (pull report: {report})")
-    return Outcome(seconds, serving, peak.value, peer_mb, worker_mb)
+    return Outcome(seconds, serving, peak.value, peer_mb, worker_mb, peer_cpu, worker_cpu)
 
 
 def report_line(label: str, total: int, outcome: Outcome) -> None:
@@ -265,6 +276,11 @@ def report_line(label: str, total: int, outcome: Outcome) -> None:
     rate = total / outcome.seconds
     print(f"{label:<20}{rate:,.0f} records/s ({total:,} records in {outcome.seconds:.1f} s, pages of {PAGE_SIZE})")
     print(f"  the origin was busy answering outbox pages for {outcome.serving:.1f} s of these {outcome.seconds:.1f} s")
+    print(
+        f"  the peer used {outcome.peer_cpu:.1f} CPU s in its process and {outcome.worker_cpu:.1f} in verification "
+        f"workers: {(outcome.peer_cpu + outcome.worker_cpu) * 1e6 / total:.0f} us/record; its process was busy "
+        f"{outcome.peer_cpu / outcome.seconds:.0%} of the time"
+    )
     workers = "no verification worker"
     if outcome.worker_mb:
         workers = f"largest verification worker {outcome.worker_mb:.0f} MB"
