@@ -355,10 +355,12 @@ def _retryable(exc: PeerError) -> bool:
 def _may_change_chain(node: Node, peer_id: str, own: Sequence[tuple[int, str, str | None]]) -> bool:
     """Whether node.sharing.chain.note_delivery has anything to do: a refusal (perhaps as a fork), or an
     envelope the peer took while it shows an old fork refusal. Otherwise its write would change nothing."""
+    if not own:
+        return False
     if any(state != "delivered" for _, state, _ in own):
         return True
     shown = node.db.execute("SELECT chain_fork FROM peers WHERE node_id = ?", (peer_id,)).fetchone()
-    return bool(own) and shown is not None and shown[0] is not None
+    return shown is not None and shown[0] is not None
 
 
 async def _put(

@@ -1,7 +1,7 @@
 """Background work of a serving node: the push sender loop and scheduled pulls.
 
-One transaction in flight per peer, at most MAX_SENDING at once; a slow peer never holds up the others. The loop looks at the
-durable queue as soon as a commit queued something, in this process or another (node.wake), and
+One transaction in flight per peer, over at most MAX_SENDING connections; a slow peer never holds up the others.
+The loop looks at the durable queue as soon as a commit queued something, in this process or another (node.wake), and
 every `poll_interval` seconds in any case. Pulls run at start, every `pull_interval` seconds, and within a second after
 a gap in a peer's chain, one pull per peer at a time, each in a task of its own (so a peer whose pull hangs
 until its `pull_timeout` holds up no other); expired alerts are purged at start and every ten minutes. The lists of
@@ -41,7 +41,7 @@ CATCH_UP_CHECK = 1.0
 KEYS_INTERVAL = 2.0
 MIN_ROUND = 0.005  # seconds between two looks at the queue, however often the node is woken
 STOP_GRACE = 5.0  # seconds a transaction in flight may take to finish when the node stops
-MAX_SENDING = 100  # transactions (and so connections) in flight at once; a larger fan-out waits its turn
+MAX_SENDING = 100  # connections open at once; the requests of a larger fan-out wait for one, signed and ready
 
 
 @dataclass
@@ -69,14 +69,13 @@ class Worker:
         self.finished = 0  # transactions in flight at stop() that finished
         self.handed_back = 0  # transactions in flight at stop() handed back to the queue
         self.commits = GroupCommit(node)  # the answers of a fan-out are recorded in shared commits
-        self.sending = asyncio.Semaphore(MAX_SENDING)
 
     async def start(self) -> None:
         """Open the HTTP session, listen for wake-ups, and start the loops."""
         trace = aiohttp.TraceConfig()
         trace.on_request_start.append(self._request_start)
         trace.on_request_chunk_sent.append(self._request_sent)
-        self.session = new_session(self.node, trace_configs=[trace])
+        self.session = new_session(self.node, trace_configs=[trace], connections=MAX_SENDING)
         self.listener = Listener.open(database_of(self.node.db.conn))
         if self.listener is not None:
             asyncio.get_running_loop().add_reader(self.listener.fileno(), self.listener.drain, self.woken.set)
@@ -147,8 +146,7 @@ class Worker:
 
     async def _send(self, peer_id: str) -> None:
         try:
-            async with self.sending:
-                await send_batch(self.node, self.session, peer_id, self.commits)  # which logs what the peer answered
+            await send_batch(self.node, self.session, peer_id, self.commits)  # which logs what the peer answered
         except Exception:
             log.exception("delivery to %s", peer_id)
         finally:

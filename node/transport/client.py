@@ -75,17 +75,26 @@ def _reason(exc: BaseException) -> str:
 
 
 def new_session(
-    node: Node, *, within: float | None = None, trace_configs: list[aiohttp.TraceConfig] | None = None
+    node: Node,
+    *,
+    within: float | None = None,
+    trace_configs: list[aiohttp.TraceConfig] | None = None,
+    connections: int | None = None,
 ) -> aiohttp.ClientSession:
     """An HTTP session with the node's configured timeouts, or at most `within` seconds each (quick checks);
-    `trace_configs` are aiohttp's request hooks (the worker times its fan-outs with them)."""
+    `trace_configs` are aiohttp's request hooks (the worker times its fan-outs with them), `connections` the
+    most connections open at once (requests beyond wait for one; aiohttp's default is 100)."""
     settings = node.config.delivery
     request, connect = settings.request_timeout, settings.connect_timeout
     if within is not None:
         request, connect = min(request, within), min(connect, within)
     timeout = aiohttp.ClientTimeout(total=request, connect=connect, sock_read=request)
     return aiohttp.ClientSession(
-        timeout=timeout, headers={"User-Agent": USER_AGENT}, auto_decompress=False, trace_configs=trace_configs
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        auto_decompress=False,
+        trace_configs=trace_configs,
+        connector=aiohttp.TCPConnector(limit=connections) if connections is not None else None,
     )
 
 
