@@ -84,10 +84,15 @@ def _unpack(outcome: tuple[str | None, list[VerifiedEnvelope | str]]) -> list[Ve
 async def verify_page(body: bytes, keys: KeyTable, envelopes: int, workers: int) -> list[VerifiedEnvelope | str]:
     """Verify an outbox page of `envelopes` envelopes, in a worker process when that pays.
 
-    Raises PageRefused if the page is malformed.
+    Without workers, a large page is verified in a thread of the node's process, so that the event loop
+    meanwhile sends the request for the next page and the peer builds it (verifying in the loop held that
+    request back until the page was done: peer and origin then took turns). Raises PageRefused if the page
+    is malformed.
     """
-    if workers < 1 or envelopes < POOLED_FROM:
+    if envelopes < POOLED_FROM:
         return _unpack(_verify(body, keys))
+    if workers < 1:
+        return _unpack(await asyncio.to_thread(_verify, body, keys))
     try:
         outcome = await asyncio.get_running_loop().run_in_executor(_executor(workers), _verify, body, keys)
     except BrokenProcessPool:
