@@ -65,8 +65,9 @@ def run(total: int) -> None:
         home, _, port, prep = prepare(base, total)
         print(f"preparation (not measured): {total:,} records sealed and granted in {prep:.1f} s")
         context = multiprocessing.get_context("spawn")
-        busy = context.Value("d", 0.0)
-        process = context.Process(target=serve_origin, args=(str(home), port, busy), name="origin", daemon=True)
+        busy, peak = context.Value("d", 0.0), context.Value("d", 0.0)
+        origin_args = (str(home), port, busy, peak, None, None)  # unpinned, not profiled
+        process = context.Process(target=serve_origin, args=origin_args, name="origin", daemon=True)
         process.start()
         answers: list[float] = []
         stop = threading.Event()

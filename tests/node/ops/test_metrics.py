@@ -67,13 +67,13 @@ async def test_sent_received_queues_latency_and_lag_follow_real_traffic(
 
     assert value(received, "praevnet_pull_lag_seconds", peer=augsburg.node_id) is None  # never pulled yet
     report = await federation.pull(bonn, augsburg)
-    assert report["duplicate"] == 2
+    assert report.get("duplicate", 0) == 0  # what the push delivered does not come again (SPEC 8.3)
     assert not report["more"]
     _, pulled = await scrape(b_admin)
     lag = value(pulled, "praevnet_pull_lag_seconds", peer=augsburg.node_id)
     assert lag is not None
     assert lag >= 0
-    assert value(pulled, "praevnet_envelopes_received_total", kind="alert", outcome="duplicate") == 1
+    assert value(pulled, "praevnet_envelopes_received_total", kind="alert", outcome="duplicate") in (None, 0)
     _, served = await scrape(a_admin)
     assert value(served, "praevnet_http_requests_total", route="/fed/v1/outbox", method="GET", status="200") == 1
 
