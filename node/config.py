@@ -37,7 +37,7 @@ class DeliveryConfig:
     pull_interval: float = 300.0
     min_backoff: float = 5.0
     max_backoff: float = 14400.0
-    verify_workers: int = -1  # processes that verify pulled pages: -1 one per CPU core, 0 none (verify inline)
+    verify_workers: int = -1  # processes that check signatures of pulled pages and pushed batches: -1 per core, 0 none
     pull_max_pages: int = 1000  # outbox pages one pull from one peer fetches at most; the next pull goes on
     pull_timeout: float = 600.0  # seconds one pull from one peer may take; what it stored by then is kept
 

@@ -10,7 +10,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from protocol.canonical import parse_scanned
-from protocol.envelope import KeyResolver, VerifiedEnvelope, verify_envelope
+from protocol.envelope import (
+    KeyResolver,
+    PreparedEnvelope,
+    SignatureCheck,
+    VerifiedEnvelope,
+    prepare_envelope,
+    run_checks,
+)
 from protocol.errors import ProtocolError
 from protocol.wire import parse_outbox_page
 
@@ -34,10 +41,43 @@ def verify_each(
 
     `astral` as for verify_envelope: only for envelopes of a document parsed by parse_scanned.
     """
-    checked: list[VerifiedEnvelope | str] = []
+    prepared = prepare_each(envelopes, resolve, astral)
+    return settle_each(prepared, run_checks(checks_of(prepared)))
+
+
+Prepared = PreparedEnvelope | str
+"""An envelope prepared for its signature checks, or the reason it was refused before them."""
+
+
+def prepare_each(envelopes: Sequence[Any], resolve: KeyResolver, astral: bool | None = None) -> list[Prepared]:
+    """Prepare every envelope (protocol.envelope.prepare_envelope); one that fails before its signature
+    checks gets its reason."""
+    prepared: list[Prepared] = []
     for envelope in envelopes:
         try:
-            checked.append(verify_envelope(envelope, resolve, astral=astral))
+            prepared.append(prepare_envelope(envelope, resolve, astral=astral))
+        except ProtocolError as exc:
+            prepared.append(str(exc))
+    return prepared
+
+
+def checks_of(prepared: Sequence[Prepared]) -> list[SignatureCheck]:
+    """The Ed25519 checks of prepared envelopes, all in one list, in order (`settle_each` splits their outcomes)."""
+    return [check for item in prepared if not isinstance(item, str) for check in item.checks]
+
+
+def settle_each(prepared: Sequence[Prepared], failures: Mapping[int, str]) -> list[VerifiedEnvelope | str]:
+    """Each envelope's verdict, given why checks of `checks_of(prepared)` failed, by their index in it."""
+    checked: list[VerifiedEnvelope | str] = []
+    start = 0
+    for item in prepared:
+        if isinstance(item, str):
+            checked.append(item)
+            continue
+        mine = {index - start: why for index, why in failures.items() if start <= index < start + len(item.checks)}
+        start += len(item.checks)
+        try:
+            checked.append(item.settle(mine))
         except ProtocolError as exc:
             checked.append(str(exc))
     return checked

@@ -124,6 +124,10 @@ def check_profile(value: JSONValue) -> None:
     scan(value)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+"""Encodes values inside the profile as JCS does (see `encode_scanned`); one instance, reused (it keeps no state)."""
+
+
 def encode_scanned(value: JSONValue, astral: bool) -> bytes:
     """Canonical bytes of a value inside a document already checked by `scan`, which returned `astral`.
 
@@ -133,7 +137,7 @@ def encode_scanned(value: JSONValue, astral: bool) -> bytes:
     """
     if astral:
         return rfc8785.dumps(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def canonical_bytes(value: JSONValue) -> bytes:

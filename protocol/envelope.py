@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -212,6 +212,36 @@ def _canonical_whole(envelope: Mapping[str, Any], signed: bytes, content: bytes 
     return head + signed[1:at] + b'"signatures":' + encode_scanned(envelope["signatures"], astral) + b"," + signed[at:]
 
 
+SignatureCheck = tuple[bytes, bytes, bytes]
+"""One Ed25519 check an envelope needs: (public key, signature, message), for protocol.keys.verify."""
+
+
+@dataclass(frozen=True)
+class PreparedEnvelope:
+    """An envelope with every check done but its Ed25519 signature checks, which `checks` lists.
+
+    The verdict (`settle`): the first check that fails, else `problem` (a reason found after the
+    signatures in verify_envelope's order, such as a content hash that does not match), else `verified`.
+    Splitting them lets a node run the checks in other processes while it goes on with the batch.
+    """
+
+    checks: tuple[SignatureCheck, ...]
+    verified: VerifiedEnvelope | None
+    problem: ProtocolError | None = None
+
+    def settle(self, failures: Mapping[int, str]) -> VerifiedEnvelope:
+        """The verdict, given why checks failed (by index into `checks`; none failed if empty):
+        the verified envelope, or the ProtocolError that verify_envelope would raise."""
+        for index in range(len(self.checks)):
+            if index in failures:
+                raise SignatureError(failures[index])
+        if self.problem is not None:
+            raise self.problem
+        if self.verified is None:  # never: a prepared envelope holds a problem or the verified envelope
+            raise EnvelopeError("envelope was not verified")
+        return self.verified
+
+
 def verify_envelope(envelope: object, resolve: KeyResolver, *, astral: bool | None = None) -> VerifiedEnvelope:
     """Check an envelope completely: structure, origin signature, content hash and content schema.
 
@@ -219,6 +249,27 @@ def verify_envelope(envelope: object, resolve: KeyResolver, *, astral: bool | No
     `astral` only for an envelope inside a document that protocol.canonical.parse_scanned returned
     it for: the envelope is then not scanned again. Raises EnvelopeError, SignatureError or
     SchemaError with a message naming the problem.
+    """
+    prepared = prepare_envelope(envelope, resolve, astral=astral)
+    return prepared.settle(run_checks(prepared.checks))
+
+
+def run_checks(checks: Sequence[SignatureCheck]) -> dict[int, str]:
+    """Run Ed25519 checks; return why each one that failed did, by its index."""
+    failures: dict[int, str] = {}
+    for index, (public, signature, message) in enumerate(checks):
+        try:
+            verify(public, signature, message)
+        except SignatureError as exc:
+            failures[index] = str(exc)
+    return failures
+
+
+def prepare_envelope(envelope: object, resolve: KeyResolver, *, astral: bool | None = None) -> PreparedEnvelope:
+    """Every check of verify_envelope but the Ed25519 ones, which the result lists in the order verify_envelope
+    makes them; `PreparedEnvelope.settle` gives verify_envelope's verdict once they have run.
+
+    Raises what verify_envelope raises before its first signature check (structure, profile, not signed).
     """
     if not isinstance(envelope, Mapping):
         raise EnvelopeError("an envelope must be a JSON object")
@@ -233,20 +284,32 @@ def verify_envelope(envelope: object, resolve: KeyResolver, *, astral: bool | No
         raise SignatureError("envelope is not signed")
     origin = envelope["origin"]
     message = encode_scanned(signing_form(envelope), astral)
+    checks: list[SignatureCheck] = []
     verified_with: str | None = None
     for kid, sig in sorted(signatures.items()):
         try:
             check_key_id(kid)
             signature = b64url_decode(sig)
         except ProtocolError as exc:
-            raise SignatureError(f"malformed origin signature under {kid!r}: {exc}") from None
+            return PreparedEnvelope(
+                tuple(checks), None, SignatureError(f"malformed origin signature under {kid!r}: {exc}")
+            )
         public = resolve(origin, kid)
         if public is None:
             continue
-        verify(public, signature, message)
+        checks.append((public, signature, message))
         verified_with = verified_with or kid
     if verified_with is None:
-        raise SignatureError(f"no signature by a known key of origin {origin}")
+        return PreparedEnvelope((), None, SignatureError(f"no signature by a known key of origin {origin}"))
+    try:
+        verified = _verified(envelope, message, verified_with, astral)
+    except ProtocolError as exc:
+        return PreparedEnvelope(tuple(checks), None, exc)
+    return PreparedEnvelope(tuple(checks), verified)
+
+
+def _verified(envelope: Mapping[str, Any], message: bytes, key_id: str, astral: bool) -> VerifiedEnvelope:
+    """The checks after the signatures (content present is an object, its hash, its schema) and the result."""
     has_content = "content" in envelope
     kind = check_kind(envelope["type"])
     content_bytes: bytes | None = None
@@ -263,12 +326,12 @@ def verify_envelope(envelope: object, resolve: KeyResolver, *, astral: bool | No
         id=envelope["id"],
         version=envelope["version"],
         tlp=envelope["tlp"],
-        origin=origin,
+        origin=envelope["origin"],
         seq=envelope["seq"],
         prev=envelope["prev"],
         created=parse_timestamp(envelope["created"]),
         ref=sha256_b64url(message),
-        key_id=verified_with,
+        key_id=key_id,
         has_content=has_content,
         canonical=_canonical_whole(envelope, message, content_bytes, astral),
         network=envelope.get("network"),

@@ -18,12 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from node.events import Received, kind_of
+from node.exchange import signature_workers
 from node.exchange.inbox_store import store_batch
+from node.exchange.verify_pool import worker_count
 from node.home import Node
 from node.logs import short_reason
 from node.networks.crossing import crossing_problem, crossing_resolver, crossing_targets
@@ -32,7 +34,7 @@ from node.networks.relays import enqueue, hub_networks, relay_problem, relay_tar
 from node.store import dumps, flush_erased, now, now_text, rows, write
 from node.trust.peer_keys import KeyBook
 from node.trust.peers import peer_name
-from protocol.batch import verify_each
+from protocol.batch import Prepared, checks_of, prepare_each, settle_each
 from protocol.envelope import VerifiedEnvelope
 from protocol.timestamps import format_timestamp
 from protocol.tlp import may_forward
@@ -125,7 +127,23 @@ def ingest(
             return stored
     book = KeyBook.load(node.db.conn)
     resolve = crossing_resolver(node, book, envelopes)
-    return admit_and_store(node, sender, envelopes, verify_each(envelopes, resolve, astral), txn_id, book)
+    workers = worker_count(node.config.delivery.verify_workers)
+    with signature_workers.begin(workers, inline=len(envelopes) < signature_workers.SPLIT_FROM) as pending:
+        prepared: list[Prepared] = []
+        for start in range(0, len(envelopes), signature_workers.PART):
+            part = prepare_each(envelopes[start : start + signature_workers.PART], resolve, astral)
+            pending.add(checks_of(part))
+            prepared.extend(part)
+        try:  # stored as if every signature verified, committed only if they all did
+            hopeful = settle_each(prepared, {})
+            return admit_and_store(node, sender, envelopes, hopeful, txn_id, book, confirm=pending.failures)
+        except _SignaturesFailed:
+            pass  # rolled back: store again with the verdicts (the reference path, below)
+    return admit_and_store(node, sender, envelopes, settle_each(prepared, pending.failures()), txn_id, book)
+
+
+class _SignaturesFailed(Exception):
+    """A signature check failed after the batch was stored as if all verified: roll the transaction back."""
 
 
 def admit_and_store(
@@ -136,11 +154,14 @@ def admit_and_store(
     txn_id: str | None = None,
     book: KeyBook | None = None,
     then: Callable[[sqlite3.Connection], None] | None = None,
+    confirm: Callable[[], Mapping[int, str]] | None = None,
 ) -> dict[str, Any]:
     """Store envelopes from `sender` whose signatures were checked (`checked`, one per envelope, e.g. by
     protocol.batch in another process) after the node's own checks; answer as `ingest` does.
 
-    `then` runs last inside the same write transaction (a pull moves its cursor there).
+    `then` runs last inside the same write transaction (a pull moves its cursor there). `confirm`, for
+    signature checks still running elsewhere (node.exchange.signature_workers), is asked just before the
+    commit: if it names a failed check, the transaction is rolled back and _SignaturesFailed raised.
     """
     book = book or KeyBook.load(node.db.conn)
     admitted = _admit(node, book, sender, checked)
@@ -180,6 +201,8 @@ def admit_and_store(
             )
         if then is not None:
             then(conn)
+        if confirm is not None and confirm():
+            raise _SignaturesFailed
     if any(isinstance(item, VerifiedEnvelope) and item.kind == "retraction" for item in admitted):
         flush_erased(node.db)
     _report(node, envelopes, checked, admitted, results)
