@@ -2,7 +2,9 @@
 
 Prints records/s ingested into an empty node beside the raw Ed25519 verifications/s measured in the same
 run, and their ratio; then how fast the serving node's worker indexes those records for search afterwards
-(node.exchange.indexing). With --preload N, a second node first gets N records of a fake peer written
+(node.exchange.indexing). The pushing peer runs in a process of its own (a peer is another machine, but
+here it shares the cores), and the CPU each process spent per batch is printed with the rate that would
+leave no core idle: the limit of this machine for that much work per record. With --preload N, a second node first gets N records of a fake peer written
 straight into SQLite (inbox rows and the search index as the node would hold them; not measured), and the
 rate into it is printed beside the rate into the empty node. The raw rate is measured before, between and
 after the runs; the ratios use their mean.
@@ -15,11 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import multiprocessing
+import os
 import pstats
 import socket
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -144,6 +149,9 @@ class Figures:
     indexing: float  # records/s the worker then indexes for search
     floor: float  # records/s when the same transactions come again: transport, auth and parsing only
     commit_ms: float  # one durable commit of a small write on the node's database
+    node_cpu: float  # CPU seconds of the node's process while it took the records
+    workers_cpu: float  # CPU seconds of its verification workers meanwhile
+    peer_cpu: float  # CPU seconds of the pushing peer's process meanwhile
 
 
 async def push(session: aiohttp.ClientSession, url: str, bodies: list[bytes], sender: NodeKey, first: int = 0) -> float:
@@ -160,6 +168,41 @@ async def push(session: aiohttp.ClientSession, url: str, bodies: list[bytes], se
                 raise SystemExit(f"inbox answered {response.status}: {await response.text()}")
             await response.read()
     return time.perf_counter() - start
+
+
+def _peer_pushes(url: str, bodies: list[bytes], seed: bytes, first: int) -> tuple[float, float, int]:
+    """Run in the peer's process: push the bodies; return the seconds taken, the peer's CPU seconds and its pid."""
+
+    async def pushing() -> float:
+        async with aiohttp.ClientSession() as session:
+            return await push(session, url, bodies, NodeKey.from_seed(seed), first)
+
+    cpu = time.process_time()
+    elapsed = asyncio.run(pushing())
+    return elapsed, time.process_time() - cpu, os.getpid()
+
+
+async def push_from_peer(
+    peer: ProcessPoolExecutor, url: str, bodies: list[bytes], sender: NodeKey, first: int = 0
+) -> tuple[float, float, int]:
+    """`push` from the peer's own process (a peer is another machine), while this process serves the node;
+    return the seconds taken, the CPU seconds the peer spent and its pid."""
+    return await asyncio.get_running_loop().run_in_executor(peer, _peer_pushes, url, bodies, sender.seed, first)
+
+
+def children_cpu(exclude: int) -> float:
+    """CPU seconds (user + system) so far of this process's live child processes but `exclude` (Linux /proc)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            if int(pid) == exclude:
+                continue
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def commit_ms(node: Node, rounds: int = 50) -> float:
@@ -201,17 +244,20 @@ async def ingest_into(home: Path, total: int, preloaded: int, profile: cProfile.
     await web.SockSite(runner, sock).start()
     bodies = make_batches(sender, total + MAX_ENVELOPES)
     try:
-        async with aiohttp.ClientSession() as session:
-            await push(session, url, bodies[:1], sender)  # warm-up: the first batch starts the workers
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as peer:
+            await push_from_peer(peer, url, bodies[:1], sender)  # warm-up: starts the workers and the peer
             if profile is not None:
                 profile.enable()
-            elapsed = await push(session, url, bodies[1:], sender, first=1)
+            *_, peer_pid = await push_from_peer(peer, url, bodies[:0], sender)
+            node_cpu, workers_cpu = time.process_time(), children_cpu(exclude=peer_pid)
+            elapsed, peer_cpu, _ = await push_from_peer(peer, url, bodies[1:], sender, first=1)
+            node_cpu, workers_cpu = time.process_time() - node_cpu, children_cpu(exclude=peer_pid) - workers_cpu
             if profile is not None:
                 profile.disable()
             stored = node.db.execute("SELECT count(*) FROM inbox WHERE origin = ?", (sender_id,)).fetchone()[0]
             if stored != total + MAX_ENVELOPES:
                 raise SystemExit(f"stored {stored} of {total + MAX_ENVELOPES} records")
-            again = await push(session, url, bodies[1:], sender, first=1)  # the same txn ids: stored answers
+            again, *_ = await push_from_peer(peer, url, bodies[1:], sender, first=1)  # the same txn ids: stored answers
         start = time.perf_counter()
         while index_some(node):
             pass
@@ -220,7 +266,7 @@ async def ingest_into(home: Path, total: int, preloaded: int, profile: cProfile.
     finally:
         await runner.cleanup()
         node.close()
-    return Figures(total / elapsed, total / indexing, total / again, commit)
+    return Figures(total / elapsed, total / indexing, total / again, commit, node_cpu, workers_cpu, peer_cpu)
 
 
 async def run(total: int, preloaded: int = 0, profile: bool = False) -> None:
@@ -262,6 +308,19 @@ async def run(total: int, preloaded: int = 0, profile: bool = False) -> None:
     print(
         f"  leaving {batch - floor - empty.commit_ms:.2f} ms ({(batch - floor - empty.commit_ms) / batch:.0%}) for "
         "preparing and storing the batch in the node's process; the signature checks overlap with it"
+    )
+    batches = total / MAX_ENVELOPES
+    node_ms, workers_ms, peer_ms = (cpu / batches * 1000 for cpu in (empty.node_cpu, empty.workers_cpu, empty.peer_cpu))
+    spent = node_ms + workers_ms + peer_ms
+    cores = len(os.sched_getaffinity(0))
+    ceiling = MAX_ENVELOPES / spent * 1000 * cores
+    print(
+        f"CPU per batch:            node's process {node_ms:.2f} ms, its verification workers {workers_ms:.2f} ms, "
+        f"the pushing peer {peer_ms:.2f} ms: {spent:.2f} ms on {cores} cores"
+    )
+    print(
+        f"  so on this machine at most {ceiling:,.0f} records/s ({ceiling / limit:.2f} of raw) even if they "
+        f"overlapped perfectly; the node's process alone allows {MAX_ENVELOPES / node_ms * 1000:,.0f}/s"
     )
     print(
         f"search indexing after:    {empty.indexing:,.0f} records/s (the serving worker's queue, "
