@@ -20,6 +20,7 @@ from protocol.canonical import (
     check_profile,
     encode_scanned,
     parse,
+    parse_scanned,
     scan,
 )
 from protocol.errors import CanonicalError
@@ -392,6 +393,42 @@ def test_parse_accepts_whitespace_and_returns_plain_types() -> None:
     assert type(value["a"]) is list
 
 
+# Documents already in canonical form take a fast path (orjson, accepted only if it gives the same bytes
+# back): whatever the strict parser refuses in such a document, the fast path must not accept.
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"a":1,"a":1}', "duplicate key 'a'"),
+        (b'{"a":1,"a":2}', "duplicate key 'a'"),
+        (b'{"a":{"b":null,"b":null}}', "duplicate key 'b'"),
+        (b'[{"x":"y","x":"y"}]', "duplicate key 'x'"),
+        (b'{"a":1.5}', "floating-point number 1.5"),
+        (b"[1e5]", "floating-point number 1e5"),
+        (b'{"a":9007199254740992}', "integer 9007199254740992 is outside"),
+        (b"[-9007199254740992]", "integer -9007199254740992 is outside"),
+        (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "nesting deeper than 64"),
+        (b'{"b":1,"a":2}', None),  # not sorted: not canonical, but valid and accepted
+    ],
+)
+def test_parse_of_canonical_looking_documents_is_as_strict(data: bytes, message: str | None) -> None:
+    if message is None:
+        assert parse_scanned(data) == (json.loads(data), False)
+        return
+    with pytest.raises(CanonicalError, match=message):
+        parse_scanned(data)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=5), st.integers(0, 9), min_size=1))
+def test_a_duplicated_key_is_refused_in_canonical_form(value: dict[str, int]) -> None:
+    data = canonical_bytes(value)
+    first = next(iter(sorted(value)))
+    member = canonical_bytes({first: value[first]})[1:-1]
+    doubled = data[:1] + member + b"," + data[1:]
+    with pytest.raises(CanonicalError, match="duplicate key"):
+        parse_scanned(doubled)
+
+
 # --- properties over the whole profile --------------------------------------------------------
 
 _text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=20)
@@ -408,6 +445,7 @@ _values = st.recursive(
 def test_canonical_roundtrip_property(value: Any) -> None:
     data = canonical_bytes(value)
     assert parse(data) == value
+    assert parse_scanned(data) == (value, scan(value))
     assert canonical_bytes(parse(data)) == data
     assert data == rfc8785.dumps(value)
 
