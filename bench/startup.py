@@ -5,11 +5,15 @@ Prints the median wall time over N runs (each a fresh process, via subprocess) o
 run: `python -c pass` and `python -c "import click"`, the start-up no click program can beat. Then the
 resident memory (VmRSS from /proc/PID/status) of `praevnet serve` once it has told READY=1 over
 $NOTIFY_SOCKET and stayed idle for a moment, beside that of a bare `python -c` process and of a process
-that only imports the libraries serve runs on. With --records N the home first gets N experience
-records through the node's own functions (node.sharing.records.insert_record and
-node.sharing.shares.seal, in large write transactions; timed apart, not part of any figure), and
-serve's memory is measured holding them. Targets (issue #14): --help at most 150 ms, id at most
-250 ms, idle serve at most 60 MB, at most 150 MB holding 1,000,000 records.
+that only imports the libraries serve runs on: those it loads at start, and with them those it loads on
+first use (jsonschema_rs, with the first record received or written). So that nothing loaded on first use
+goes unseen, serve's memory is read again after one request each to /healthz, /metrics and the web
+interface's login page, and, in a home this benchmark made, after it received one record from a peer
+(a signed inbox transaction; the home trusts that peer, pull-only, from before serve starts). With
+--records N the home first gets N experience records through the node's own functions
+(node.sharing.records.insert_record and node.sharing.shares.seal, in large write transactions; timed
+apart, not part of any figure), and serve's memory is measured holding them. Targets (issue #14): --help
+at most 150 ms, id at most 250 ms, idle serve at most 60 MB, at most 150 MB holding 1,000,000 records.
 To compare with another checkout, name how to run it: --praevnet "python -m cli.main" with PYTHONPATH set.
 Run: .venv/bin/python -m bench.startup [--runs N] [--records N] [--home DIR] [--praevnet COMMAND]
 """
@@ -17,6 +21,7 @@ Run: .venv/bin/python -m bench.startup [--runs N] [--records N] [--home DIR] [--
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shlex
 import shutil
@@ -26,15 +31,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.ingest import CONTENT
+import aiohttp
+
+from bench.ingest import CONTENT, make_batches, push
 from node.home import Node, init_home
 from node.sharing.records import insert_record
 from node.sharing.shares import seal, version_row
 from node.store import write
+from node.trust.peers import trust_descriptor
 from node.users import ADMIN
+from protocol.descriptor import build_descriptor
+from protocol.keys import NodeKey, fingerprint, node_id_for
 
 TARGET_HELP_MS, TARGET_ID_MS = 150.0, 250.0
 TARGET_IDLE_MB, TARGET_HOLDING_MB, TARGET_HOLDING_RECORDS = 60.0, 150.0, 1_000_000
@@ -43,6 +55,12 @@ SETTLE_SECONDS = 2.0  # how long serve stays idle after READY=1 before its memor
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("praevnet"))
 # What serve imports before it is ready, the web interface (on by default) included.
 SERVE_CODE = "from cli.main import main\nmain.get_command(None, 'serve')\nimport web.app"
+# What a node imports besides, on first use: checking a record's content (protocol.records) loads jsonschema_rs.
+FIRST_USE_CODE = (
+    "from protocol.records import validate_content\n"
+    "validate_content('experience', {'title': 't', 'summary': 's'}, allow_local=False)"
+)
+SENDER_URL = "http://127.0.0.1:9"  # the peer that sends serve a record; pull-only, so nothing is ever sent there
 ID_CODE = "from cli.main import main\ntry:\n    main(['id', '--home', {home!r}])\nexcept SystemExit:\n    pass"
 
 
@@ -112,17 +130,20 @@ def python_rss_mb(code: str) -> float:
             proc.stdin.close()
 
 
-def serve_rss_mb(praevnet: list[str], home: Path, work: Path, *options: str) -> tuple[float, float]:
-    """Start `praevnet serve OPTIONS` on free loopback ports: VmRSS idle after READY=1, and seconds to READY."""
+Step = tuple[str, Callable[[], None]]
+"""Something done to the serving node before its memory is read again: what it is, and doing it."""
+
+
+def serve_rss_mb(
+    praevnet: list[str], home: Path, work: Path, options: Sequence[str], steps: Sequence[Step] = ()
+) -> tuple[float, float, list[float]]:
+    """Start `praevnet serve OPTIONS`: VmRSS idle after READY=1, seconds to READY, and VmRSS after each step
+    (each followed by the same settling time as the idle figure)."""
     address = str(work / f"notify-{time.monotonic_ns()}.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(address)
         notify.settimeout(120)
-        args = [*praevnet, "serve", "--home", str(home), "--port", str(free_port()), *options]
-        if "--no-ui" not in options:
-            args += ["--ui-listen", f"127.0.0.1:{free_port()}"]
-        if "--no-admin" not in options:
-            args += ["--admin-listen", f"127.0.0.1:{free_port()}"]
+        args = [*praevnet, "serve", "--home", str(home), *options]
         start = time.perf_counter()
         env = {**os.environ, "NOTIFY_SOCKET": address}
         with subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
@@ -131,12 +152,52 @@ def serve_rss_mb(praevnet: list[str], home: Path, work: Path, *options: str) -> 
                     pass
                 ready = time.perf_counter() - start
                 time.sleep(SETTLE_SECONDS)
+                idle = rss_mb(proc.pid)
+                after = []
+                for _label, step in steps:
+                    step()
+                    time.sleep(SETTLE_SECONDS)
+                    after.append(rss_mb(proc.pid))
                 if proc.poll() is not None:
                     raise SystemExit(f"serve exited with status {proc.returncode}")
-                return rss_mb(proc.pid), ready
+                return idle, ready, after
             finally:
                 proc.terminate()
                 proc.wait(30)
+
+
+def get(url: str) -> None:
+    """GET `url` and read the answer (urllib raises on anything but success)."""
+    with urllib.request.urlopen(url, timeout=60) as response:
+        response.read()
+
+
+def trust_sender(home: Path) -> NodeKey:
+    """A new peer's key, which the node in `home` now trusts as a pull-only peer (nothing is sent to it)."""
+    sender = NodeKey.generate()
+    descriptor = build_descriptor(
+        [sender],
+        node_id=node_id_for(sender.public),
+        name="Senderstadt",
+        url=SENDER_URL,
+        valid_until=datetime.now(UTC) + timedelta(days=1),
+    )
+    node = Node.open(home)
+    try:
+        trust_descriptor(node, SENDER_URL, fingerprint(sender.public), descriptor, pull_only=True)
+    finally:
+        node.close()
+    return sender
+
+
+def receive_one(url: str, sender: NodeKey) -> None:
+    """`sender` pushes one record to the node at `url` through its inbox, as a peer does."""
+
+    async def pushing() -> None:
+        async with aiohttp.ClientSession() as session:
+            await push(session, url, make_batches(sender, 1), sender)
+
+    asyncio.run(pushing())
 
 
 def add_records(home: Path, total: int) -> float:
@@ -168,14 +229,17 @@ def run(praevnet: list[str], runs: int, records: int, home: Path | None) -> None
         # as an installed package has it: with PYTHONDONTWRITEBYTECODE each would compile its sources anew.
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        sender = None
         if home is None:
             home = work / "home"
             init_home(home, name="Startstadt", url=f"http://127.0.0.1:{free_port()}")
             if records:
                 print(f"prepared {records} records in {add_records(home, records):.1f} s (not measured)")
+            sender = trust_sender(home)
         held = Node.open(home)
         try:
             count = held.db.execute("SELECT count(*) FROM records").fetchone()[0]
+            url = held.config.url
         finally:
             held.close()
         bare = median_ms([sys.executable, "-c", "pass"], runs)
@@ -187,24 +251,58 @@ def run(praevnet: list[str], runs: int, records: int, home: Path | None) -> None
         print(f"start-up, median of {runs} runs: wall (CPU user+system)")
         timing("python -c pass", bare, "raw limit")
         timing("python -c 'import click'", click_only, "raw limit for a click program")
-        timing("python importing id's libraries", floor, "raw limit for id: click, sqlite-utils, cryptography...")
+        timing("python importing id's libraries", floor, "raw limit for id: click, sqlite-utils, PyNaCl...")
         timing("praevnet --help", shown, f"target {TARGET_HELP_MS:.0f} ms: {verdict(shown[0], TARGET_HELP_MS)}")
         timing("praevnet id", ident, f"target {TARGET_ID_MS:.0f} ms: {verdict(ident[0], TARGET_ID_MS)}")
         timing("praevnet records list", listed, f"{count} records in the home")
         print("memory (VmRSS):")
         row("python -c pass", python_rss_mb("pass"), "MB", "raw limit")
-        serve_floor = python_rss_mb(libraries(SERVE_CODE))
-        row(
-            "python importing serve's libraries",
-            serve_floor,
-            "MB",
-            "raw limit for serve: aiohttp, jinja2, cryptography...",
-        )
+        libraries_mb = python_rss_mb(libraries(SERVE_CODE))
+        row("python importing serve's libraries", libraries_mb, "MB", "raw limit for idle serve: aiohttp, jinja2...")
+        first_use_mb = python_rss_mb(libraries(f"{SERVE_CODE}\n{FIRST_USE_CODE}"))
+        row("  and those loaded on first use", first_use_mb, "MB", "raw limit once serve took a record: jsonschema_rs")
         target = TARGET_HOLDING_MB if count >= TARGET_HOLDING_RECORDS else TARGET_IDLE_MB
-        for label, options in (("serve, idle", ()), ("serve --no-ui --no-admin", ("--no-ui", "--no-admin"))):
-            idle, ready = serve_rss_mb(praevnet, home, work, *options)
-            note = f"{count} records, READY=1 after {ready:.2f} s; target {target:.0f} MB: {verdict(idle, target)}"
-            row(f"praevnet {label}", idle, "MB", note)
+        plain, plain_ready, _ = serve_rss_mb(praevnet, home, work, [*ports(fresh=False), "--no-ui", "--no-admin"])
+        ui, admin = free_port(), free_port()
+        steps = [requests_step(ui, admin)] if sender is None else [requests_step(ui, admin), receive_step(url, sender)]
+        listen = [*ports(fresh=sender is not None), "--ui-listen", f"127.0.0.1:{ui}", "--admin-listen"]
+        idle, ready, after = serve_rss_mb(praevnet, home, work, [*listen, f"127.0.0.1:{admin}"], steps)
+        note = f"{count} records, READY=1 after {ready:.2f} s; target {target:.0f} MB: {verdict(idle, target)}"
+        row("praevnet serve, idle", idle, "MB", note)
+        for (label, _step), value in zip(steps, after, strict=True):
+            row("  then", value, "MB", f"after {label} (not idle: what is loaded on first use)")
+        if sender is None:
+            print("  (not sending a record to the --home given: it would change that home)")
+        note = f"{count} records, READY=1 after {plain_ready:.2f} s; target {target:.0f} MB: {verdict(plain, target)}"
+        row("praevnet serve --no-ui --no-admin", plain, "MB", note)
+        print(f"ratio of idle serve to its libraries alone: {idle / libraries_mb:.2f}")
+
+
+def requests_step(ui: int, admin: int) -> Step:
+    """One request each to /healthz and /metrics on the admin port and to the login page on the web interface's."""
+    urls = (f"{local(admin)}/healthz", f"{local(admin)}/metrics", f"{local(ui)}/login")
+
+    def requests() -> None:
+        for url in urls:
+            get(url)
+
+    return "one request each to /healthz, /metrics and the login page", requests
+
+
+def receive_step(url: str, sender: NodeKey) -> Step:
+    """`sender` pushes one record to the node at `url`."""
+    return "receiving one record from a peer", lambda: receive_one(url, sender)
+
+
+def local(port: int) -> str:
+    """The base URL of a loopback port."""
+    return f"http://127.0.0.1:{port}"
+
+
+def ports(*, fresh: bool) -> list[str]:
+    """serve's --port: none for a home made here (it listens on its URL's port, so that peers' signed
+    requests name the address it serves), else a free one."""
+    return [] if fresh else ["--port", str(free_port())]
 
 
 def timing(label: str, times: tuple[float, float], note: str) -> None:

@@ -2,8 +2,9 @@
 
 Every listener is bound before anything runs, so a port that is taken is reported (and the process
 exits non-zero) before the node says it serves or starts to deliver. Then the app starts (background
-delivery and pulls, the web interface), the node says it serves, logs its start and tells the service
-manager READY=1 (cli.sd_notify). SIGTERM or SIGINT stops it: STOPPING=1, the listeners close, requests
+delivery and pulls, the web interface), the node says it serves, logs its start, gives the memory
+start-up freed back to the system (`release_free_memory`) and tells the service manager READY=1
+(cli.sd_notify). SIGTERM or SIGINT stops it: STOPPING=1, the listeners close, requests
 being answered finish (up to SHUTDOWN_TIMEOUT), the transaction being sent to each peer finishes or goes
 back to the queue (node.exchange.worker), one line is logged and the process exits 0.
 """
@@ -11,6 +12,7 @@ back to the queue (node.exchange.worker), one line is logged and the process exi
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import signal
 import socket
@@ -60,6 +62,17 @@ def bind(host: str, port: int, what: str) -> socket.socket:
     return sock
 
 
+def release_free_memory() -> bool:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim): start-up frees much of what it
+    allocated, and glibc otherwise keeps it for later. False where the C library has no malloc_trim."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim(0)
+    return True
+
+
 def peer_count(node: Node) -> int:
     """How many peers this node trusts."""
     return int(node.db.execute("SELECT count(*) FROM peers").fetchone()[0])
@@ -82,6 +95,7 @@ async def run(app: web.Application, sock: socket.socket, notifier: Notifier, rea
         await runner.setup()
         await web.SockSite(runner, sock).start()
         ready()
+        release_free_memory()
         notifier.notify("READY=1", "STATUS=serving")
         await stop.wait()
         notifier.notify("STOPPING=1", f"STATUS=stopping on {received[0]}")

@@ -10,11 +10,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from nacl.bindings import crypto_sign_open
+from nacl.bindings import (
+    crypto_sign,
+    crypto_sign_ed25519_sk_to_pk,
+    crypto_sign_ed25519_sk_to_seed,
+    crypto_sign_keypair,
+    crypto_sign_open,
+    crypto_sign_seed_keypair,
+)
 from nacl.exceptions import BadSignatureError
 
 from protocol.encoding import b64url, b64url_decode
@@ -82,8 +87,7 @@ def verify(public_key: bytes, signature: bytes, message: bytes) -> None:
     """Verify an Ed25519 signature (RFC 8032, canonical S only); raise SignatureError if it fails.
 
     libsodium (through PyNaCl) verifies about twice as fast as OpenSSL here and is stricter: it also
-    refuses small-order public keys and non-canonical points. Signing stays with `cryptography`;
-    Ed25519 signatures are deterministic, so both produce the same bytes.
+    refuses small-order public keys and non-canonical points.
     """
     if len(signature) != 64:
         raise SignatureError("an Ed25519 signature has 64 bytes")
@@ -97,34 +101,38 @@ def verify(public_key: bytes, signature: bytes, message: bytes) -> None:
 
 @dataclass(frozen=True)
 class NodeKey:
-    """A node's private Ed25519 key together with its version."""
+    """A node's private Ed25519 key together with its version.
 
-    private: Ed25519PrivateKey
+    Signed through libsodium (PyNaCl), as `verify` checks: a serving node loads no second Ed25519
+    implementation. Ed25519 signatures are deterministic, so every implementation gives the same bytes
+    (tests/protocol/test_keys.py compares them with `cryptography`'s).
+    """
+
+    secret: bytes = field(repr=False)
+    """libsodium's 64-byte secret key: the 32-byte seed, then the public key."""
     version: int = 1
 
     @classmethod
     def generate(cls, version: int = 1) -> NodeKey:
         """A fresh random key."""
-        return cls(Ed25519PrivateKey.generate(), version)
+        return cls(crypto_sign_keypair()[1], version)
 
     @classmethod
     def from_seed(cls, seed: bytes, version: int = 1) -> NodeKey:
         """Load a key from its 32-byte seed (the private key's raw form)."""
         if len(seed) != 32:
             raise ProtocolError("an Ed25519 seed has 32 bytes")
-        return cls(Ed25519PrivateKey.from_private_bytes(seed), version)
+        return cls(crypto_sign_seed_keypair(seed)[1], version)
 
     @property
     def seed(self) -> bytes:
         """The 32-byte seed, for storing the key."""
-        return self.private.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
+        return bytes(crypto_sign_ed25519_sk_to_seed(self.secret))
 
     @property
     def public(self) -> bytes:
         """The raw 32-byte public key."""
-        return self.private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return bytes(crypto_sign_ed25519_sk_to_pk(self.secret))
 
     @property
     def public_b64(self) -> str:
@@ -138,4 +146,4 @@ class NodeKey:
 
     def sign(self, message: bytes) -> bytes:
         """Sign `message`; returns the 64-byte signature."""
-        return self.private.sign(message)
+        return bytes(crypto_sign(message, self.secret)[:64])

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
-
-from jsonschema_rs import Draft202012Validator, ValidationError
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from protocol.errors import ProtocolError, SchemaError
 from protocol.timestamps import parse_timestamp
+
+if TYPE_CHECKING:
+    from jsonschema_rs import Draft202012Validator, ValidationError
 
 Kind = Literal["experience", "alert", "retraction"]
 KINDS: tuple[Kind, ...] = ("experience", "alert", "retraction")
@@ -130,7 +132,16 @@ SCHEMAS: dict[Kind, dict[str, Any]] = {
     "alert": ALERT_SCHEMA,
     "retraction": RETRACTION_SCHEMA,
 }
-_VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in SCHEMAS.items()}
+
+
+@cache
+def _validator(kind: Kind) -> Draft202012Validator:
+    """The compiled schema of `kind`, built when content of that kind is first validated (the first record
+    a node receives or writes). jsonschema_rs is imported then too: library and compiled schemas hold about
+    8 MB that an idle node does without (README, Operator guide, "Memory")."""
+    from jsonschema_rs import Draft202012Validator
+
+    return Draft202012Validator(SCHEMAS[kind])
 
 
 def check_kind(kind: object) -> Kind:
@@ -213,7 +224,7 @@ def _order(kind: Kind, path: str) -> tuple[int, int, str]:
 
 def _problems(kind: Kind, content: Mapping[str, Any], allow_local: bool, now: datetime | None) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    validator = _VALIDATORS[kind]
+    validator = _validator(kind)
     if not validator.is_valid(content):
         for error in validator.iter_errors(content):
             found.extend((path, _reason(error)) for path in _field_paths(error))

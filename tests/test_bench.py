@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ("bench.hub_fanout", ["--members", "20", "--processes", "2"]),
         ("bench.backup", ["--records", "100"]),
         ("bench.httpsig", ["--rounds", "20"]),
+        ("bench.startup", ["--runs", "1", "--records", "10"]),
     ],
 )
 def test_a_benchmark_runs_at_a_tiny_size(module: str, args: list[str]) -> None:

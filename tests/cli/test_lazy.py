@@ -100,3 +100,20 @@ def test_serve_loads_the_web_interface_only_when_it_starts() -> None:
     modules = loaded_modules("serve", "--help")
     assert "cli.serve_cmd" in modules
     assert not [name for name in modules if name.split(".")[0] in ("web", "jinja2", "aiohttp_jinja2", "babel")]
+
+
+def test_serve_loads_no_cryptography_and_the_schema_validator_only_on_first_use() -> None:
+    """What `serve` imports before it is ready (the web interface's pages included) signs with libsodium alone,
+    and jsonschema_rs comes with the first record content checked."""
+    code = (
+        "import json, sys\nfrom cli.main import main\nmain.get_command(None, 'serve')\n"
+        "import web.app, web.pages\nweb.pages.routes()\nprint(json.dumps(sorted(sys.modules)))\n"
+        "from protocol.records import validate_content\n"
+        "validate_content('experience', {'title': 't', 'summary': 's'}, allow_local=False)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    ready, checked = (json.loads(line) for line in done.stdout.splitlines()[-2:])
+    assert "web.pages.records" in ready
+    assert not [name for name in ready if name.split(".")[0] in ("cryptography", "jsonschema_rs")]
+    assert "jsonschema_rs" in checked

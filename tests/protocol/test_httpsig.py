@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 
 from protocol.errors import SignatureError
@@ -64,7 +65,7 @@ class _Resolver(HTTPSignatureKeyResolver):
         self.key = key
 
     def resolve_private_key(self, key_id: str) -> object:
-        return self.key.private
+        return Ed25519PrivateKey.from_private_bytes(self.key.seed)
 
 
 def manual_sign(

@@ -7,6 +7,10 @@ import hashlib
 import re
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from protocol.encoding import b64url
 from protocol.errors import ProtocolError, SignatureError
@@ -142,6 +146,28 @@ def test_generated_keys_differ_and_roundtrip_through_seed() -> None:
     assert one.public != two.public
     assert two.key_id == "ed25519:2"
     assert NodeKey.from_seed(one.seed).public == one.public
+
+
+@given(seed=st.binary(min_size=32, max_size=32), message=st.binary(max_size=2000))
+def test_signatures_and_public_keys_are_cryptographys(seed: bytes, message: bytes) -> None:
+    """libsodium signs as the reference implementation (OpenSSL through `cryptography`) does: the same bytes."""
+    key, reference = NodeKey.from_seed(seed), Ed25519PrivateKey.from_private_bytes(seed)
+    raw = serialization.Encoding.Raw
+    assert key.public == reference.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
+    assert key.sign(message) == reference.sign(message)
+    assert key.seed == seed
+
+
+def test_generated_key_signs_as_cryptography_with_its_seed() -> None:
+    key = NodeKey.generate()
+    assert key.sign(b"praevnet") == Ed25519PrivateKey.from_private_bytes(key.seed).sign(b"praevnet")
+
+
+def test_repr_shows_no_secret() -> None:
+    key = NodeKey.from_seed(SEED_A)
+    assert SEED_A.hex() not in repr(key)
+    assert str(list(SEED_A)) not in repr(key)
+    assert "secret" not in repr(key)
 
 
 def test_public_b64_is_unpadded_base64url() -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import ClientResponse
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 
 from node.trust.peers import remove_peer
@@ -152,7 +153,7 @@ class _Resolver(HTTPSignatureKeyResolver):
         self.key = key
 
     def resolve_private_key(self, key_id: str) -> object:
-        return self.key.private
+        return Ed25519PrivateKey.from_private_bytes(self.key.seed)
 
 
 def sign_by_hand(
