@@ -4,10 +4,10 @@ Prints records/s ingested into an empty node beside the raw Ed25519 verification
 run, and their ratio; then how fast the serving node's worker indexes those records for search afterwards
 (node.exchange.indexing). The pushing peer runs in a process of its own (a peer is another machine, but
 here it shares the cores), and the CPU each process spent per batch is printed with the rate that would
-leave no core idle: the limit of this machine for that much work per record. With --preload N, a second node first gets N records of a fake peer written
-straight into SQLite (inbox rows and the search index as the node would hold them; not measured), and the
-rate into it is printed beside the rate into the empty node. The raw rate is measured before, between and
-after the runs; the ratios use their mean.
+leave no core idle: the limit of this machine for that much work per record. With --preload N, a second
+node first gets N records of a fake peer written straight into SQLite (inbox rows and the search index as
+the node would hold them; not measured), and the rate into it is printed beside the rate into the empty
+node. The raw rate is measured before, between and after the runs; the ratios use their mean.
 
 Run: .venv/bin/python -m bench.ingest [--records N] [--preload N] [--profile]
 """
