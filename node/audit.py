@@ -38,7 +38,7 @@ from node.home import Node
 from node.store import dumps, now_text
 from protocol.canonical import MAX_SAFE_INTEGER, canonical_bytes, encode_scanned
 from protocol.encoding import sha256_b64url
-from protocol.errors import ProtocolError
+from protocol.errors import CanonicalError, ProtocolError
 from protocol.timestamps import format_timestamp
 
 FIELDS = (
@@ -165,7 +165,7 @@ def append_many(conn: sqlite3.Connection, entries: Sequence[Mapping[str, Any]]) 
         entry = {"seq": seq, "time": time, **fields, "prev": prev}
         try:  # `_checked` kept every field inside the canonical profile but for lone surrogates, which fail here
             entry["hash"] = prev = sha256_b64url(encode_scanned(_hashed(entry), astral=False))
-        except UnicodeEncodeError:
+        except CanonicalError:
             raise NodeError("audit: cannot log this entry: a text contains a lone surrogate") from None
         entry["recipients"] = dumps(entry["recipients"])
         entry["records"] = None if entry["records"] is None else dumps(entry["records"])

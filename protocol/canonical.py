@@ -131,11 +131,14 @@ def encode_scanned(value: JSONValue, astral: bool) -> bytes:
     Within the profile, orjson with sorted keys produces exactly the JCS bytes (UTF-8, no whitespace, the
     same escapes, integers as digits) unless an object key lies outside the BMP, where code point order
     and JCS's UTF-16 order differ; such documents go through rfc8785 itself. Property tests hold the
-    two to identity.
+    two to identity. A value that was not scanned and holds a lone surrogate raises CanonicalError.
     """
     if astral:
         return rfc8785.dumps(value)
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise CanonicalError(f"cannot encode: {exc}") from None
 
 
 def canonical_bytes(value: JSONValue) -> bytes:

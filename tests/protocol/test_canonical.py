@@ -262,6 +262,12 @@ def test_encode_scanned_with_astral_is_always_correct() -> None:
     assert encode_scanned(value, True) == encode_scanned(value, False) == canonical_bytes(value)
 
 
+def test_encode_scanned_of_an_unscanned_lone_surrogate_is_a_canonical_error() -> None:
+    # Callers that build a value themselves (the audit log) rely on this error, not orjson's.
+    with pytest.raises(CanonicalError, match="cannot encode"):
+        encode_scanned({"detail": "lone \ud800"}, False)
+
+
 def test_encode_scanned_of_a_part_uses_the_flag_of_the_whole() -> None:
     # verify_envelope scans the envelope once and encodes its parts with the same flag.
     whole = {"content": {"\U0001f600": 1, "\ufb33": 2}, "other": {"b": 1, "a": 2}}
