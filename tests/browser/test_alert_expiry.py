@@ -47,6 +47,13 @@ def cities(serve_ui: ServeUi, clock_file: Path) -> tuple[ServedNode, ServedNode]
     return augsburg, bonn
 
 
+def set_offset(clock_file: Path, offset: str) -> None:
+    """Write the clock offset atomically: libfaketime in the nodes never reads a half-written file."""
+    fresh = clock_file.with_suffix(".new")
+    fresh.write_text(f"{offset}\n")
+    fresh.replace(clock_file)
+
+
 def session_ended(page: Page, base_url: str) -> bool:
     """Whether the node's clock has moved past the session's idle timeout: its pages ask for a login again."""
     page.goto(f"{base_url}/")
@@ -74,7 +81,7 @@ def test_a_sent_alert_is_listed_until_it_expires_then_shown_as_expired(
     page.goto(f"{augsburg.ui_url}/inbox?kind=alert")
     assert page.locator("#hits li").count() == 1
 
-    clock_file.write_text(f"+{int(timedelta(hours=2).total_seconds())}\n")  # an hour past the expiry
+    set_offset(clock_file, f"+{int(timedelta(hours=2).total_seconds())}")  # an hour past the expiry
     wait_for(lambda: session_ended(page, augsburg.ui_url), 90, "Augsburg's clock to move on")
     assert login(page, augsburg.ui_url, "olga") == 200
     assert HEADLINE not in page.locator("main").inner_text()
