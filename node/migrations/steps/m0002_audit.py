@@ -1,5 +1,5 @@
 """Migration 0002_audit: the hash-chained, append-only audit log, its head, and triggers that refuse changes (see
-node/audit.py)."""
+node/audit/)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ NAME = "0002_audit"
 
 
 def apply(db: Database) -> None:
-    """The hash-chained, append-only audit log, its head, and triggers that refuse changes (see node/audit.py)."""
+    """The hash-chained, append-only audit log, its head, and triggers that refuse changes (see node/audit/)."""
     for statement in (
         """
         CREATE TABLE audit (

@@ -51,7 +51,7 @@ def counts(node: Node) -> dict[str, int]:
 
 
 def stored(node: Node) -> dict[str, int]:
-    """The counts without the audit log, whose entries per action node/audit.py's tests pin down."""
+    """The counts without the audit log, whose entries per action the tests of node/audit/ pin down."""
     return {table: number for table, number in counts(node).items() if table != "audit"}
 
 
