@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from node import audit
+from node.exchange.inbox import ingest
 from node.store import write
-from tests.conftest import SetClock
+from tests.conftest import FakePeer, SetClock
 from tests.node.test_audit import attacker
 from tests.web.conftest import Ui, error_of
 
@@ -55,6 +56,29 @@ def shown(html: str) -> list[int]:
 async def page(ui: Ui, query: str = "") -> tuple[int, str]:
     response = await ui.client.get(f"/audit{query}")
     return response.status, await response.text()
+
+
+def row_of(html: str, seq: int) -> str:
+    """The table row of entry `seq`."""
+    found = re.search(rf'<tr class="kern-table__row" data-seq="{seq}">(.*?)</tr>', html, re.S)
+    assert found, f"entry {seq} is not on the page"
+    return found.group(1)
+
+
+def cells(row: str) -> list[str]:
+    return re.findall(r'<td class="kern-table__cell">(.*?)</td>', row, re.S)
+
+
+def about(html: str, seq: int) -> str:
+    """The "About record" cell of entry `seq`."""
+    return cells(row_of(html, seq))[4]
+
+
+def received_batch(ui: Ui, peer: FakePeer, envelopes: list[dict[str, Any]]) -> int:
+    """Ingest `envelopes` from `peer` as one received transaction; the seq of its `received.batch` entry."""
+    assert {r["status"] for r in ingest(ui.node, peer.node_id, envelopes)["results"]} == {"accepted"}
+    [entry] = audit.list_entries(ui.node, limit=1, only=audit.EntryFilter(action="received.batch"))
+    return int(entry["seq"])
 
 
 async def test_every_user_sees_the_log_newest_first_with_its_verification(logged: Ui) -> None:
@@ -223,3 +247,95 @@ async def test_the_log_cannot_be_posted_to(logged: Ui) -> None:
     assert (await logged.post("/audit/export.csv", {})).status == 405
     assert (await logged.client.get("/audit/export.xml")).status == 404
     assert len(audit.list_entries(logged.node)) == before
+
+
+@pytest.mark.parametrize(("language", "summary"), [("de", "3 Datensätze"), ("en", "3 records")])
+async def test_a_batch_entry_shows_how_many_records_it_lists_and_each_id_and_version(
+    ui: Ui, language: str, summary: str
+) -> None:
+    chemnitz = FakePeer("Stadt Chemnitz", "http://127.0.0.1:9").trusted_by(ui.node)
+    first = chemnitz.envelope(record_id="chemnitz-senioren-2026")
+    envelopes = [
+        first,
+        chemnitz.envelope(),
+        chemnitz.envelope({"title": "Neu", "summary": "Text"}, version=2, record_id=first["id"]),
+    ]
+    seq = received_batch(ui, chemnitz, envelopes)
+    await ui.login("olga")
+    if language == "en":
+        await ui.post("/language", {"language": "en", "next": "/"})
+    status, html = await page(ui)
+    assert status == 200
+    assert f'lang="{language}"' in html
+    cell = about(html, seq)
+    assert re.search(rf"<summary[^>]*>{summary}</summary>", cell)
+    listed = re.findall(r'<li><code class="pv-id">([^<]*)</code> v(\d+)', cell)
+    assert listed == [(e["id"], str(e["version"])) for e in envelopes]
+    assert '<details class="pv-listed">' in cell  # closed until the officer opens it
+
+
+async def test_a_hostile_record_id_in_a_batch_entry_is_shown_escaped(ui: Ui) -> None:
+    """A peer's envelope ids are checked (protocol.envelope.ID_RE) before they reach the log, but the page must
+    not rely on that: the audit accepts any non-blank text as a record id, so the entry is written as such."""
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    long_id = "A" * 2_000
+    items = [(hostile, 1), (long_id, 7)]
+    records = [
+        {"action": "received", "record_id": r, "version": v, "digest": audit.digest_of(r.encode()), "detail": None}
+        for r, v in items
+    ]
+    peer = FakePeer("Stadt Chemnitz", "http://127.0.0.1:9").trusted_by(ui.node)
+    batch = {
+        "user": "node",
+        "action": "received.batch",
+        "recipients": [peer.node_id],
+        "detail": "2 envelope(s) stored",
+        "records": records,
+    }
+    with write(ui.node.db) as conn:
+        seq = audit.append_many(conn, [batch])
+    await ui.login("olga")
+    status, html = await page(ui)
+    assert status == 200
+    cell = about(html, seq)
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+    assert f'<code class="pv-id">{escaped}</code> v1' in cell
+    assert f'<code class="pv-id">{long_id}</code> v7' in cell  # may break anywhere (praevnet.css)
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    css = await (await ui.client.get("/static/praevnet.css")).text()
+    assert re.search(r"\.pv-id \{[^}]*overflow-wrap: anywhere", css)
+
+
+async def test_the_record_filter_shows_the_batch_entry_with_that_record_first(ui: Ui) -> None:
+    chemnitz = FakePeer("Stadt Chemnitz", "http://127.0.0.1:9").trusted_by(ui.node)
+    envelopes = [chemnitz.envelope() for _ in range(3)]
+    seq = received_batch(ui, chemnitz, envelopes)
+    other = received_batch(ui, chemnitz, [chemnitz.envelope()])
+    wanted = envelopes[1]["id"]
+    await ui.login("olga")
+    status, html = await page(ui, f"?record={wanted}")
+    assert status == 200
+    assert shown(html) == [seq]
+    cell = about(html, seq)
+    assert re.search(r'<details class="pv-listed" open>\s*<summary[^>]*>3 Datensätze</summary>', cell)
+    listed = re.findall(r'<li>(?:<mark class="pv-match">)?<code class="pv-id">([^<]*)</code>', cell)
+    assert listed == [wanted, envelopes[0]["id"], envelopes[2]["id"]]  # the filtered record first
+    assert f'<mark class="pv-match"><code class="pv-id">{wanted}</code></mark>' in cell
+    _, html = await page(ui)
+    assert shown(html)[:2] == [other, seq]
+    assert "<mark" not in about(html, seq)
+
+
+async def test_a_batch_entry_whose_records_were_changed_still_shows_what_it_holds(ui: Ui) -> None:
+    chemnitz = FakePeer("Stadt Chemnitz", "http://127.0.0.1:9").trusted_by(ui.node)
+    seq = received_batch(ui, chemnitz, [chemnitz.envelope()])
+    with attacker(ui.node) as conn:
+        conn.execute("UPDATE audit SET records = ? WHERE seq = ?", ('<b>"not json"', seq))
+    await ui.login("olga")
+    status, html = await page(ui)
+    assert status == 200
+    assert f"entry {seq} was changed" in html
+    cell = about(html, seq)
+    assert "1 Datensatz<" in cell
+    assert '<code class="pv-id">&lt;b&gt;&#34;not json&#34;</code>' in cell

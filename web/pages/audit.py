@@ -1,5 +1,8 @@
 """Protokoll: the audit log newest first, whether its chain is intact, filters, and CSV or JSON export.
 
+An entry about a whole received batch (`received.batch`) names no record of its own but lists the records the
+batch stored in its `records`; the page shows how many and, on opening, each one's id and version.
+
 The chain is checked as `praevnet audit verify` checks it (node.checkpoints.verify); entries and
 exports come from node.audit with the filter typed here (node.audit.EntryFilter), so a filtered
 export holds exactly the entries the page lists.
@@ -8,6 +11,7 @@ export holds exactly the entries the page lists.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -110,6 +114,32 @@ def read_query(query: MultiMapping[str]) -> Query:
     return result
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One record a batch entry lists, as the entry's "About record" cell shows it."""
+
+    record_id: str
+    version: object
+    action: object
+    matches: bool  # the record the page is filtered by
+
+
+def listed_records(entry: Mapping[str, Any], record_id: str | None) -> list[Listed] | None:
+    """The records a batch entry lists, the one filtered by (`record_id`) first and the others in the order the
+    batch stored them; None for an entry that lists none. A log changed outside praevnet may hold anything in
+    `records` (the verification at the top of the page says so): whatever is not a record is shown as its text."""
+    records = entry.get("records")
+    if records is None:
+        return None
+    items = []
+    for item in records if isinstance(records, list) else [records]:
+        fields: Mapping[str, Any] = item if isinstance(item, Mapping) else {"record_id": item}
+        shown = fields.get("record_id")
+        text = "" if shown is None else str(shown)
+        items.append(Listed(text, fields.get("version"), fields.get("action"), text == record_id))
+    return sorted(items, key=lambda listed: not listed.matches)
+
+
 def _page(request: web.Request, query: Query) -> web.Response:
     node = node_of(request)
     problems = checkpoints.verify(node)
@@ -127,6 +157,7 @@ def _page(request: web.Request, query: Query) -> web.Response:
         "problems": problems,
         "checked": head["seq"] if head is not None else 0,
         "entries": entries,
+        "listed": {entry["seq"]: listed_records(entry, query.only.record_id) for entry in entries},
         "names": {peer["node_id"]: peer["name"] for peer in list_peers(node)},
         "query": query,
         "errors": query.errors,
