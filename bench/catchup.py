@@ -49,7 +49,7 @@ from aiohttp import web
 from bench.ingest import CONTENT, raw_verify_rate
 from node.exchange.pull import PAGE_SIZE, pull_from
 from node.exchange.server import create_app
-from node.exchange.verify_pool import shutdown
+from node.exchange.signature_workers import shutdown
 from node.home import Node, init_home
 from node.sharing.records import insert_record
 from node.sharing.shares import grant, seal, version_row

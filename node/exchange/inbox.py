@@ -132,7 +132,8 @@ def ingest(
         prepared: list[Prepared] = []
         for start in range(0, len(envelopes), signature_workers.PART):
             part = prepare_each(envelopes[start : start + signature_workers.PART], resolve, astral)
-            pending.add(checks_of(part))
+            last = start > 0 and start + signature_workers.PART >= len(envelopes)
+            pending.add(checks_of(part), keep=last)  # the node checks the last part while the workers finish
             prepared.extend(part)
         try:  # stored as if every signature verified, committed only if they all did
             hopeful = settle_each(prepared, {})

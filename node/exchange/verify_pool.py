@@ -1,33 +1,24 @@
 """Verifying pulled outbox pages in worker processes, so that a long catch-up uses every core.
 
-Ed25519 verification holds the interpreter, so threads would not help; a small pool of spawned
-processes (shared by the nodes of one process, started on first use) verifies whole pages while
+Ed25519 verification holds the interpreter, so threads would not help; the node's verification workers
+(node.exchange.signature_workers, the same processes that check pushed batches) verify whole pages while
 the node's own process fetches the next page and stores the previous one. Small pages, and nodes
 configured with `[delivery] verify_workers = 0`, verify in the node's own process. If a worker
-dies, the page is verified in the node's process and the pool is started afresh next time.
+dies, the page is verified in the node's process and a new worker is started next time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
-import logging
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
+from node.exchange import signature_workers
 from protocol.batch import KeyTable, verify_outbox_body
 from protocol.envelope import VerifiedEnvelope
 from protocol.errors import ProtocolError
 
-log = logging.getLogger("praevnet.verify")
-
 POOLED_FROM = 32
 """Pages with fewer envelopes than this are verified in the node's process (a round trip costs more)."""
-
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
 
 
 class PageRefused(Exception):
@@ -54,26 +45,6 @@ def _verify(body: bytes, keys: KeyTable) -> tuple[str | None, list[VerifiedEnvel
         return str(exc), []
 
 
-def _executor(size: int) -> ProcessPoolExecutor:
-    global _pool, _pool_size
-    if _pool is None or _pool_size != size:
-        shutdown()
-        _pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
-        _pool_size = size
-    return _pool
-
-
-def shutdown() -> None:
-    """Stop the worker processes (they are started again when needed)."""
-    global _pool, _pool_size
-    if _pool is not None:
-        _pool.shutdown(wait=True, cancel_futures=True)
-        _pool, _pool_size = None, 0
-
-
-atexit.register(shutdown)
-
-
 def _unpack(outcome: tuple[str | None, list[VerifiedEnvelope | str]]) -> list[VerifiedEnvelope | str]:
     problem, checked = outcome
     if problem is not None:
@@ -93,10 +64,4 @@ async def verify_page(body: bytes, keys: KeyTable, envelopes: int, workers: int)
         return _unpack(_verify(body, keys))
     if workers < 1:
         return _unpack(await asyncio.to_thread(_verify, body, keys))
-    try:
-        outcome = await asyncio.get_running_loop().run_in_executor(_executor(workers), _verify, body, keys)
-    except BrokenProcessPool:
-        log.warning("a verification worker died; verifying this page in the node's process")
-        shutdown()
-        outcome = _verify(body, keys)
-    return _unpack(outcome)
+    return _unpack(await signature_workers.call(workers, _verify, body, keys))
