@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from node.exchange import signature_workers
@@ -217,12 +217,13 @@ def homes() -> Iterator[Path]:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(spoilt=st.sets(st.integers(0, 15)), count_=st.sampled_from([1, 2]))
+@given(spoilt=st.sets(st.integers(0, 34)), count_=st.sampled_from([1, 2]))
+@example(spoilt={3, 25, 34}, count_=2)  # one in each worker's part and one in the part the node keeps
 def test_any_set_of_forged_signatures_gets_the_verdicts_of_the_node_s_own_checks(
     homes: Path, spoilt: set[int], count_: int
 ) -> None:
     peer = FakePeer("Stadt B", "http://127.0.0.1:9")
-    envelopes = [forged(peer.envelope()) if index in spoilt else peer.envelope() for index in range(16)]
+    envelopes = [forged(peer.envelope()) if index in spoilt else peer.envelope() for index in range(35)]
     results = []
     for number in (0, count_):
         home = Path(tempfile.mkdtemp(dir=homes))
@@ -234,4 +235,4 @@ def test_any_set_of_forged_signatures_gets_the_verdicts_of_the_node_s_own_checks
         finally:
             node.close()
     assert results[0] == results[1]
-    assert [entry["status"] == "refused" for entry in results[1][0]] == [i in spoilt for i in range(16)]
+    assert [entry["status"] == "refused" for entry in results[1][0]] == [i in spoilt for i in range(35)]

@@ -4,7 +4,9 @@ with the same verdicts, and a job that fails in a worker fails in the node as it
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from node.exchange import signature_workers, verify_pool
 from node.exchange.inbox import ingest
 from node.trust.peer_keys import KeyBook
 from protocol.envelope import VerifiedEnvelope
+from protocol.keys import verify
 from protocol.wire import outbox_page_body
 from tests.conftest import FakePeer
 from tests.node.conftest import NodeFactory, Two, count
@@ -72,3 +75,59 @@ async def test_a_job_that_raises_in_a_worker_raises_in_the_node_and_the_worker_s
     assert len(started) == 1
     assert await signature_workers.call(1, int, "12") == 12
     assert verify_processes() == started
+
+
+@pytest.fixture
+def checked_here(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The messages whose Ed25519 signatures the node's own process checks (the workers' are not seen here)."""
+    seen: list[bytes] = []
+
+    def counting(public: bytes, signature: bytes, message: bytes) -> None:
+        seen.append(message)
+        verify(public, signature, message)
+
+    monkeypatch.setattr("protocol.envelope.verify", counting)
+    return seen
+
+
+def test_the_workers_check_a_batch_and_the_node_only_its_last_part(
+    make_node: NodeFactory, checked_here: list[bytes]
+) -> None:
+    node = workers(make_node("Stadt A"), 2)
+    peer = FakePeer("Stadt B", "http://127.0.0.1:9").trusted_by(node)
+    answer = ingest(node, peer.node_id, [peer.envelope() for _ in range(35)], "t1")
+    assert {entry["status"] for entry in answer["results"]} == {"accepted"}
+    assert len(checked_here) == 5  # envelopes 30 to 34; the workers' answers for the others are used
+    checked_here.clear()
+    ingest(node, peer.node_id, [peer.envelope() for _ in range(signature_workers.SPLIT_FROM - 1)], "t2")
+    assert len(checked_here) == signature_workers.SPLIT_FROM - 1  # too small a batch to hand over
+
+
+def test_a_node_that_cannot_start_workers_checks_everything_itself_and_says_why(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, checked_here: list[bytes]
+) -> None:
+    def refused(*_: Any) -> None:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(signature_workers._Worker, "__init__", refused)
+    node = workers(make_node("Stadt A"), 2)
+    peer = FakePeer("Stadt B", "http://127.0.0.1:9").trusted_by(node)
+    envelopes = [peer.envelope() for _ in range(20)]
+    envelopes[13] = forged(envelopes[13])
+    with caplog.at_level(logging.WARNING, logger="praevnet.verify"):
+        answer = ingest(node, peer.node_id, envelopes, "t1")
+    assert [entry["status"] == "refused" for entry in answer["results"]] == [index == 13 for index in range(20)]
+    assert len(checked_here) == 20
+    assert "could not start a verification worker (Resource temporarily unavailable)" in caplog.text
+    assert verify_processes() == set()
+
+
+async def test_a_page_that_finds_every_worker_busy_is_verified_in_the_node(two: Two) -> None:
+    a, b = two.a.node, two.b.node
+    share(a, "Bericht X", b.node_id)
+    body = outbox_page_body([a.db.execute("SELECT envelope FROM envelopes").fetchone()[0].encode()], 1, False, 0)
+    with signature_workers.begin(1) as busy:  # a pushed batch holds the one worker meanwhile
+        assert busy.workers
+        [page] = await verify_pool.verify_page(body, KeyBook.load(b.db.conn).table, verify_pool.POOLED_FROM, 1)
+    assert isinstance(page, VerifiedEnvelope)
+    assert len(verify_processes()) == 1
