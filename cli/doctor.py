@@ -21,8 +21,9 @@ def doctor(home: Path | None, as_json: bool) -> None:
     Checks the modes of the home, its keys and database (private to the account), the configuration
     (file and PRAEVNET_ variables), the database's integrity and schema version, free disk space, the
     audit chain, queues that do not drain, forks, network certificates that expire, and over the
-    network (a few seconds at most): the node's own public URL and each peer's reachability, clock
-    and descriptor. Changes nothing; the database is not migrated.
+    network (a few seconds at most): the node's own public URL (not on a node that nobody can reach,
+    `[node] pull_only = true`) and each peer's reachability, clock and descriptor. Changes nothing; the
+    database is not migrated.
     """
     findings = examine(resolve_home(home))
 

@@ -97,10 +97,11 @@ class LogConfig:
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """Everything in praevnet.toml."""
+    """Everything in praevnet.toml: [node] holds name, url and pull_only, each other section its dataclass."""
 
     name: str
     url: str
+    pull_only: bool = False  # nobody can reach this node at url (peers add it --pull-only): doctor does not check url
     server: ServerConfig = field(default_factory=ServerConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     release: ReleaseConfig = field(default_factory=ReleaseConfig)
@@ -118,7 +119,8 @@ class NodeConfig:
     def to_toml(self) -> str:
         """Serialize for writing praevnet.toml."""
         data = asdict(self)
-        return tomli_w.dumps({"node": {"name": data.pop("name"), "url": data.pop("url")}, **data})
+        own = {item.name: data.pop(item.name) for item in fields(self) if item.default_factory is MISSING}
+        return tomli_w.dumps({"node": own, **data})
 
 
 Check = Callable[[Any], str | None]
@@ -262,7 +264,7 @@ def sections() -> dict[str, type[Any]]:
 
 def defaults() -> dict[str, object]:
     """Every setting's default value by name (`node.name` and `node.url` have none: empty text)."""
-    result: dict[str, object] = {"node.name": "", "node.url": ""}
+    result: dict[str, object] = {"node.name": "", "node.url": "", "node.pull_only": NodeConfig.pull_only}
     for section, cls in sections().items():
         blank = cls()
         result.update({f"{section}.{item.name}": getattr(blank, item.name) for item in fields(cls)})
@@ -381,7 +383,7 @@ def _build(values: Mapping[str, object], blank: Mapping[str, object]) -> NodeCon
         for section, cls in sections().items()
     }
     name, url = str(chosen["node.name"]).strip(), normalize_base_url(chosen["node.url"])
-    return NodeConfig(name=name, url=url, **built)
+    return NodeConfig(name=name, url=url, pull_only=bool(chosen["node.pull_only"]), **built)
 
 
 def parse_config(text: str) -> NodeConfig:

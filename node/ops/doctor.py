@@ -5,8 +5,8 @@ without opening the node, so that nothing is changed (no migration runs): file m
 configuration, the database's integrity and its schema version (node.ops.doctor_files). Only if
 all of these allow it is the node opened for the audit chain, the queues, forks and certificates
 (node.ops.doctor_state), and for the checks over the network (node.ops.doctor_reach): each peer's
-reachability, its clock and descriptor, and the node's own public URL, all peers at once with short
-timeouts.
+reachability, its clock and descriptor, and the node's own public URL (unless the node is pull-only,
+`[node] pull_only`), all peers at once with short timeouts.
 """
 
 from __future__ import annotations

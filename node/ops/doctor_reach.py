@@ -7,7 +7,8 @@ status: the time of that signature, verified but not required to be fresh
 (node.transport.client.signed_answer), against this node's clock halfway through the request, is the
 skew. Signatures dated more than a few seconds ahead are refused as "in the future" (and more than five
 minutes back as too old), so a few seconds matter. A pull-only peer is never contacted: it fetches
-from this node.
+from this node. Nor is the own URL of a node that is pull-only itself (`[node] pull_only = true`): nobody
+can reach it there, so a check could only fail.
 """
 
 from __future__ import annotations
@@ -50,8 +51,15 @@ def _lifetime(check: str, descriptor: dict[str, Any], limits: Limits, advice: st
 
 
 async def own_url(node: Node, session: aiohttp.ClientSession, limits: Limits) -> list[Finding]:
-    """The node's public URL answers with this node's descriptor (its id and current key), valid for a while."""
+    """The node's public URL answers with this node's descriptor (its id and current key), valid for a while;
+    not asked at all on a pull-only node, which nobody can reach."""
     url = node.config.url
+    if node.config.pull_only:
+        said = (
+            f"this node is pull-only ([node] pull_only = true in its configuration): nobody can reach it, so {url} "
+            "is not checked; tell its peers to add it with --pull-only (`peers add`, `network admit`)"
+        )
+        return [Finding("own url", OK, said)]
     try:
         descriptor = await fetch_descriptor(session, url)
     except PeerError as exc:
@@ -62,7 +70,8 @@ async def own_url(node: Node, session: aiohttp.ClientSession, limits: Limits) ->
                 f"{exc}",
                 "peers cannot reach this node there: check that `praevnet serve` runs and that the reverse proxy "
                 "forwards /.well-known/praevnet and /fed/ to it, and DNS and TLS for [node] url (where this host "
-                "cannot reach its own public address, check it from outside)",
+                "cannot reach its own public address, check it from outside); if nobody may reach this node (no "
+                "inbound connections), set [node] pull_only = true and have its peers add it with --pull-only",
             )
         ]
     if descriptor["node_id"] != node.node_id:

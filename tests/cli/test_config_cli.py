@@ -59,6 +59,7 @@ def test_show_names_every_setting_its_value_and_where_it_came_from(home: Path) -
     assert rows["delivery.poll_interval"] == ["5.0", "env", "PRAEVNET_DELIVERY__POLL_INTERVAL"]
     assert rows["server.port"] == ["8470", "default"]
     assert rows["release.four_eyes"] == ["false", "default"]
+    assert rows["node.pull_only"] == ["false", "default"]
 
 
 def test_show_json(home: Path) -> None:
@@ -105,6 +106,27 @@ def test_check_names_every_problem_and_fails(home: Path) -> None:
     ]
     assert "the configuration is not valid: 4 problem(s)" in result.stderr
     assert snapshot(home) == before
+
+
+@pytest.mark.parametrize(
+    ("file", "environ", "problem"),
+    [
+        ("vielleicht", {}, 'config: node.pull_only = "vielleicht": must be true or false'),
+        (3, {}, "config: node.pull_only = 3: must be true or false"),
+        (
+            True,
+            {"PRAEVNET_NODE__PULL_ONLY": "vielleicht"},
+            'config: node.pull_only = "vielleicht" (from PRAEVNET_NODE__PULL_ONLY): must be true or false',
+        ),
+    ],
+)
+def test_check_refuses_a_pull_only_that_is_neither_true_nor_false(
+    home: Path, file: object, environ: dict[str, str], problem: str
+) -> None:
+    edit(home, "node", pull_only=file)
+    result = run(home, "config", "check", **environ)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [problem]
 
 
 def test_show_refuses_an_invalid_configuration_with_its_problems(home: Path) -> None:

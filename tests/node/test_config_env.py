@@ -20,9 +20,12 @@ def test_every_setting_has_a_variable_in_the_double_underscore_form() -> None:
     names = defaults()
     assert env_name("delivery.poll_interval") == "PRAEVNET_DELIVERY__POLL_INTERVAL"
     assert env_name("node.url") == "PRAEVNET_NODE__URL"
-    assert {"node.name", "node.url", "server.port", "ui.listen", "audit.checkpoints_kept"} <= set(names)
-    # generic over NodeConfig: every section's every field is a setting
-    assert len(names) == 2 + sum(len(cls.__dataclass_fields__) for cls in sections().values())
+    assert env_name("node.pull_only") == "PRAEVNET_NODE__PULL_ONLY"
+    assert {"node.name", "node.url", "node.pull_only", "server.port", "ui.listen", "audit.checkpoints_kept"} <= set(
+        names
+    )
+    # generic over NodeConfig: every section's every field is a setting, and [node]'s three
+    assert len(names) == 3 + sum(len(cls.__dataclass_fields__) for cls in sections().values())
 
 
 @pytest.mark.parametrize(
@@ -59,6 +62,18 @@ def test_the_node_s_own_settings_come_from_the_environment_too() -> None:
     # and a file without [node] at all is complete with them (a container sets everything by variables)
     config = read_config("", {"PRAEVNET_NODE__URL": URL, "PRAEVNET_NODE__NAME": "Stadt A"}).config
     assert config == NodeConfig(name="Stadt A", url=URL)
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "value"),
+    [("", "true", True), ("", " YES ", True), ("", "1", True), ("pull_only = true\n", "off", False)],
+)
+def test_pull_only_comes_from_the_environment_too(file: str, text: str, value: bool) -> None:
+    loaded = read_config(NODE + file, {"PRAEVNET_NODE__PULL_ONLY": text})
+    assert loaded.config.pull_only is value
+    assert loaded.sources["node.pull_only"] == "env PRAEVNET_NODE__PULL_ONLY"
+    by_name = {setting["name"]: setting for setting in loaded.settings()}
+    assert by_name["node.pull_only"]["value"] is value
 
 
 def test_sources_say_default_file_or_the_variable() -> None:
@@ -104,6 +119,16 @@ def test_sources_say_default_file_or_the_variable() -> None:
             'four_eyes = "maybe" (from PRAEVNET_RELEASE__FOUR_EYES): must be',
         ),
         ("PRAEVNET_NODE__URL", "ftp://x.example", 'node.url = "ftp://x.example" (from PRAEVNET_NODE__URL): must be'),
+        (
+            "PRAEVNET_NODE__PULL_ONLY",
+            "vielleicht",
+            'config: node.pull_only = "vielleicht" (from PRAEVNET_NODE__PULL_ONLY): must be true or false',
+        ),
+        (
+            "PRAEVNET_NODE__PULL_ONLY",
+            "3",
+            'config: node.pull_only = "3" (from PRAEVNET_NODE__PULL_ONLY): must be true or false',
+        ),
         ("PRAEVNET_UI__LISTEN", "8471", 'ui.listen = "8471" (from PRAEVNET_UI__LISTEN): must be host:port'),
         ("PRAEVNET_DELIVERY__MAX_BACKOFF", "1", "max_backoff = 1 (from PRAEVNET_DELIVERY__MAX_BACKOFF): must be at"),
     ],

@@ -159,6 +159,7 @@ NODE = f'[node]\nname = "Stadt A"\nurl = "{URL}"\n'
 def test_parse_config_defaults() -> None:
     config = parse_config(NODE)
     assert config == NodeConfig(name="Stadt A", url=URL)
+    assert config.pull_only is False  # a node is reached by its peers unless its operator says otherwise
     assert config.server == ServerConfig()
     assert config.delivery == DeliveryConfig()
 
@@ -167,10 +168,22 @@ def test_parse_config_round_trip() -> None:
     config = NodeConfig(
         name="Stadt A",
         url=URL,
+        pull_only=True,
         server=ServerConfig(host="0.0.0.0", port=9000),
         delivery=DeliveryConfig(connect_timeout=2.5, pull_interval=60.0),
     )
     assert parse_config(config.to_toml()) == config
+
+
+def test_parse_config_reads_pull_only_in_node() -> None:
+    assert parse_config(NODE + "pull_only = true\n").pull_only is True
+    assert parse_config(NODE + "pull_only = false\n").pull_only is False
+
+
+def test_init_home_writes_a_node_that_is_not_pull_only(tmp_path: Path) -> None:
+    config = init_home(tmp_path / "home", name="Stadt A", url=URL)
+    assert config.pull_only is False
+    assert parse_config((tmp_path / "home" / CONFIG_FILE).read_text()).pull_only is False
 
 
 def test_parse_config_takes_integers_for_seconds() -> None:
@@ -193,6 +206,10 @@ def test_parse_config_takes_integers_for_seconds() -> None:
         (NODE + "[server]\nhost = 127\n", "server.host = 127: must be text"),
         (NODE + "[delivery]\nconnect_timeout = '5'\n", 'delivery.connect_timeout = "5": must be a number'),
         (NODE + "[delivery]\nconnect_timeout = false\n", "delivery.connect_timeout = false: must be a number"),
+        (NODE + "pull_only = 'vielleicht'\n", 'config: node.pull_only = "vielleicht": must be true or false'),
+        (NODE + "pull_only = 'true'\n", 'config: node.pull_only = "true": must be true or false'),
+        (NODE + "pull_only = 3\n", "config: node.pull_only = 3: must be true or false"),
+        (NODE + "pull_only = 1\n", "config: node.pull_only = 1: must be true or false"),
         ("server = 5\n" + NODE, r"\[server\] must be a table"),
         ("delivery = [1]\n" + NODE, r"\[delivery\] must be a table"),
         (NODE + "server = 5\n", "unknown setting node.server"),  # after [node], the key belongs to it

@@ -4,14 +4,16 @@ with real nodes served on loopback, peers that are down, hang or are someone els
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import tomli_w
 from aiohttp import web
 
-from node.home import Node, init_home
+from node.home import CONFIG_FILE, Node, init_home
 from node.ops.doctor import examine
 from node.ops.findings import FAIL, OK, WARN, Finding, Limits
 from node.trust.peers import remove_peer
@@ -24,6 +26,14 @@ from tests.ports import hold_port, unreachable_url
 def only(findings: list[Finding], check: str) -> Finding:
     [found] = [finding for finding in findings if finding.check == check]
     return found
+
+
+def set_pull_only(home: Path, value: object = True) -> None:
+    """Write `[node] pull_only = value` into the home's praevnet.toml, as its operator would."""
+    path = home / CONFIG_FILE
+    settings = tomllib.loads(path.read_text(encoding="utf-8"))
+    settings["node"]["pull_only"] = value
+    path.write_text(tomli_w.dumps(settings), encoding="utf-8")
 
 
 async def doctor(node: Node, limits: Limits | None = None) -> list[Finding]:
@@ -83,6 +93,52 @@ async def test_own_url_that_nothing_answers_fails(pair: tuple[Node, Node], tmp_p
     assert own.status == FAIL
     assert "connection refused" in own.message
     assert "check that `praevnet serve` runs" in own.advice
+    # a node that nobody may reach is told how to say so
+    assert own.advice.endswith(
+        "if nobody may reach this node (no inbound connections), set [node] pull_only = true and have its peers "
+        "add it with --pull-only"
+    )
+
+
+async def test_a_pull_only_node_s_own_url_is_not_checked_but_its_peers_are(
+    federation: Federation, pair: tuple[Node, Node], make_node: Callable[..., Node]
+) -> None:
+    _, b = pair
+    d = make_node("Stadt D")  # its URL is where nothing listens, as for a node behind a firewall
+    federation.pair(d, b)
+    set_pull_only(d.home)
+    findings = await doctor(d)
+    own = only(findings, "own url")
+    assert own.status == OK
+    assert own.message == (
+        f"this node is pull-only ([node] pull_only = true in its configuration): nobody can reach it, so "
+        f"{d.config.url} is not checked; tell its peers to add it with --pull-only (`peers add`, `network admit`)"
+    )
+    assert "own descriptor" not in [finding.check for finding in findings]
+    assert [f for f in findings if f.status != OK] == []
+    assert only(findings, "peer Stadt B").message == "reachable; accepts this node's signed requests"
+    assert only(findings, "clock Stadt B").status == OK
+
+
+@pytest.mark.parametrize(("file", "variable", "status"), [(False, "true", OK), (False, "on", OK), (True, "0", FAIL)])
+async def test_pull_only_from_the_environment_decides_whether_the_own_url_is_checked(
+    make_node: Callable[..., Node], monkeypatch: pytest.MonkeyPatch, file: bool, variable: str, status: str
+) -> None:
+    d = make_node("Stadt D")
+    set_pull_only(d.home, file)
+    monkeypatch.setenv("PRAEVNET_NODE__PULL_ONLY", variable)  # what `serve` and `doctor` read, over the file
+    own = only(await doctor(d), "own url")
+    assert own.status == status, own
+    assert ("is pull-only" in own.message) is (status == OK)
+
+
+async def test_a_pull_only_node_still_fails_for_a_peer_that_is_down(make_node: Callable[..., Node]) -> None:
+    d = make_node("Stadt D")
+    set_pull_only(d.home)
+    FakePeer("Stadt C", unreachable_url()).trusted_by(d)
+    findings = await doctor(d)
+    assert only(findings, "own url").status == OK
+    assert only(findings, "peer Stadt C").status == FAIL
 
 
 async def test_a_peer_url_that_answers_for_another_node_fails(pair: tuple[Node, Node]) -> None:
