@@ -194,13 +194,19 @@ def _list_human(data: list[dict[str, Any]], title_field: str) -> None:
     )
 
 
+_LIMIT = click.option(
+    "--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Only the newest N (default: all)."
+)
+
+
 @records_group.command("list")
 @home_option
 @json_option
-def list_(home: Path | None, as_json: bool) -> None:
-    """List this node's experience records."""
+@_LIMIT
+def list_(home: Path | None, as_json: bool, limit: int | None) -> None:
+    """List this node's experience records, newest first."""
     with opened(home) as node:
-        items = list_records(node, "experience")
+        items = list_records(node, "experience", limit=limit)
     emit(items, as_json, lambda d: _list_human(d, "title"))
 
 
@@ -371,8 +377,9 @@ def send(
 @home_option
 @json_option
 @click.option("--all", "include_lapsed", is_flag=True, help="Include alerts that have expired.")
-def alerts_list(home: Path | None, as_json: bool, include_lapsed: bool) -> None:
-    """List this node's alerts that have not expired."""
+@_LIMIT
+def alerts_list(home: Path | None, as_json: bool, include_lapsed: bool, limit: int | None) -> None:
+    """List this node's alerts that have not expired, newest first."""
     with opened(home) as node:
-        items = list_records(node, "alert", include_lapsed=include_lapsed)
+        items = list_records(node, "alert", include_lapsed=include_lapsed, limit=limit)
     emit(items, as_json, lambda d: _list_human(d, "headline"))

@@ -7,6 +7,7 @@ lapse at `expires`: they drop out of lists then, and their content is purged lat
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -223,10 +224,16 @@ def _summary(node: Node, row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_records(node: Node, kind: Kind, *, include_lapsed: bool = False) -> list[dict[str, Any]]:
-    """This node's own records (or alerts), newest first, with local fields; lapsed alerts only on request."""
+def list_records(
+    node: Node, kind: Kind, *, include_lapsed: bool = False, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """This node's own records (or alerts), newest first, with local fields; lapsed alerts only on request;
+    with `limit` (at least 1) only the newest `limit` of those."""
+    if limit is not None and limit < 1:
+        raise NodeError(f"the limit must be at least 1, not {limit}")
     found = rows(node.db, "SELECT * FROM records WHERE kind = ? ORDER BY created DESC, rowid DESC", (kind,))
-    return [_summary(node, row) for row in found if include_lapsed or not (_lapsed(row) or row["purged"])]
+    listed = (row for row in found if include_lapsed or not (_lapsed(row) or row["purged"]))
+    return [_summary(node, row) for row in itertools.islice(listed, limit)]
 
 
 def get_record(node: Node, record_id: str) -> dict[str, Any]:

@@ -277,6 +277,38 @@ def test_the_lists_of_users_invitations_and_networks_have_headers_too(home: Path
     assert members[1].split() == ["SERIAL", "NAME", "NODE", "ID", "STATE", "ROLES", "UNTIL", "URL"]
 
 
+def test_records_and_alerts_list_show_only_the_newest_n_with_limit(
+    home: Path, tmp_path: Path, bonn: FakePeer
+) -> None:
+    made = [add_record(home, tmp_path, {"title": f"Bericht {number}", "summary": "S"}) for number in range(4)]
+    assert [item["id"] for item in ok_json("records", "list", "--home", str(home))] == made[::-1]
+    assert [item["id"] for item in ok_json("records", "list", "--limit", "2", "--home", str(home))] == made[:1:-1]
+    lines = ok("records", "list", "--limit", "1", "--home", str(home)).stdout.splitlines()
+    assert len(lines) == 2  # the header and the newest
+    assert lines[1].startswith(made[-1])
+    assert len(ok_json("records", "list", "--limit", "9", "--home", str(home))) == 4
+    for number in range(3):
+        content = {**alert_content(), "headline": f"Warnung {number}"}
+        ok("alerts", "send", write(tmp_path / "a.json", json.dumps(content)), "--to", "bonn", "--home", str(home))
+    newest = ok_json("alerts", "list", "--limit", "2", "--home", str(home))
+    assert [item["content"]["headline"] for item in newest] == ["Warnung 2", "Warnung 1"]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "zwei", "1.5", ""])
+@pytest.mark.parametrize("command", [("records", "list"), ("alerts", "list")])
+def test_a_bad_list_limit_is_refused_and_names_the_option(
+    home: Path, tmp_path: Path, command: tuple[str, str], limit: str
+) -> None:
+    add_record(home, tmp_path)
+    with unchanged(home):
+        result = invoke(*command, "--limit", limit, "--home", str(home))
+    assert result.exit_code == 2, result.output  # click's usage error, before anything is opened
+    assert result.stdout == ""
+    assert f"Error: Invalid value for '--limit': {limit!r} is not" in result.stderr or (
+        f"Error: Invalid value for '--limit': {limit} is not in the range x>=1." in result.stderr
+    ), result.stderr
+
+
 def test_empty_lists_say_so_without_a_header(home: Path) -> None:
     for command, text in ((["records", "list"], "nothing here yet\n"), (["inbox", "list"], "the inbox is empty\n")):
         assert ok(*command, "--home", str(home)).stdout == text

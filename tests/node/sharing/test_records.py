@@ -125,6 +125,23 @@ def test_add_record_stores_locally_and_shares_nothing(node: Node) -> None:
     assert list_records(node, "alert") == []
 
 
+@pytest.mark.parametrize("limit", [0, -3])
+def test_a_list_limit_below_one_is_refused(node: Node, limit: int) -> None:
+    add_record(node, "experience", RECORD, by=ADMIN)
+    with pytest.raises(NodeError, match=f"the limit must be at least 1, not {limit}"):
+        list_records(node, "experience", limit=limit)
+
+
+def test_a_list_limit_counts_only_what_is_listed(node: Node) -> None:
+    """Lapsed alerts are left out before the limit applies, so it still gives the newest listed ones."""
+    lapsing = {**alert_content(), "expires": timestamp(timedelta(seconds=1))}
+    kept = [add_record(node, "alert", alert_content(), by=ADMIN) for _ in range(2)]
+    add_record(node, "alert", lapsing, by=ADMIN)
+    node.db.execute("UPDATE records SET expires = '2000-01-01T00:00:00Z' WHERE id NOT IN (?, ?)", tuple(kept))
+    assert [item["id"] for item in list_records(node, "alert", limit=2)] == kept[::-1]
+    assert len(list_records(node, "alert", include_lapsed=True, limit=2)) == 2
+
+
 def test_record_ids_are_time_ordered_uuid7(node: Node) -> None:
     """Ids sort in creation order, so the indexes on record ids (here and at every peer) grow at the end."""
     ids = [add_record(node, "experience", RECORD, by=ADMIN) for _ in range(20)]
