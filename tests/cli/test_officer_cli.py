@@ -277,9 +277,7 @@ def test_the_lists_of_users_invitations_and_networks_have_headers_too(home: Path
     assert members[1].split() == ["SERIAL", "NAME", "NODE", "ID", "STATE", "ROLES", "UNTIL", "URL"]
 
 
-def test_records_and_alerts_list_show_only_the_newest_n_with_limit(
-    home: Path, tmp_path: Path, bonn: FakePeer
-) -> None:
+def test_records_and_alerts_list_show_only_the_newest_n_with_limit(home: Path, tmp_path: Path, bonn: FakePeer) -> None:
     made = [add_record(home, tmp_path, {"title": f"Bericht {number}", "summary": "S"}) for number in range(4)]
     assert [item["id"] for item in ok_json("records", "list", "--home", str(home))] == made[::-1]
     assert [item["id"] for item in ok_json("records", "list", "--limit", "2", "--home", str(home))] == made[:1:-1]
