@@ -31,7 +31,7 @@ def test_readme_starts_with_exactly_two_commands() -> None:
     commands = _quick_start()
     assert len(commands) == 2
     assert commands[0].endswith("praevnet demo")
-    assert commands[1].endswith("pytest")
+    assert commands[1].endswith("pytest -n auto")  # the whole suite, one worker per core (pytest-xdist)
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -291,7 +291,9 @@ def test_peers_retry_prints_the_queue_depth_and_ends_the_wait(home: Path, queued
         node.close()
 
 
-@pytest.mark.parametrize("peer_id", [FakePeer("Stadt Fremd", "http://127.0.0.1:9").node_id, "nobody"])
+@pytest.mark.parametrize(
+    "peer_id", [FakePeer("Stadt Fremd", "http://127.0.0.1:9").node_id, "nobody"], ids=["stranger", "nobody"]
+)
 def test_peers_retry_for_an_unknown_peer_fails_with_one_line(home: Path, peer_id: str) -> None:
     fake_peer_with_queue(home, 1)
     with unchanged(home):
