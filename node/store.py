@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from node import wake
+from node import wake, wal
 from node.clock import clock
 from node.errors import NodeError
 from node.migrations import SchemaTooNew, migrate
@@ -76,7 +76,8 @@ def flush_erased(db: Database) -> bool:
     log still holds the pages as they were until it is checkpointed and truncated. Returns False
     if another connection kept the checkpoint from completing (the next erasure tries again).
     """
-    busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    with wal.held_off(db.conn):  # not found busy by this process's own checkpointer (node.wal)
+        busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return not busy
 
 
@@ -101,6 +102,7 @@ def write(db: Database, *, durable: bool = True) -> Iterator[sqlite3.Connection]
             wake.discard(conn)
             raise
         conn.execute("COMMIT")
+        wal.committed(conn)
     finally:
         if not durable:
             conn.execute("PRAGMA synchronous=FULL")
