@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from node import wake, wal
+from node import wake
 from node.clock import clock
 from node.errors import NodeError
 from node.migrations import SchemaTooNew, migrate
@@ -76,8 +76,7 @@ def flush_erased(db: Database) -> bool:
     log still holds the pages as they were until it is checkpointed and truncated. Returns False
     if another connection kept the checkpoint from completing (the next erasure tries again).
     """
-    with wal.held_off(db.conn):  # not found busy by this process's own checkpointer (node.wal)
-        busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return not busy
 
 
@@ -102,7 +101,6 @@ def write(db: Database, *, durable: bool = True) -> Iterator[sqlite3.Connection]
             wake.discard(conn)
             raise
         conn.execute("COMMIT")
-        wal.committed(conn)
     finally:
         if not durable:
             conn.execute("PRAGMA synchronous=FULL")

@@ -35,7 +35,6 @@ from node.transport.server_name import name_no_software
 from node.trust.invites import answer_pair
 from node.trust.peer_keys import apply_descriptor, assess, stored_keys
 from node.users import NODE as NODE_ACTOR
-from node.wal import Checkpointer
 from protocol.canonical import canonical_bytes, parse, parse_scanned
 from protocol.descriptor import verify_descriptor
 from protocol.errors import ProtocolError
@@ -350,19 +349,10 @@ def create_app(node: Node, *, background: bool = True) -> web.Application:
     app.router.add_post("/fed/v1/networks/{network}/revocations", networks.revocations)
     app.router.add_post("/fed/v1/networks/{network}/leave", networks.leave)
     app.router.add_post("/fed/v1/networks/{network}/peerings", networks.peerings)
-    app.cleanup_ctx.insert(0, _checkpoints)  # first in, last out: after everything else that writes
     app.cleanup_ctx.append(networks.background)
     if background:
         app.cleanup_ctx.append(_background)
     return app
-
-
-async def _checkpoints(app: web.Application) -> AsyncIterator[None]:
-    """Checkpoint the database's write-ahead log in a thread of its own, not in the requests' commits (node.wal)."""
-    checkpointer = Checkpointer(app[NODE].db.conn)
-    checkpointer.start()
-    yield
-    checkpointer.stop()
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
