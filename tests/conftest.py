@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlite_utils import Database
 
+from node import home as home_module
+from node import users
 from node.clock import clock as node_clock
 from node.home import Node, init_home
+from node.store import open_db, write_private
 from node.trust.peers import trust_descriptor
 from protocol.canonical import canonical_bytes
 from protocol.descriptor import build_descriptor
@@ -19,6 +23,39 @@ from protocol.envelope import build_envelope, envelope_ref
 from protocol.httpsig import HttpRequest, sign_request
 from protocol.keys import NodeKey, fingerprint, node_id_for
 from tests.ports import hold_port, release_all, unreachable_url
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New password hashes in this process at a tiny scrypt cost (N=16), as test suites commonly do (Django's
+    fast test hasher): a web test's users and logins cost microseconds, not a tenth of a second each. A stored
+    hash carries its own cost, so verifying is unchanged. Tests marked `password_cost` keep the real cost, and
+    `praevnet` started as a process of its own always has it."""
+    if request.node.get_closest_marker("password_cost") is None:
+        monkeypatch.setattr(users, "SCRYPT_N", 2**4)
+
+
+@pytest.fixture(scope="session")
+def _new_database(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The bytes of a database as `praevnet init` creates it, made once per test process by node.store itself."""
+    path = tmp_path_factory.mktemp("new-database") / "praevnet.db"
+    open_db(path).close()
+    return path.read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def _databases_from_one_migration(_new_database: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node created in this process starts from a copy of `_new_database` instead of running every migration
+    step again (a tenth of a second each time, about 2,800 times in the suite). Only the steps' timestamps
+    could differ; tests/node/migrations run the steps themselves, and `praevnet init` as a process of its
+    own (the end-to-end tests) always creates its database from scratch."""
+
+    def opening(path: Path | str) -> Database:
+        if not Path(path).exists():
+            write_private(Path(path), _new_database)
+        return open_db(path)
+
+    monkeypatch.setattr(home_module, "open_db", opening)
 
 
 @pytest.fixture(autouse=True)

@@ -159,6 +159,7 @@ def test_twelve_characters_are_enough(make_node: NodeFactory) -> None:
 # --- how passwords are stored -----------------------------------------------------------------
 
 
+@pytest.mark.password_cost
 def test_passwords_are_salted_scrypt_hashes(node: Node) -> None:
     stored = dict(node.db.execute("SELECT name, password FROM users").fetchall())
     for value in stored.values():
