@@ -7,7 +7,9 @@ here it shares the cores), and the CPU each process spent per batch is printed w
 leave no core idle: the limit of this machine for that much work per record. With --preload N, a second
 node first gets N records of a fake peer written straight into SQLite (inbox rows and the search index as
 the node would hold them; not measured), and the rate into it is printed beside the rate into the empty
-node. The raw rate is measured before, between and after the runs; the ratios use their mean.
+node. The raw rate is measured before, between and after the runs; the ratios use their mean. Last, each
+step of a batch's path is timed alone in one quiet process (bench.ingest_steps), beside the time a batch
+may take at the target ratio.
 
 Run: .venv/bin/python -m bench.ingest [--records N] [--preload N] [--profile]
 """
@@ -33,6 +35,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bench.ingest_steps import STEPS, step_budget
 from node.exchange.indexing import index_some
 from node.exchange.server import create_app
 from node.exchange.verify_pool import worker_count
@@ -56,6 +59,7 @@ CONTENT: dict[str, Any] = {
     "topics": ["öffentlicher Raum", "Nachbarschaft"],
 }
 PRELOAD_CHUNK = 10_000  # rows per statement batch while preloading
+TARGET = 0.6  # of the raw Ed25519 rate: issue 14's target for ingest
 
 
 def raw_verify_rate(seconds: float = 1.0) -> float:
@@ -339,8 +343,26 @@ async def run(total: int, preloaded: int = 0, profile: bool = False) -> None:
         f"search indexing after:    {empty.indexing:,.0f} records/s (the serving worker's queue, "
         "node.exchange.indexing)"
     )
+    show_steps(limit, peer_ms)
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+
+
+def show_steps(limit: float, peer_ms: float) -> None:
+    """Print bench.ingest_steps' budget of one batch beside what a batch may take at the target ratio."""
+    with tempfile.TemporaryDirectory() as tmp:
+        budget = step_budget(Path(tmp) / "steps", make_envelopes)
+    print(f"steps of one batch of {MAX_ENVELOPES}, each timed alone in one quiet process (bench.ingest_steps):")
+    for name, what in STEPS:
+        print(f"  {budget[name]:6.2f} ms  {name}: {what}")
+    checks = budget["Ed25519 checks"]
+    alone = sum(budget.values()) - checks
+    allowed = MAX_ENVELOPES / (TARGET * limit) * 1000
+    print(
+        f"  {alone:6.2f} ms  in all but the Ed25519 checks, in the node's process; the checks' {checks:.2f} ms go "
+        f"mostly to the workers. At {TARGET} of raw a batch may take {allowed:.2f} ms in all, the peer's "
+        f"{peer_ms:.2f} ms and the transport included"
+    )
 
 
 def main() -> None:
