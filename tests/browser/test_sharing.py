@@ -175,3 +175,52 @@ def test_bonn_reads_the_report_verified_and_finds_it_by_an_umlaut_word_and_a_par
     assert COSTS not in page.locator("main").inner_text()
     assert_accessible(page)
     screenshot(page, "received")
+
+
+PHONE = "0821 324-1234"
+CHECKED_TITLE = "Sprechstunde im Quartiersbüro"
+
+
+def confirm_personal_data(page: Page, screenshot_name: str) -> None:
+    """The personal-data block: refused without the tick (the error beside the box), then confirmed."""
+    block = page.locator("section[aria-labelledby='check-h']")
+    assert "Mögliche personenbezogene Daten" in block.inner_text()
+    assert page.locator("mark.pv-finding").first.inner_text().startswith(PHONE)
+    assert submit(page, "section[aria-labelledby='check-h'] button[type=submit]") == 400
+    assert "Bitte bestätigen" in page.locator("#pii_checked-error").inner_text()
+    assert_accessible(page)
+    screenshot(page, screenshot_name)
+    page.check("#pii_checked")
+    assert submit(page, "section[aria-labelledby='check-h'] button[type=submit]") == 200
+    assert page.locator("section[aria-labelledby='check-h']").count() == 0
+
+
+def test_a_phone_number_is_confirmed_before_the_report_and_its_new_version_leave(
+    page: Page, cities: tuple[ServedNode, ServedNode]
+) -> None:
+    augsburg, bonn = cities
+    assert login(page, bonn.ui_url, "olga", then="/records/new") == 200
+    page.fill("[id='title']", CHECKED_TITLE)
+    page.fill("[id='summary']", f"Rückfragen unter {PHONE} beim Ordnungsamt.")
+    assert submit(page, "#form button[type=submit]") == 200
+    record_url = page.url
+
+    page.click("a[href$='/share']")
+    page.check("#to")  # Augsburg, the only partner
+    assert submit(page, "form[action$='/share'] button[type=submit]") == 200
+    assert page.locator("#share-button").count() == 0  # nothing can leave before the confirmation
+    confirm_personal_data(page, "share-preview-personal-data")
+    assert submit(page, "#share-button") == 200
+    wait_for(
+        lambda: [r for r in received(augsburg, "experience") if r["content"]["title"] == CHECKED_TITLE],
+        30,
+        "Augsburg to receive the confirmed report",
+    )
+
+    page.goto(f"{record_url}/edit")
+    page.fill("[id='summary']", f"Neue Sprechzeiten, Rückfragen weiter unter {PHONE}.")
+    assert submit(page, "#form button[type=submit]") == 200
+    assert page.url.endswith("/update")
+    assert page.locator("#send-button").count() == 0
+    confirm_personal_data(page, "record-update-personal-data")
+    assert page.locator("#send-button").count() == 1
